@@ -1,0 +1,271 @@
+"""prewarm zygote agent for Python.
+
+Runs inside the sandbox as the template's runtime. It preloads modules, makes itself lean,
+announces readiness and then serves the engine over the control channel (fd 3 requests,
+fd 4 replies). The wire protocol is specified in docs/agent-protocol.md.
+
+The engine checkpoints this process while it blocks reading fd 3, so everything imported or
+initialised before that read is free for every restored copy. Rules that follow from that:
+no threads, no sockets, no open files besides fds 0-4 at checkpoint time.
+"""
+import gc
+import importlib
+import io
+import json
+import linecache
+import os
+import sys
+import tempfile
+import traceback
+import types
+import zipfile
+
+REQ_FD, REP_FD = 3, 4
+MAX_FRAME = 64 << 20          # protocol limit on one frame, in bytes
+MAX_LOGS = 1 << 20            # captured output returned per invoke, in characters
+ACTION_MODULE = "__action__"  # sys.modules name of the user's code (so pickle/dataclasses work)
+
+
+class ProtocolError(Exception):
+    """A malformed request; answered with kind "protocol", the channel stays usable."""
+
+
+class Hangup(Exception):
+    """The control channel is finished; the agent exits with status args[0]."""
+
+
+class Refused(Exception):
+    """A request that gets {"ok": false, "kind": kind, "error": message}."""
+    def __init__(self, kind, message):
+        super().__init__(message)
+        self.kind = kind
+
+
+# ---------------------------------------------------------------- framing
+
+def read_exact(n, mid_frame):
+    """Read exactly n bytes from fd 3 (a pipe may deliver them in pieces)."""
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = os.read(REQ_FD, n - len(buf))
+        if not chunk:                 # EOF: clean between frames, abnormal inside one
+            raise Hangup(1 if buf or mid_frame else 0)
+        buf += chunk
+    return bytes(buf)
+
+
+def read_frame():
+    size = int.from_bytes(read_exact(4, False), "big")
+    if size > MAX_FRAME:              # the protocol's answer: say why, then close the channel
+        write_frame(encode({"ok": False, "kind": "protocol",
+                            "error": "frame of %d bytes exceeds the limit" % size}))
+        raise Hangup(1)
+    return read_exact(size, True)
+
+
+def write_frame(payload):
+    data = memoryview(len(payload).to_bytes(4, "big") + payload)
+    while data:                       # a pipe may take less than we offer
+        data = data[os.write(REP_FD, data):]
+
+
+def encode(reply):
+    # allow_nan=False: NaN/Infinity are not JSON. ensure_ascii=False + strict UTF-8 encoding
+    # rejects lone surrogates, which a strict JSON parser on the engine side would choke on.
+    return json.dumps(reply, allow_nan=False, ensure_ascii=False).encode("utf-8")
+
+
+def clean(text):
+    """Make agent-generated text (messages, logs) safe to encode as UTF-8."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def describe(exc):
+    return clean("%s: %s" % (type(exc).__name__, exc))
+
+
+# ---------------------------------------------------------------- requests
+
+class Agent:
+    def __init__(self):
+        self.handler = None
+        self.specialized = False
+
+    def specialize(self, req, blob):
+        if self.specialized:
+            raise Refused("state", "already specialized; an instance loads code only once")
+        filename, entry, env = req.get("filename"), req.get("main", "main"), req.get("env", {})
+        if not isinstance(filename, str) or not filename.endswith((".py", ".zip")):
+            raise ProtocolError("filename must be a string ending in .py or .zip")
+        if not isinstance(entry, str):
+            raise ProtocolError("main must be a string")
+        if not isinstance(env, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            raise ProtocolError("env must be an object of strings")
+        self.specialized = True       # from here on user code may run, even if loading fails
+        os.environ.update(env)        # before any user code runs, module level included
+
+        if filename.endswith(".zip"):
+            filename, blob = self.extract(blob)
+        try:
+            code = compile(blob, filename, "exec", dont_inherit=True)
+        except (SyntaxError, ValueError) as exc:   # ValueError: NUL bytes in the source
+            raise Refused("syntax", describe(exc))
+        # Let tracebacks show source lines even though a .py action never exists on disk.
+        text = blob.decode("utf-8", "replace")
+        linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+
+        module = types.ModuleType(ACTION_MODULE)
+        module.__file__ = filename
+        sys.modules[ACTION_MODULE] = module
+        try:
+            exec(code, module.__dict__)
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt included
+            raise Refused("load", describe(exc))
+        handler = getattr(module, entry, None)
+        if not callable(handler):
+            raise Refused("entry", "no callable named %r in %s" % (entry, req["filename"]))
+        self.handler = handler
+        return {"ok": True}
+
+    @staticmethod
+    def extract(blob):
+        """OpenWhisk convention: unpack into a private /tmp dir, run its __main__.py."""
+        try:
+            with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+                if "__main__.py" not in archive.namelist():
+                    raise Refused("load", "archive has no __main__.py")
+                root = tempfile.mkdtemp(prefix="action-", dir="/tmp")
+                archive.extractall(root)  # extractall drops absolute and '..' components
+            main_path = os.path.join(root, "__main__.py")
+            with open(main_path, "rb") as f:
+                source = f.read()
+        except Refused:
+            raise
+        except Exception as exc:      # corrupt, encrypted, unsupported, /tmp full, ...
+            raise Refused("load", "cannot unpack archive: " + describe(exc))
+        sys.path.insert(0, root)
+        return main_path, source
+
+    def invoke(self, req):
+        """Returns the reply, already encoded when it carries the handler's result."""
+        if self.handler is None:
+            raise Refused("state", "invoke before a successful specialize")
+        args = req.get("args", {})
+        if not isinstance(args, dict):
+            raise ProtocolError("args must be an object")
+        captured = io.StringIO()
+        saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = captured
+        try:
+            result, error = self.handler(args), None
+        except BaseException as exc:  # the agent must survive sys.exit(), MemoryError, ...
+            result, error = None, exc
+            traceback.print_exc(file=captured)
+        finally:
+            sys.stdout, sys.stderr = saved
+        logs = clean(captured.getvalue())
+        if len(logs) > MAX_LOGS:
+            logs = logs[:MAX_LOGS] + "\n[prewarm: logs truncated]\n"
+        if error is not None:
+            return {"ok": False, "kind": "exception", "error": describe(error), "logs": logs}
+        if not isinstance(result, dict):
+            return {"ok": False, "kind": "result", "logs": logs,
+                    "error": "handler returned %s, not a dict" % type(result).__name__}
+        try:                          # encoded here, so a bad result is the handler's fault
+            return encode({"ok": True, "result": result, "logs": logs})
+        except Exception as exc:      # TypeError, ValueError (NaN, cycles), RecursionError
+            return {"ok": False, "kind": "result", "logs": logs,
+                    "error": "handler returned a dict that is not JSON: " + describe(exc)}
+
+
+def reseed():
+    """Give this restored copy its own random state (every copy shares the checkpoint's)."""
+    for name in ("random", "numpy.random"):
+        module = sys.modules.get(name)
+        if module is not None:
+            module.seed()             # no argument: seed from os.urandom
+    if "tempfile" in sys.modules:
+        sys.modules["tempfile"]._name_sequence = None   # cached Random for temp names
+    if "ssl" in sys.modules:          # OpenSSL's DRBG only reseeds itself on fork()
+        sys.modules["ssl"].RAND_add(os.urandom(32), 32.0)
+
+
+def serve():
+    """Answer requests until the engine hangs up (Hangup carries the exit status)."""
+    agent = Agent()
+    first = True
+    while True:
+        frame = read_frame()
+        if first:
+            reseed()
+            first = False
+        try:
+            try:
+                req = json.loads(frame)
+            except ValueError as exc:
+                raise ProtocolError("malformed JSON: %s" % exc)
+            if not isinstance(req, dict):
+                raise ProtocolError("a request must be a JSON object")
+            op = req.get("op")
+            if op == "specialize":
+                blob = read_frame()   # the code blob always follows, even if we refuse
+                reply = agent.specialize(req, blob)
+            elif op == "invoke":
+                reply = agent.invoke(req)
+            else:
+                raise ProtocolError("unknown op %r" % (op,))
+        except ProtocolError as exc:
+            reply = {"ok": False, "kind": "protocol", "error": clean(str(exc))}
+        except Refused as exc:
+            reply = {"ok": False, "kind": exc.kind, "error": clean(str(exc))}
+        payload = reply if isinstance(reply, bytes) else encode(reply)
+        if len(payload) > MAX_FRAME:
+            payload = encode({"ok": False, "kind": "result", "logs": "",
+                              "error": "reply of %d bytes exceeds the frame limit" % len(payload)})
+        write_frame(payload)
+
+
+def prepare():
+    """Preload, then shed everything CRIU would have to save or that copies must not share."""
+    for name in os.environ.get("PREWARM_PRELOAD", "").split():
+        try:
+            importlib.import_module(name)
+        except BaseException as exc:
+            print("prewarm agent: cannot preload %s: %s" % (name, describe(exc)), file=sys.stderr)
+            sys.exit(1)
+    # Native threads (BLAS, numexpr, OpenMP) are invisible to threading.active_count().
+    try:
+        tasks = len(os.listdir("/proc/self/task"))
+    except OSError:                   # no /proc in the sandbox: trust Python's own count
+        tasks = sys.modules["threading"].active_count() if "threading" in sys.modules else 1
+    if tasks != 1:
+        print("prewarm agent: %d threads after preloading; the checkpoint must be "
+              "single-threaded (set e.g. OMP_NUM_THREADS=1 in the template)" % tasks,
+              file=sys.stderr)
+        sys.exit(1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.closerange(REP_FD + 1, os.sysconf("SC_OPEN_MAX"))   # inherited or leaked descriptors
+    for fd in (REQ_FD, REP_FD):       # a handler's os.system() child must not get the channel
+        os.set_inheritable(fd, False)
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
+    gc.collect()
+    gc.freeze()                       # survivors go to the permanent generation: no rescans
+    version = "%d.%d.%d" % sys.version_info[:3]
+    write_frame(encode({"op": "ready", "runtime": "Python " + version, "pid": os.getpid()}))
+
+
+if __name__ == "__main__":
+    prepare()
+    try:
+        serve()
+    except Hangup as hangup:
+        status = hangup.args[0]
+    except BrokenPipeError:           # the engine closed its end of fd 4
+        status = 1
+    sys.exit(status)
