@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * prewarm — serverless cold starts removed by checkpoint/restore.
+ *
+ * A *template* is a checkpoint (CRIU images) of a generic language runtime, the zygote, that has
+ * booted and imported its common libraries inside a sandbox. An *instance* is one restored copy of
+ * a template, in namespaces and a cgroup of its own. An instance is *specialized* once with a
+ * function's code and then *invoked* any number of times.
+ *
+ * Conventions:
+ *  - every function that can fail returns 0 (or a count) on success and a negative errno on failure;
+ *    a human-readable reason is kept per handle (pw_engine_last_error, pw_instance_last_error);
+ *  - ret_ out-parameters are written only on success;
+ *  - strings passed in are copied when kept; strings returned through ret_ pointers belong to the
+ *    caller and are released with free();
+ *  - the library never prints: it reports through the log callback of pw_options;
+ *  - one engine and its instances may be used from several threads as long as no instance is used
+ *    by two threads at once.
+ */
+#ifndef PREWARM_H
+#define PREWARM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define PW_PUBLIC __attribute__((visibility("default")))
+#else
+#define PW_PUBLIC
+#endif
+
+typedef struct pw_engine pw_engine;
+typedef struct pw_instance pw_instance;
+
+enum pw_log_level {
+        PW_LOG_ERROR = 3,
+        PW_LOG_WARNING = 4,
+        PW_LOG_INFO = 6,
+        PW_LOG_DEBUG = 7,
+};
+
+/* Receives each log line of the library (no trailing newline). Called from the thread that made
+ * the call which logs. */
+typedef void (*pw_log_fn)(int level, const char *message, void *userdata);
+
+/* Engine options. Zero-initialize and set what you need; NULL / 0 selects the default. */
+typedef struct pw_options {
+        /* Template store and run directory. Default: $PREWARM_STATE_DIR, else /var/lib/prewarm. */
+        const char *state_dir;
+        /* Where template definitions live (one directory per template).
+         * Default: $PREWARM_TEMPLATES_DIR, else the source tree's or the installed criu-templates. */
+        const char *templates_dir;
+        /* CRIU binary to run. Default: $PREWARM_CRIU, else the project's private CRIU root when it
+         * exists, else criu from the system. */
+        const char *criu_path;
+        pw_log_fn log;
+        void *log_userdata;
+        /* Most verbose level passed to log. Default PW_LOG_INFO. */
+        int log_level;
+} pw_options;
+
+/* Opens an engine. On success *ret owns a new engine to be released with pw_engine_free().
+ * Errors: -ENOMEM, -EACCES/-EPERM (state dir not writable, not root), -ENOENT (no CRIU found). */
+PW_PUBLIC int pw_engine_new(pw_engine **ret, const pw_options *opts);
+
+/* Releases the engine. Accepts NULL; always returns NULL. Instances must be destroyed first. */
+PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e);
+
+/* The reason for the engine's last failure, "" if none. Valid until the next call on e. */
+PW_PUBLIC const char *pw_engine_last_error(const pw_engine *e);
+
+/* Builds template NAME from its definition: starts the zygote in a sandbox, waits for the agent to
+ * report ready and checkpoints it with CRIU into the template store, replacing an older build.
+ * Errors: -ENOENT (no definition), -EINVAL (bad definition), -ETIMEDOUT (agent never ready),
+ * -ECHILD (zygote exited), -EIO (CRIU failed). */
+PW_PUBLIC int pw_template_build(pw_engine *e, const char *name);
+
+/* Removes a built template from the store. Errors: -ENOENT (not built). */
+PW_PUBLIC int pw_template_remove(pw_engine *e, const char *name);
+
+typedef struct pw_template_info {
+        const char *name;
+        const char *runtime;       /* the runtime's own version string, e.g. "Python 3.11.2" */
+        const char *criu_version;
+        const char *kernel;
+        int64_t created;           /* seconds since the epoch */
+        uint64_t image_bytes;      /* sum of the image files */
+} pw_template_info;
+
+/* Calls fn once per built template, in name order; fields are valid during the call only.
+ * A non-zero return of fn stops the walk and is returned. */
+typedef int (*pw_template_fn)(const pw_template_info *info, void *userdata);
+PW_PUBLIC int pw_template_foreach(pw_engine *e, pw_template_fn fn, void *userdata);
+
+/* Restores a new instance of template NAME into fresh namespaces and a cgroup of its own, after
+ * checking the template's image digests. On success *ret owns the instance; release it with
+ * pw_instance_destroy(). Errors: -ENOENT (not built), -EUCLEAN (template corrupt or built for
+ * another kernel or CRIU), -EIO (CRIU failed; the engine's last error has CRIU's reason). */
+PW_PUBLIC int pw_instance_restore(pw_engine *e, const char *template_name, pw_instance **ret);
+
+typedef struct pw_function {
+        /* Code blob: file:///abs/path, /abs/path, http://... or https://...; a .py source file or
+         * a .zip archive with __main__.py. Read on the host side and handed to the sandbox. */
+        const char *code_uri;
+        /* Entry point called by invoke. Default "main". */
+        const char *main;
+        /* "sha256:HEX" that the blob must match, or NULL. */
+        const char *digest;
+        /* NULL-terminated "KEY=VALUE" strings for the handler's environment, or NULL. */
+        const char *const *env;
+} pw_function;
+
+/* Loads the function's code into the instance. Once per instance.
+ * Errors: -ENOENT (blob missing), -EBADMSG (digest mismatch), -EFBIG (blob too large),
+ * -EHOSTUNREACH (fetch failed), -ENOEXEC (syntax error or load failure; the message has the
+ * interpreter's), -EALREADY (already specialized), -ETIMEDOUT, -ENOMEM (memory limit; killed). */
+PW_PUBLIC int pw_instance_specialize(pw_instance *i, const pw_function *fn);
+
+/* Calls the function with the JSON object args_json (NULL means {}). On success *ret_result is a
+ * newly allocated JSON object text owned by the caller. timeout_ms <= 0 means no limit.
+ * Errors: -EINVAL (args not a JSON object), -EREMOTEIO (the handler raised; message has its
+ * text), -EPROTO (result not a JSON object), -ETIMEDOUT (instance killed), -ENOMEM (memory limit
+ * hit; instance killed), -ECHILD (instance died), -ESRCH (instance already dead),
+ * -EBADFD (not specialized). After -ETIMEDOUT, -ENOMEM or -ECHILD the instance is dead. */
+PW_PUBLIC int pw_instance_invoke(pw_instance *i, const char *args_json, int timeout_ms,
+                                 char **ret_result);
+
+/* Like pw_instance_invoke, and also returns what the handler printed (caller frees), or NULL. */
+PW_PUBLIC int pw_instance_invoke_logs(pw_instance *i, const char *args_json, int timeout_ms,
+                                      char **ret_result, char **ret_logs);
+
+/* Kills the instance's whole sandbox, reaps it and removes its cgroup. Accepts NULL; returns NULL. */
+PW_PUBLIC pw_instance *pw_instance_destroy(pw_instance *i);
+
+typedef struct pw_timings {
+        uint64_t restore_us;    /* request to a restored, answering instance */
+        uint64_t specialize_us; /* reading the blob, loading the code */
+        uint64_t invoke_us;     /* the last invoke, round trip */
+} pw_timings;
+
+/* Stage times of the instance so far (0 for stages not run). */
+PW_PUBLIC int pw_instance_timings(const pw_instance *i, pw_timings *ret);
+
+/* The instance's init process as seen from the host, or -ESRCH once it is dead. */
+PW_PUBLIC pid_t pw_instance_pid(const pw_instance *i);
+
+/* The reason for the instance's last failure, "" if none. */
+PW_PUBLIC const char *pw_instance_last_error(const pw_instance *i);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* prewarm doctor: checks what prewarm needs from this machine and says how to fix what is missing. */
+#include <dirent.h>
+#include <liburing.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "cgroup.h"
+#include "cli.h"
+#include "criu.h"
+#include "definition.h"
+#include "internal.h"
+
+static int failures;
+
+static void report(bool ok, const char *what, const char *fix, ...)
+{
+        printf("%-6s %s", ok ? "ok" : "FAIL", what);
+        if (!ok && fix) {
+                va_list ap;
+                va_start(ap, fix);
+                fputs("\n       fix: ", stdout);
+                vprintf(fix, ap);
+                va_end(ap);
+                failures++;
+        }
+        putchar('\n');
+}
+
+static void check_criu(pw_engine *e)
+{
+        char line[512] = "";
+        for (char **p = e->criu_argv; *p; p++)
+                snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s%s", p == e->criu_argv ? "" : " ", *p);
+        printf("       criu command: %s\n", line);
+        pw_err err = {""};
+        criu_version_info v;
+        int r = criu_get_version(e, &v, &err);
+        if (r < 0) {
+                report(false, "CRIU answers over RPC", "%s; run scripts/setup", err.msg);
+                return;
+        }
+        bool new_enough = v.major > 4 || (v.major == 4 && v.minor >= 1);
+        snprintf(line, sizeof(line), "CRIU %d.%d.%d (>= 4.1 needed)", v.major, v.minor, v.sublevel);
+        report(new_enough, line, "this kernel needs CRIU >= 4.1; run scripts/setup to get a private one");
+        r = criu_run_check(e, &err);
+        report(r >= 0, "criu check", "%s", err.msg);
+}
+
+static void check_io_uring(void)
+{
+        struct io_uring ring;
+        int r = io_uring_queue_init(32, &ring, 0);
+        if (r >= 0)
+                io_uring_queue_exit(&ring);
+        report(r >= 0, "io_uring (queue depth 32)",
+               "io_uring_setup failed (%s): set /proc/sys/kernel/io_uring_disabled to 0", strerror(-r));
+}
+
+static void check_namespaces(void)
+{
+        const unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
+        pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
+        if (pid == 0)
+                _exit(getpid() == 1 ? 0 : 1);
+        int status = -1;
+        if (pid > 0)
+                waitpid(pid, &status, 0);
+        report(pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+               "pid, mount, net, uts and ipc namespaces", "run as root on a kernel with namespaces (%s)",
+               pid < 0 ? strerror(errno) : "child failed");
+}
+
+static void check_cgroups(void)
+{
+        pw_err err = {""};
+        cgroup *cg = NULL;
+        char name[64];
+        snprintf(name, sizeof(name), "doctor-%d", getpid());
+        const cgroup_limits limits = {64, 16};
+        int r = cgroup_create(name, &limits, &cg, &err);
+        char what[128];
+        snprintf(what, sizeof(what), "cgroups %s with memory and pids limits", cg && cg->v2 ? "v2" : "v1");
+        report(r >= 0, what, "%s: mount the memory and pids controllers", err.msg);
+        cgroup_destroy(cg);
+}
+
+static void check_templates(pw_engine *e)
+{
+        DIR *d = opendir(e->templates_dir);
+        if (!d) {
+                report(false, "template definitions", "cannot open %s", e->templates_dir);
+                return;
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                template_def *def = NULL;
+                pw_err err = {""};
+                char what[512];
+                if (template_def_load(e->templates_dir, de->d_name, &def, &err) < 0) {
+                        snprintf(what, sizeof(what), "template %s", de->d_name);
+                        report(false, what, "%s", err.msg);
+                        continue;
+                }
+                snprintf(what, sizeof(what), "template %s: runtime %s", def->name, def->runtime[0]);
+                report(access(def->runtime[0], X_OK) == 0, what, "install the runtime (scripts/setup)");
+                template_def_free(def);
+        }
+        closedir(d);
+}
+
+int cmd_doctor(const cli_globals *g, int argc, char **argv)
+{
+        report(geteuid() == 0, "running as root", "CRIU, namespaces and cgroups need root: use sudo");
+        pw_engine *e = cli_engine(g);
+        report(e != NULL, "state directory writable", "pass --state-dir or set PREWARM_STATE_DIR");
+        if (e) {
+                check_criu(e);
+                check_templates(e);
+        }
+        check_io_uring();
+        check_namespaces();
+        check_cgroups();
+        pw_engine_free(e);
+        printf("%s\n", failures ? "some checks failed" : "all checks passed");
+        return failures ? 1 : 0;
+}

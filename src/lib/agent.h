@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The engine's side of the zygote agent protocol (docs/agent-protocol.md). */
+#pragma once
+
+#include "internal.h"
+
+typedef struct agent_channel {
+        int to_agent;   /* write end, non-blocking */
+        int from_agent; /* read end, non-blocking */
+} agent_channel;
+
+/* Waits for {"op":"ready"}; *ret_runtime gets the runtime's version string. -ECONNRESET if the
+ * agent exits first, -ETIMEDOUT past the deadline. */
+int agent_wait_ready(const agent_channel *ch, uint64_t deadline_us, char **ret_runtime, pw_err *err);
+
+typedef struct agent_code {
+        const char *filename; /* "main.py" or "action.zip" */
+        const char *main;
+        char *const *env;     /* KEY=VALUE, may be NULL */
+        const void *blob;
+        size_t size;
+} agent_code;
+
+/* Errors: -ENOEXEC (syntax, load or entry failure: err has the interpreter's message),
+ * -EALREADY (specialized before), -ECONNRESET (agent gone), -ETIMEDOUT. */
+int agent_specialize(const agent_channel *ch, const agent_code *code, uint64_t deadline_us, pw_err *err);
+
+/* args_json must be a JSON object. *ret_result gets the result object as compact JSON, *ret_logs
+ * what the handler printed (either may be NULL to ignore). Errors: -EINVAL (args not an object),
+ * -EREMOTEIO (handler raised), -EPROTO (result not an object), -EBADFD (not specialized),
+ * -ECONNRESET, -ETIMEDOUT. */
+int agent_invoke(const agent_channel *ch, const char *args_json, uint64_t deadline_us,
+                 char **ret_result, char **ret_logs, pw_err *err);

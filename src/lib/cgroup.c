@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+
+#include "cgroup.h"
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+
+static bool unified(void)
+{
+        struct statfs fs;
+        return statfs(CGROUP_ROOT, &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+static int knob(const char *dir, const char *name, const char *value, bool optional)
+{
+        _cleanup_free_ char *path = strdup_printf("%s/%s", dir, name);
+        if (!path)
+                return -ENOMEM;
+        int r = write_string(path, value);
+        return optional && r == -ENOENT ? 0 : r;
+}
+
+/* Makes ROOT/prewarm/NAME. The parent can vanish under us when another sandbox removes it empty. */
+static int make_dir(const char *controller_root, const char *name, char **ret)
+{
+        _cleanup_free_ char *parent = strdup_printf("%s/" CGROUP_PARENT, controller_root);
+        _cleanup_free_ char *dir = strdup_printf("%s/" CGROUP_PARENT "/%s", controller_root, name);
+        if (!parent || !dir)
+                return -ENOMEM;
+        for (int attempt = 0; attempt < 5; attempt++) {
+                if (mkdir(parent, 0755) < 0 && errno != EEXIST)
+                        return negative_errno();
+                if (mkdir(dir, 0755) == 0) {
+                        *ret = TAKE_PTR(dir);
+                        return 0;
+                }
+                if (errno != ENOENT)
+                        return negative_errno();
+        }
+        return -EAGAIN;
+}
+
+static int setup_v2(cgroup *cg, const char *name, const cgroup_limits *l, pw_err *err)
+{
+        /* Memory and pids must be delegated down to our parent for the knobs to exist. */
+        knob(CGROUP_ROOT, "cgroup.subtree_control", "+memory +pids", true);
+        int r = make_dir(CGROUP_ROOT, name, &cg->dirs[0]);
+        if (r < 0)
+                return err_set(err, r, "cgroup %s: %s", name, strerror(-r));
+        _cleanup_free_ char *parent = strdup_printf(CGROUP_ROOT "/" CGROUP_PARENT);
+        if (!parent)
+                return -ENOMEM;
+        knob(parent, "cgroup.subtree_control", "+memory +pids", true);
+
+        char mem[32], pids[16];
+        snprintf(mem, sizeof(mem), "%llu", (unsigned long long)l->memory_mb << 20);
+        snprintf(pids, sizeof(pids), "%u", l->pids_max);
+        if ((r = knob(cg->dirs[0], "memory.max", mem, false)) < 0 ||
+            (r = knob(cg->dirs[0], "memory.swap.max", "0", true)) < 0 ||
+            (r = knob(cg->dirs[0], "pids.max", pids, false)) < 0)
+                return err_set(err, r, "cgroup %s: setting limits: %s", cg->dirs[0], strerror(-r));
+        cg->procs[0] = strdup_printf("%s/cgroup.procs", cg->dirs[0]);
+        return cg->procs[0] ? 0 : -ENOMEM;
+}
+
+static int setup_v1(cgroup *cg, const char *name, const cgroup_limits *l, pw_err *err)
+{
+        int r = make_dir(CGROUP_ROOT "/memory", name, &cg->dirs[0]);
+        if (r >= 0)
+                r = make_dir(CGROUP_ROOT "/pids", name, &cg->dirs[1]);
+        if (r < 0)
+                return err_set(err, r, "cgroup %s: %s", name, strerror(-r));
+
+        char mem[32], pids[16];
+        snprintf(mem, sizeof(mem), "%llu", (unsigned long long)l->memory_mb << 20);
+        snprintf(pids, sizeof(pids), "%u", l->pids_max);
+        /* memsw must not be below the plain limit, so it is set second; no swap beyond the limit. */
+        if ((r = knob(cg->dirs[0], "memory.limit_in_bytes", mem, false)) < 0 ||
+            (r = knob(cg->dirs[0], "memory.memsw.limit_in_bytes", mem, true)) < 0 ||
+            (r = knob(cg->dirs[0], "memory.swappiness", "0", true)) < 0 ||
+            (r = knob(cg->dirs[1], "pids.max", pids, false)) < 0)
+                return err_set(err, r, "cgroup %s: setting limits: %s", name, strerror(-r));
+        cg->procs[0] = strdup_printf("%s/cgroup.procs", cg->dirs[0]);
+        cg->procs[1] = strdup_printf("%s/cgroup.procs", cg->dirs[1]);
+        return cg->procs[0] && cg->procs[1] ? 0 : -ENOMEM;
+}
+
+int cgroup_create(const char *name, const cgroup_limits *limits, cgroup **ret, pw_err *err)
+{
+        _cleanup_cgroup_ cgroup *cg = calloc(1, sizeof(*cg));
+        if (!cg)
+                return -ENOMEM;
+        cg->v2 = unified();
+        int r = cg->v2 ? setup_v2(cg, name, limits, err) : setup_v1(cg, name, limits, err);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(cg);
+        return 0;
+}
+
+int cgroup_attach(const cgroup *cg, pid_t pid)
+{
+        char s[24];
+        snprintf(s, sizeof(s), "%d", (int)pid);
+        for (size_t i = 0; cg->procs[i]; i++) {
+                int r = write_string(cg->procs[i], s);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+unsigned cgroup_oom_kills(const cgroup *cg)
+{
+        _cleanup_free_ char *path = strdup_printf("%s/%s", cg->dirs[0],
+                                                  cg->v2 ? "memory.events" : "memory.oom_control");
+        _cleanup_free_ char *text = NULL;
+        if (!path || read_file(path, 65536, &text, NULL) < 0)
+                return 0;
+        const char *p = strstr(text, "oom_kill ");
+        return p ? (unsigned)strtoul(p + strlen("oom_kill "), NULL, 10) : 0;
+}
+
+static size_t kill_listed(const char *procs)
+{
+        _cleanup_fclose_ FILE *f = fopen(procs, "re");
+        if (!f)
+                return 0;
+        size_t n = 0;
+        int pid;
+        while (fscanf(f, "%d", &pid) == 1) {
+                kill(pid, SIGKILL);
+                n++;
+        }
+        return n;
+}
+
+void cgroup_kill(const cgroup *cg)
+{
+        if (cg->v2 && knob(cg->dirs[0], "cgroup.kill", "1", false) == 0)
+                return;
+        for (size_t i = 0; cg->procs[i]; i++)
+                kill_listed(cg->procs[i]);
+}
+
+/* A killed task leaves its cgroup a moment after it dies; retry rmdir for up to a second. */
+static void remove_dir(const char *dir)
+{
+        const struct timespec pause = {0, 2 * 1000 * 1000};
+        for (int attempt = 0; attempt < 500; attempt++) {
+                if (rmdir(dir) == 0 || errno == ENOENT)
+                        break;
+                if (errno != EBUSY)
+                        break;
+                nanosleep(&pause, NULL);
+        }
+        _cleanup_free_ char *parent = strdup(dir);
+        char *slash = parent ? strrchr(parent, '/') : NULL;
+        if (slash) {
+                *slash = '\0';
+                rmdir(parent); /* fails while other sandboxes live: fine */
+        }
+}
+
+cgroup *cgroup_destroy(cgroup *cg)
+{
+        if (!cg)
+                return NULL;
+        if (cg->dirs[0])
+                cgroup_kill(cg);
+        for (size_t i = 0; i < ELEMENTSOF(cg->dirs); i++) {
+                if (cg->dirs[i])
+                        remove_dir(cg->dirs[i]);
+                free(cg->dirs[i]);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(cg->procs); i++)
+                free(cg->procs[i]);
+        free(cg);
+        return NULL;
+}

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* One cgroup per sandbox, with memory and pids limits, on cgroup v2 or v1 (memory + pids). */
+#pragma once
+
+#include "internal.h"
+
+#define CGROUP_PARENT "prewarm"
+
+typedef struct cgroup {
+        bool v2;
+        char *dirs[2];  /* v2: one directory; v1: the memory and pids controllers' */
+        char *procs[3]; /* cgroup.procs files, NULL-terminated */
+} cgroup;
+
+typedef struct cgroup_limits {
+        unsigned memory_mb;
+        unsigned pids_max;
+} cgroup_limits;
+
+/* Creates prewarm/NAME with the limits. */
+int cgroup_create(const char *name, const cgroup_limits *limits, cgroup **ret, pw_err *err);
+/* Moves pid into the cgroup. */
+int cgroup_attach(const cgroup *cg, pid_t pid);
+/* How many times the memory limit's OOM killer fired in this cgroup. */
+unsigned cgroup_oom_kills(const cgroup *cg);
+/* SIGKILLs every process left in the cgroup. */
+void cgroup_kill(const cgroup *cg);
+/* Kills what is left, removes the directories (and the parent when empty) and frees. */
+cgroup *cgroup_destroy(cgroup *cg);
+static inline void cgroup_destroyp(cgroup **cg) { cgroup_destroy(*cg); }
+#define _cleanup_cgroup_ _cleanup_(cgroup_destroyp)

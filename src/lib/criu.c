@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * CRIU's RPC protocol spoken directly: fork `criu swrk FD` with one end of a SOCK_SEQPACKET pair,
+ * send one criu_req, read the criu_resp. This is what libcriu does; doing it here lets the child
+ * join the instance's cgroups before CRIU starts (so every restored task is charged to them from
+ * its first page) and lets CRIU run from a private root with its own loader.
+ */
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "config.h"
+#include "criu.h"
+#include "rpc.pb-c.h"
+
+#if defined(__x86_64__)
+#define PRIVATE_LOADER "/lib64/ld-linux-x86-64.so.2"
+#define PRIVATE_LIBDIRS "/usr/lib/x86_64-linux-gnu:%s/lib/x86_64-linux-gnu"
+#elif defined(__aarch64__)
+#define PRIVATE_LOADER "/lib/ld-linux-aarch64.so.1"
+#define PRIVATE_LIBDIRS "/usr/lib/aarch64-linux-gnu:%s/lib/aarch64-linux-gnu"
+#endif
+
+static bool is_executable(const char *path)
+{
+        return access(path, X_OK) == 0;
+}
+
+static char **private_root_argv(const char *root)
+{
+#ifdef PRIVATE_LOADER
+        _cleanup_free_ char *loader = strdup_printf("%s" PRIVATE_LOADER, root);
+        _cleanup_free_ char *binary = strdup_printf("%s/usr/sbin/criu", root);
+        _cleanup_free_ char *libdirs = strdup_printf("%s" PRIVATE_LIBDIRS, root, root);
+        if (!loader || !binary || !libdirs || !is_executable(loader) || access(binary, R_OK) < 0)
+                return NULL;
+        const char *argv[] = {loader, "--library-path", libdirs, binary, NULL};
+        char **v = NULL;
+        for (size_t i = 0; argv[i]; i++)
+                if (strv_push(&v, argv[i]) < 0) {
+                        strv_free(v);
+                        return NULL;
+                }
+        return v;
+#else
+        return NULL;
+#endif
+}
+
+int criu_locate(const char *explicit_path, char ***ret, pw_err *err)
+{
+        char **v = NULL;
+        struct stat st;
+        if (explicit_path) {
+                if (stat(explicit_path, &st) == 0 && S_ISDIR(st.st_mode))
+                        v = private_root_argv(explicit_path);
+                else if (is_executable(explicit_path) && strv_push(&v, explicit_path) < 0)
+                        return -ENOMEM;
+                if (!v)
+                        return err_set(err, -ENOENT, "CRIU not found at %s", explicit_path);
+        } else if (!(v = private_root_argv(PW_PRIVATE_CRIU_ROOT))) {
+                /* No private root: scripts/setup only skips it when the system's CRIU is >= 4.1. */
+                const char *system[] = {"/usr/sbin/criu", "/usr/bin/criu", "/usr/local/sbin/criu"};
+                for (size_t i = 0; i < ELEMENTSOF(system) && !v; i++)
+                        if (is_executable(system[i]) && strv_push(&v, system[i]) < 0)
+                                return -ENOMEM;
+                if (!v)
+                        return err_set(err, -ENOENT,
+                                       "no CRIU found (neither %s nor a system criu): run scripts/setup",
+                                       PW_PRIVATE_CRIU_ROOT);
+        }
+        *ret = v;
+        return 0;
+}
+
+/* Async-signal-safe decimal formatting for the forked child. */
+static void format_int(char *buf, long v)
+{
+        char tmp[24];
+        int n = 0;
+        do
+                tmp[n++] = (char)('0' + v % 10);
+        while ((v /= 10) > 0);
+        while (n > 0)
+                *buf++ = tmp[--n];
+        *buf = '\0';
+}
+
+typedef struct swrk {
+        pid_t pid;
+        int sk;
+} swrk;
+
+static void swrk_child(char *const *argv_prefix, int sk, const int *keep, size_t n_keep,
+                       const char *const *cgroup_procs)
+{
+        char pid_str[24], sk_str[24];
+        format_int(pid_str, getpid());
+        for (size_t i = 0; cgroup_procs && cgroup_procs[i]; i++) {
+                int fd = open(cgroup_procs[i], O_WRONLY | O_CLOEXEC);
+                if (fd < 0 || write(fd, pid_str, strlen(pid_str)) < 0)
+                        _exit(126);
+                close(fd);
+        }
+        fcntl(sk, F_SETFD, 0);
+        for (size_t i = 0; i < n_keep; i++)
+                if (keep[i] >= 0)
+                        fcntl(keep[i], F_SETFD, 0);
+        format_int(sk_str, sk);
+
+        const char *argv[16];
+        size_t n = 0;
+        for (; argv_prefix[n] && n < ELEMENTSOF(argv) - 3; n++)
+                argv[n] = argv_prefix[n];
+        argv[n++] = "swrk";
+        argv[n++] = sk_str;
+        argv[n] = NULL;
+        char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+        execve(argv[0], (char *const *)argv, envp);
+        _exit(127);
+}
+
+static int swrk_start(const pw_engine *e, const int *keep, size_t n_keep,
+                      const char *const *cgroup_procs, swrk *ret, pw_err *err)
+{
+        int sk[2];
+        if (socketpair(AF_LOCAL, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk) < 0)
+                return err_set(err, negative_errno(), "socketpair: %m");
+        pid_t pid = fork();
+        if (pid < 0) {
+                int r = negative_errno();
+                close(sk[0]);
+                close(sk[1]);
+                return err_set(err, r, "fork: %s", strerror(-r));
+        }
+        if (pid == 0) {
+                close(sk[0]);
+                swrk_child(e->criu_argv, sk[1], keep, n_keep, cgroup_procs);
+        }
+        close(sk[1]);
+        ret->pid = pid;
+        ret->sk = sk[0];
+        return 0;
+}
+
+/* Waits for the swrk process; reports how it ended when it did not exit 0. */
+static int swrk_finish(swrk *w, pw_err *err, int r)
+{
+        if (w->sk >= 0)
+                close(w->sk);
+        w->sk = -1;
+        int status = 0;
+        while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        if (r < 0)
+                return r;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 126)
+                return err_set(err, -EIO, "could not join the instance's cgroup");
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+                return err_set(err, -ENOENT, "could not execute CRIU (%s)", "see pw_options.criu_path");
+        return 0;
+}
+
+static int send_req(int sk, CriuReq *req, pw_err *err)
+{
+        size_t len = criu_req__get_packed_size(req);
+        _cleanup_free_ uint8_t *buf = malloc(len);
+        if (!buf)
+                return -ENOMEM;
+        criu_req__pack(req, buf);
+        if (send(sk, buf, len, MSG_NOSIGNAL) != (ssize_t)len)
+                return err_set(err, negative_errno(), "sending the request to CRIU: %m");
+        return 0;
+}
+
+static int recv_resp(int sk, CriuResp **ret, pw_err *err)
+{
+        ssize_t len;
+        do
+                len = recv(sk, NULL, 0, MSG_PEEK | MSG_TRUNC);
+        while (len < 0 && errno == EINTR);
+        if (len < 0)
+                return err_set(err, negative_errno(), "reading CRIU's answer: %m");
+        if (len == 0)
+                return err_set(err, -EIO, "CRIU exited without an answer");
+        _cleanup_free_ uint8_t *buf = malloc((size_t)len);
+        if (!buf)
+                return -ENOMEM;
+        if (recv(sk, buf, (size_t)len, 0) != len)
+                return err_set(err, -EIO, "short read of CRIU's answer");
+        CriuResp *resp = criu_resp__unpack(NULL, (size_t)len, buf);
+        if (!resp)
+                return err_set(err, -EPROTO, "CRIU's answer does not parse");
+        *ret = resp;
+        return 0;
+}
+
+static void resp_freep(CriuResp **r)
+{
+        if (*r)
+                criu_resp__free_unpacked(*r, NULL);
+}
+
+/* The last lines of CRIU's log that say "Error", to tell a person what went wrong. */
+static void log_errors(int work_fd, const char *log_name, char *out, size_t size)
+{
+        out[0] = '\0';
+        _cleanup_close_ int fd = openat(work_fd, log_name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        off_t end = lseek(fd, 0, SEEK_END);
+        off_t start = end > 16384 ? end - 16384 : 0;
+        char buf[16385];
+        ssize_t n = pread(fd, buf, sizeof(buf) - 1, start);
+        if (n <= 0)
+                return;
+        buf[n] = '\0';
+        char *lines[3] = {NULL};
+        for (char *line = buf, *next; line; line = next) {
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = '\0';
+                if (strstr(line, "Error")) {
+                        memmove(lines, lines + 1, sizeof(lines) - sizeof(lines[0]));
+                        lines[2] = line;
+                }
+        }
+        for (size_t i = 0; i < 3; i++)
+                if (lines[i]) {
+                        size_t used = strlen(out);
+                        snprintf(out + used, size - used, "%s%s", used ? " | " : "", lines[i]);
+                }
+}
+
+/* Sends req through a fresh swrk and returns its answer. */
+static int criu_call(const pw_engine *e, CriuReq *req, const int *keep, size_t n_keep,
+                     const char *const *cgroup_procs, CriuResp **ret, pw_err *err)
+{
+        swrk w = {.pid = -1, .sk = -1};
+        int r = swrk_start(e, keep, n_keep, cgroup_procs, &w, err);
+        if (r < 0)
+                return r;
+        r = send_req(w.sk, req, err);
+        CriuResp *resp = NULL;
+        if (r >= 0)
+                r = recv_resp(w.sk, &resp, err);
+        r = swrk_finish(&w, err, r);
+        if (r < 0) {
+                if (resp)
+                        criu_resp__free_unpacked(resp, NULL);
+                return r;
+        }
+        *ret = resp;
+        return 0;
+}
+
+static int failure(const CriuResp *resp, int work_fd, const char *log_name, pw_err *err)
+{
+        char errors[1024] = "";
+        if (work_fd >= 0)
+                log_errors(work_fd, log_name, errors, sizeof(errors));
+        const char *msg = errors[0] ? errors : resp->cr_errmsg ? resp->cr_errmsg : "failed";
+        if (resp->has_cr_errno && resp->cr_errno)
+                return err_set(err, -EIO, "criu: %s (%s)", msg, strerror(resp->cr_errno));
+        return err_set(err, -EIO, "criu: %s", msg);
+}
+
+int criu_get_version(const pw_engine *e, criu_version_info *ret, pw_err *err)
+{
+        CriuReq req = CRIU_REQ__INIT;
+        req.type = CRIU_REQ_TYPE__VERSION;
+        _cleanup_(resp_freep) CriuResp *resp = NULL;
+        int r = criu_call(e, &req, NULL, 0, NULL, &resp, err);
+        if (r < 0)
+                return r;
+        if (!resp->success || !resp->version)
+                return err_set(err, -EIO, "criu does not report its version");
+        ret->major = resp->version->major_number;
+        ret->minor = resp->version->minor_number;
+        ret->sublevel = resp->version->has_sublevel ? resp->version->sublevel : 0;
+        return 0;
+}
+
+int criu_run_check(const pw_engine *e, pw_err *err)
+{
+        CriuReq req = CRIU_REQ__INIT;
+        CriuOpts opts = CRIU_OPTS__INIT;
+        req.type = CRIU_REQ_TYPE__CHECK;
+        req.opts = &opts;
+        /* CRIU wants a directory even for checks; it writes nothing there. */
+        _cleanup_close_ int dir_fd = open(e->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0)
+                return err_set(err, negative_errno(), "opening %s: %m", e->state_dir);
+        opts.images_dir_fd = dir_fd;
+        _cleanup_(resp_freep) CriuResp *resp = NULL;
+        int r = criu_call(e, &req, &dir_fd, 1, NULL, &resp, err);
+        if (r < 0)
+                return r;
+        return resp->success ? 0 : failure(resp, -1, NULL, err);
+}
+
+int criu_dump(const pw_engine *e, const criu_dump_params *p, pw_err *err)
+{
+        CriuReq req = CRIU_REQ__INIT;
+        CriuOpts opts = CRIU_OPTS__INIT;
+        req.type = CRIU_REQ_TYPE__DUMP;
+        req.opts = &opts;
+        opts.images_dir_fd = p->images_fd;
+        opts.has_work_dir_fd = true;
+        opts.work_dir_fd = p->work_fd;
+        opts.log_file = "dump.log";
+        opts.has_log_level = true;
+        opts.log_level = 4;
+        opts.has_pid = true;
+        opts.pid = p->pid;
+        opts.has_leave_running = true;
+        opts.leave_running = false;
+        /* The zygote has no TCP connections to protect, and no iptables is needed. */
+        opts.has_network_lock = true;
+        opts.network_lock = CRIU_NETWORK_LOCK_METHOD__SKIP;
+        opts.n_external = strv_length((char *const *)p->external);
+        opts.external = (char **)p->external;
+
+        const int keep[] = {p->images_fd, p->work_fd};
+        _cleanup_(resp_freep) CriuResp *resp = NULL;
+        int r = criu_call(e, &req, keep, ELEMENTSOF(keep), NULL, &resp, err);
+        if (r < 0)
+                return r;
+        return resp->success ? 0 : failure(resp, p->work_fd, "dump.log", err);
+}
+
+int criu_restore(const pw_engine *e, const criu_restore_params *p, pid_t *ret_pid, pw_err *err)
+{
+        CriuReq req = CRIU_REQ__INIT;
+        CriuOpts opts = CRIU_OPTS__INIT;
+        req.type = CRIU_REQ_TYPE__RESTORE;
+        req.opts = &opts;
+        opts.images_dir_fd = p->images_fd;
+        opts.has_work_dir_fd = true;
+        opts.work_dir_fd = p->work_fd;
+        opts.log_file = "restore.log";
+        opts.has_log_level = true;
+        opts.log_level = 2;
+        opts.root = (char *)p->root;
+        /* The restored tree becomes our child, so the engine can wait for it. */
+        opts.has_rst_sibling = true;
+        opts.rst_sibling = true;
+        /* CRIU's child already sits in the instance's cgroups; the tasks stay where it forks them. */
+        opts.has_manage_cgroups_mode = true;
+        opts.manage_cgroups_mode = CRIU_CG_MODE__IGNORE;
+        opts.has_network_lock = true;
+        opts.network_lock = CRIU_NETWORK_LOCK_METHOD__SKIP;
+        opts.n_external = strv_length((char *const *)p->external);
+        opts.external = (char **)p->external;
+
+        InheritFd items[8];
+        InheritFd *ptrs[8];
+        int keep[10] = {p->images_fd, p->work_fd};
+        if (p->n_inherit > ELEMENTSOF(items))
+                return -E2BIG;
+        for (size_t i = 0; i < p->n_inherit; i++) {
+                inherit_fd__init(&items[i]);
+                items[i].key = (char *)p->inherit[i].key;
+                items[i].fd = p->inherit[i].fd;
+                ptrs[i] = &items[i];
+                keep[2 + i] = p->inherit[i].fd;
+        }
+        opts.n_inherit_fd = p->n_inherit;
+        opts.inherit_fd = ptrs;
+
+        _cleanup_(resp_freep) CriuResp *resp = NULL;
+        int r = criu_call(e, &req, keep, 2 + p->n_inherit, p->cgroup_procs, &resp, err);
+        if (r < 0)
+                return r;
+        if (!resp->success)
+                return failure(resp, p->work_fd, "restore.log", err);
+        if (!resp->restore || resp->restore->pid <= 0)
+                return err_set(err, -EPROTO, "criu: restore answer without a pid");
+        *ret_pid = resp->restore->pid;
+        return 0;
+}

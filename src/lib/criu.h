@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* CRIU through its RPC protocol (rpc.proto, protobuf-c), one `criu swrk` per request. */
+#pragma once
+
+#include "internal.h"
+
+/* Finds CRIU: an explicit binary, else the private root's loader + binary, else the system's.
+ * *ret is the argv prefix to exec. */
+int criu_locate(const char *explicit_path, char ***ret, pw_err *err);
+
+typedef struct criu_version_info {
+        int major, minor, sublevel;
+} criu_version_info;
+
+int criu_get_version(const pw_engine *e, criu_version_info *ret, pw_err *err);
+/* Runs CRIU's own kernel checks. */
+int criu_run_check(const pw_engine *e, pw_err *err);
+
+typedef struct criu_inherit {
+        const char *key; /* e.g. "pipe:[1234]" */
+        int fd;          /* in the engine; the same number is used in CRIU's process */
+} criu_inherit;
+
+typedef struct criu_dump_params {
+        pid_t pid;
+        int images_fd, work_fd;
+        const char *const *external; /* "mnt[/usr]:usr" ... */
+} criu_dump_params;
+
+int criu_dump(const pw_engine *e, const criu_dump_params *p, pw_err *err);
+
+typedef struct criu_restore_params {
+        int images_fd, work_fd;
+        const char *root;             /* host path that becomes the restored root */
+        const char *const *external;  /* "mnt[usr]:/usr" ... */
+        const criu_inherit *inherit;
+        size_t n_inherit;
+        const char *const *cgroup_procs; /* cgroup.procs files CRIU joins before it restores */
+} criu_restore_params;
+
+/* Restores as a child of the calling process; *ret_pid is its host pid. */
+int criu_restore(const pw_engine *e, const criu_restore_params *p, pid_t *ret_pid, pw_err *err);

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The engine handle: options, where things live, which CRIU to run, logging and errors. */
+#include <stdarg.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "criu.h"
+#include "internal.h"
+#include "manifest.h"
+
+int err_set(pw_err *err, int r, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+int err_prefix(pw_err *err, int r, const char *fmt, ...)
+{
+        char prefix[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(prefix, sizeof(prefix), fmt, ap);
+        va_end(ap);
+
+        char old[sizeof(err->msg)];
+        memcpy(old, err->msg, sizeof(old));
+        const char *reason = old[0] ? old : strerror(-r);
+        int n = snprintf(err->msg, sizeof(err->msg), "%s: ", prefix);
+        if (n > 0 && (size_t)n < sizeof(err->msg))
+                str_copy(err->msg + n, sizeof(err->msg) - (size_t)n, reason);
+        return r;
+}
+
+void pw_log(const pw_engine *e, int level, const char *fmt, ...)
+{
+        if (!e->log || level > e->log_level)
+                return;
+        char line[2048];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+        e->log(level, line, e->log_userdata);
+}
+
+int engine_fail(pw_engine *e, int r, const pw_err *err)
+{
+        memcpy(&e->last_error, err, sizeof(*err));
+        pw_log(e, PW_LOG_ERROR, "%s", err->msg);
+        return r;
+}
+
+char *engine_template_dir(const pw_engine *e, const char *name)
+{
+        return strdup_printf("%s/templates/%s", e->state_dir, name);
+}
+
+char *engine_run_dir(const pw_engine *e)
+{
+        return strdup_printf("%s/run", e->state_dir);
+}
+
+static const char *first_of(const char *a, const char *env_name, const char *fallback)
+{
+        if (a && *a)
+                return a;
+        const char *v = getenv(env_name);
+        return v && *v ? v : fallback;
+}
+
+static const char *default_templates_dir(void)
+{
+        struct stat st;
+        if (stat(PW_SOURCE_TEMPLATES_DIR, &st) == 0 && S_ISDIR(st.st_mode))
+                return PW_SOURCE_TEMPLATES_DIR;
+        return PW_DEFAULT_TEMPLATES_DIR;
+}
+
+PW_PUBLIC int pw_engine_new(pw_engine **ret, const pw_options *opts)
+{
+        static const pw_options none = {0};
+        if (!ret)
+                return -EINVAL;
+        if (!opts)
+                opts = &none;
+
+        pw_engine *e = calloc(1, sizeof(*e));
+        if (!e)
+                return -ENOMEM;
+        pthread_mutex_init(&e->lock, NULL);
+        e->log = opts->log;
+        e->log_userdata = opts->log_userdata;
+        e->log_level = opts->log_level ? opts->log_level : PW_LOG_INFO;
+        e->state_dir = strdup(first_of(opts->state_dir, "PREWARM_STATE_DIR", PW_DEFAULT_STATE_DIR));
+        e->templates_dir = strdup(first_of(opts->templates_dir, "PREWARM_TEMPLATES_DIR",
+                                           default_templates_dir()));
+        if (!e->state_dir || !e->templates_dir) {
+                pw_engine_free(e);
+                return -ENOMEM;
+        }
+
+        pw_err err = {""};
+        int r = criu_locate(first_of(opts->criu_path, "PREWARM_CRIU", NULL), &e->criu_argv, &err);
+        if (r >= 0) {
+                _cleanup_free_ char *templates = strdup_printf("%s/templates", e->state_dir);
+                r = templates ? mkdir_p(templates, 0755) : -ENOMEM;
+                if (r < 0)
+                        err_set(&err, r, "cannot create state dir %s: %s", e->state_dir, strerror(-r));
+        }
+        if (r < 0) {
+                pw_log(e, PW_LOG_ERROR, "%s", err.msg);
+                pw_engine_free(e);
+                return r;
+        }
+        *ret = e;
+        return 0;
+}
+
+PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e)
+{
+        if (!e)
+                return NULL;
+        verified_cache_free(e->verified);
+        pthread_mutex_destroy(&e->lock);
+        strv_free(e->criu_argv);
+        free(e->state_dir);
+        free(e->templates_dir);
+        free(e);
+        return NULL;
+}
+
+PW_PUBLIC const char *pw_engine_last_error(const pw_engine *e)
+{
+        return e ? e->last_error.msg : "";
+}

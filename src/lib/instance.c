@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Instance lifecycle: restore a template into fresh namespaces and a cgroup of its own,
+ * specialize it with a function's code, invoke it, destroy it.
+ *
+ * A restore happens in STATE/run/ID: "root" is a bind mount of the template's rootfs that CRIU
+ * pivots into, "tmp" a fresh tmpfs that becomes the instance's /tmp. Both are detached from the
+ * host as soon as CRIU has put them into the instance's own mount namespace, so nothing of the
+ * instance is left on the host but its processes and its cgroup.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "agent.h"
+#include "blob.h"
+#include "cgroup.h"
+#include "criu.h"
+#include "internal.h"
+#include "manifest.h"
+#include "sandbox.h"
+
+#define SPECIALIZE_TIMEOUT_MS 60000
+
+typedef enum instance_state { RESTORED, SPECIALIZED, DEAD } instance_state;
+
+struct pw_instance {
+        pw_engine *engine;
+        char *template_name;
+        char *id;
+        pid_t pid;
+        cgroup *cg;
+        unsigned memory_mb;
+        agent_channel ch;
+        instance_state state;
+        pw_timings timings;
+        pw_err last_error;
+};
+
+static void instance_kill(pw_instance *i)
+{
+        if (i->pid > 0) {
+                kill(i->pid, SIGKILL);
+                while (waitpid(i->pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+                i->pid = 0;
+        }
+        if (i->cg)
+                cgroup_kill(i->cg);
+        i->state = DEAD;
+}
+
+PW_PUBLIC pw_instance *pw_instance_destroy(pw_instance *i)
+{
+        if (!i)
+                return NULL;
+        instance_kill(i);
+        cgroup_destroy(i->cg);
+        if (i->ch.to_agent >= 0)
+                close(i->ch.to_agent);
+        if (i->ch.from_agent >= 0)
+                close(i->ch.from_agent);
+        free(i->template_name);
+        free(i->id);
+        free(i);
+        return NULL;
+}
+
+static void instance_destroyp(pw_instance **i) { pw_instance_destroy(*i); }
+
+/* The per-restore directory with CRIU's root and the instance's /tmp. */
+typedef struct restore_dir {
+        char *dir, *root, *tmp;
+        bool root_mounted, tmp_mounted;
+} restore_dir;
+
+static void restore_dir_cleanup(restore_dir *d)
+{
+        if (d->root_mounted)
+                umount2(d->root, MNT_DETACH);
+        if (d->tmp_mounted)
+                umount2(d->tmp, MNT_DETACH);
+        if (d->dir) {
+                _cleanup_free_ char *log = strdup_printf("%s/restore.log", d->dir);
+                if (log)
+                        unlink(log);
+                rmdir(d->root);
+                rmdir(d->tmp);
+                rmdir(d->dir);
+        }
+        free(d->dir);
+        free(d->root);
+        free(d->tmp);
+}
+
+static int restore_dir_setup(pw_instance *i, const char *rootfs, unsigned tmp_mb, restore_dir *d, pw_err *err)
+{
+        _cleanup_free_ char *run = engine_run_dir(i->engine);
+        if (!run)
+                return -ENOMEM;
+        d->dir = strdup_printf("%s/%s", run, i->id);
+        d->root = strdup_printf("%s/%s/root", run, i->id);
+        d->tmp = strdup_printf("%s/%s/tmp", run, i->id);
+        if (!d->dir || !d->root || !d->tmp)
+                return -ENOMEM;
+        int r = mkdir_p(d->root, 0700);
+        if (r < 0)
+                return err_set(err, r, "mkdir %s: %s", d->root, strerror(-r));
+        if (mount(rootfs, d->root, NULL, MS_BIND, NULL) < 0)
+                return err_set(err, negative_errno(), "bind %s: %m", rootfs);
+        d->root_mounted = true;
+        if (mount(NULL, d->root, NULL, MS_PRIVATE, NULL) < 0)
+                return err_set(err, negative_errno(), "making %s private: %m", d->root);
+        if ((r = tmpfs_mount(d->tmp, tmp_mb)) < 0)
+                return err_set(err, r, "tmpfs %s: %s", d->tmp, strerror(-r));
+        d->tmp_mounted = true;
+        return 0;
+}
+
+typedef struct pipes {
+        int to_agent[2], from_agent[2];
+} pipes;
+
+static void pipes_close(pipes *p)
+{
+        int *fds[] = {&p->to_agent[0], &p->to_agent[1], &p->from_agent[0], &p->from_agent[1]};
+        for (size_t k = 0; k < ELEMENTSOF(fds); k++)
+                if (*fds[k] >= 0) {
+                        close(*fds[k]);
+                        *fds[k] = -1;
+                }
+}
+
+static int set_nonblocking(int fd)
+{
+        int flags = fcntl(fd, F_GETFL);
+        return flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ? negative_errno() : 0;
+}
+
+static int criu_restore_into(pw_instance *i, const manifest *m, const char *template_dir,
+                             const restore_dir *d, pipes *p, pw_err *err)
+{
+        _cleanup_free_ char *images = strdup_printf("%s/images", template_dir);
+        if (!images)
+                return -ENOMEM;
+        _cleanup_close_ int images_fd = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int work_fd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (images_fd < 0 || work_fd < 0)
+                return err_set(err, negative_errno(), "opening %s: %m", images_fd < 0 ? images : d->dir);
+        _cleanup_strv_free_ char **external = sandbox_externals(d->tmp);
+        char in_key[48], out_key[48];
+        snprintf(in_key, sizeof(in_key), "pipe:[%llu]", (unsigned long long)m->ctl_in_ino);
+        snprintf(out_key, sizeof(out_key), "pipe:[%llu]", (unsigned long long)m->ctl_out_ino);
+        if (!external)
+                return -ENOMEM;
+        const criu_inherit inherit[] = {{in_key, p->to_agent[0]}, {out_key, p->from_agent[1]}};
+        const criu_restore_params params = {
+                .images_fd = images_fd, .work_fd = work_fd, .root = d->root,
+                .external = (const char *const *)external, .inherit = inherit,
+                .n_inherit = ELEMENTSOF(inherit), .cgroup_procs = (const char *const *)i->cg->procs,
+        };
+        return criu_restore(i->engine, &params, &i->pid, err);
+}
+
+static int do_restore(pw_instance *i, pw_err *err)
+{
+        pw_engine *e = i->engine;
+        _cleanup_free_ char *template_dir = engine_template_dir(e, i->template_name);
+        _cleanup_free_ char *images = strdup_printf("%s/images", template_dir ? template_dir : "");
+        _cleanup_free_ char *rootfs = strdup_printf("%s/rootfs", template_dir ? template_dir : "");
+        if (!template_dir || !images || !rootfs)
+                return -ENOMEM;
+        _cleanup_manifest_ manifest *m = NULL;
+        int r = manifest_load(template_dir, &m, err);
+        if (r < 0)
+                return r;
+        if ((r = manifest_verify(e, images, m, err)) < 0)
+                return r;
+        i->memory_mb = m->memory_mb;
+
+        const cgroup_limits limits = {m->memory_mb, m->pids_max};
+        if ((r = cgroup_create(i->id, &limits, &i->cg, err)) < 0)
+                return r;
+
+        pipes p = {{-1, -1}, {-1, -1}};
+        restore_dir d = {0};
+        if (pipe2(p.to_agent, O_CLOEXEC) < 0 || pipe2(p.from_agent, O_CLOEXEC) < 0)
+                r = err_set(err, negative_errno(), "pipe: %m");
+        if (r >= 0)
+                r = restore_dir_setup(i, rootfs, m->tmp_mb, &d, err);
+        if (r >= 0)
+                r = criu_restore_into(i, m, template_dir, &d, &p, err);
+        if (r >= 0 && ((r = set_nonblocking(p.to_agent[1])) < 0 || (r = set_nonblocking(p.from_agent[0])) < 0))
+                err_set(err, r, "fcntl: %s", strerror(-r));
+        if (r >= 0) {
+                i->ch.to_agent = TAKE_FD(p.to_agent[1]);
+                i->ch.from_agent = TAKE_FD(p.from_agent[0]);
+        } else if (i->pid <= 0) {
+                /* CRIU may have died after forking tasks into the cgroup: those die with it here. */
+                cgroup_kill(i->cg);
+        }
+        pipes_close(&p);
+        restore_dir_cleanup(&d);
+        return r;
+}
+
+PW_PUBLIC int pw_instance_restore(pw_engine *e, const char *template_name, pw_instance **ret)
+{
+        if (!e || !ret)
+                return -EINVAL;
+        pw_err err = {""};
+        if (!name_is_valid(template_name))
+                return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "invalid template name"), &err));
+
+        uint64_t t0 = now_us();
+        _cleanup_(instance_destroyp) pw_instance *i = calloc(1, sizeof(*i));
+        if (!i)
+                return -ENOMEM;
+        i->engine = e;
+        i->ch.to_agent = i->ch.from_agent = -1;
+        i->template_name = strdup(template_name);
+        i->id = strdup_printf("%s-%d-%u", template_name, getpid(), atomic_fetch_add(&e->next_instance, 1));
+        if (!i->template_name || !i->id)
+                return -ENOMEM;
+        int r = do_restore(i, &err);
+        if (r < 0)
+                return engine_fail(e, r, (err_prefix(&err, r, "restore of template %s", template_name), &err));
+        i->state = RESTORED;
+        i->timings.restore_us = now_us() - t0;
+        pw_log(e, PW_LOG_DEBUG, "instance %s restored as pid %d in %.2f ms", i->id, (int)i->pid,
+               i->timings.restore_us / 1000.0);
+        *ret = TAKE_PTR(i);
+        return 0;
+}
+
+static int instance_fail(pw_instance *i, int r, pw_err *err, const char *what)
+{
+        err_prefix(err, r, "%s of instance %s", what, i->id);
+        i->last_error = *err;
+        pw_log(i->engine, PW_LOG_WARNING, "%s", err->msg);
+        return r;
+}
+
+/* The agent stopped answering: say why, kill what is left and mark the instance dead. */
+static int instance_lost(pw_instance *i, int r, unsigned timeout_ms, pw_err *err)
+{
+        if (r == -ETIMEDOUT) {
+                instance_kill(i);
+                return err_set(err, r, "timed out after %u ms; instance killed", timeout_ms);
+        }
+        int status = 0;
+        pid_t pid = i->pid;
+        if (pid > 0 && waitpid(pid, &status, 0) == pid)
+                i->pid = 0;
+        bool oom = i->cg && cgroup_oom_kills(i->cg) > 0;
+        instance_kill(i);
+        if (oom)
+                return err_set(err, -ENOMEM, "memory limit of %u MiB hit; instance killed", i->memory_mb);
+        if (WIFSIGNALED(status))
+                return err_set(err, -ECHILD, "instance died (signal %d)", WTERMSIG(status));
+        return err_set(err, -ECHILD, "instance died (exit status %d)", WEXITSTATUS(status));
+}
+
+static bool channel_lost(int r)
+{
+        return r == -ECONNRESET || r == -ETIMEDOUT || r == -EPIPE;
+}
+
+static uint64_t deadline_after(int timeout_ms)
+{
+        return timeout_ms > 0 ? now_us() + (uint64_t)timeout_ms * 1000 : 0;
+}
+
+PW_PUBLIC int pw_instance_specialize(pw_instance *i, const pw_function *fn)
+{
+        if (!i || !fn)
+                return -EINVAL;
+        pw_err err = {""};
+        if (i->state == DEAD)
+                return instance_fail(i, -ESRCH, (err_set(&err, -ESRCH, "instance is dead"), &err), "specialize");
+        if (i->state == SPECIALIZED)
+                return instance_fail(i, -EALREADY, (err_set(&err, -EALREADY, "already specialized"), &err), "specialize");
+
+        uint64_t t0 = now_us();
+        blob b = {0};
+        int r = blob_fetch(fn->code_uri, fn->digest, BLOB_MAX, &b, &err);
+        if (r < 0)
+                return instance_fail(i, r, &err, "specialize");
+        const agent_code code = {b.filename, fn->main && *fn->main ? fn->main : "main",
+                                 (char *const *)fn->env, b.data, b.size};
+        r = agent_specialize(&i->ch, &code, deadline_after(SPECIALIZE_TIMEOUT_MS), &err);
+        blob_done(&b);
+        if (channel_lost(r))
+                r = instance_lost(i, r, SPECIALIZE_TIMEOUT_MS, &err);
+        if (r < 0)
+                return instance_fail(i, r, &err, "specialize");
+        i->state = SPECIALIZED;
+        i->timings.specialize_us = now_us() - t0;
+        return 0;
+}
+
+PW_PUBLIC int pw_instance_invoke_logs(pw_instance *i, const char *args_json, int timeout_ms,
+                                      char **ret_result, char **ret_logs)
+{
+        if (!i)
+                return -EINVAL;
+        pw_err err = {""};
+        if (i->state == DEAD)
+                return instance_fail(i, -ESRCH, (err_set(&err, -ESRCH, "instance is dead"), &err), "invoke");
+        if (i->state != SPECIALIZED)
+                return instance_fail(i, -EBADFD, (err_set(&err, -EBADFD, "not specialized"), &err), "invoke");
+
+        uint64_t t0 = now_us();
+        _cleanup_free_ char *result = NULL, *logs = NULL;
+        int r = agent_invoke(&i->ch, args_json, deadline_after(timeout_ms), &result, &logs, &err);
+        if (channel_lost(r))
+                r = instance_lost(i, r, (unsigned)timeout_ms, &err);
+        i->timings.invoke_us = now_us() - t0;
+        if (ret_logs)
+                *ret_logs = TAKE_PTR(logs);
+        if (r < 0)
+                return instance_fail(i, r, &err, "invoke");
+        if (ret_result)
+                *ret_result = TAKE_PTR(result);
+        return 0;
+}
+
+PW_PUBLIC int pw_instance_invoke(pw_instance *i, const char *args_json, int timeout_ms, char **ret_result)
+{
+        return pw_instance_invoke_logs(i, args_json, timeout_ms, ret_result, NULL);
+}
+
+PW_PUBLIC int pw_instance_timings(const pw_instance *i, pw_timings *ret)
+{
+        if (!i || !ret)
+                return -EINVAL;
+        *ret = i->timings;
+        return 0;
+}
+
+PW_PUBLIC pid_t pw_instance_pid(const pw_instance *i)
+{
+        return i && i->state != DEAD && i->pid > 0 ? i->pid : -ESRCH;
+}
+
+PW_PUBLIC const char *pw_instance_last_error(const pw_instance *i)
+{
+        return i ? i->last_error.msg : "";
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* What the library's files share and the public header does not show. */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "prewarm.h"
+#include "util.h"
+
+/* A reason for a failure, built from the innermost cause outwards:
+ * "restore of template python3: criu: Can't mount ...". */
+typedef struct pw_err {
+        char msg[2048];
+} pw_err;
+
+/* Sets the reason and returns r (a negative errno) so that callers can `return err_set(...)`. */
+int err_set(pw_err *err, int r, const char *fmt, ...) _printf_(3, 4);
+/* Puts "PREFIX: " in front of the reason already set; returns r. */
+int err_prefix(pw_err *err, int r, const char *fmt, ...) _printf_(3, 4);
+
+struct pw_engine {
+        char *state_dir;
+        char *templates_dir;
+        char **criu_argv; /* how to start CRIU: binary, or private loader + binary */
+        pw_log_fn log;
+        void *log_userdata;
+        int log_level;
+
+        pthread_mutex_t lock; /* guards the verified-template cache */
+        struct verified_template *verified;
+        atomic_uint next_instance;
+
+        pw_err last_error;
+};
+
+void pw_log(const pw_engine *e, int level, const char *fmt, ...) _printf_(3, 4);
+
+/* Records an API-level failure on the engine and logs it once; returns r. */
+int engine_fail(pw_engine *e, int r, const pw_err *err);
+
+/* Paths inside the state dir; caller frees. */
+char *engine_template_dir(const pw_engine *e, const char *name);
+char *engine_run_dir(const pw_engine *e);

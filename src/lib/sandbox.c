@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <libgen.h>
+#include <linux/sched.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+
+#include "sandbox.h"
+
+const char *const sandbox_binds[] = {"/usr", NULL};
+
+/* On a merged-/usr system these are symlinks into /usr; the sandbox gets the same symlinks. */
+static const char *const usr_links[][2] = {
+        {"bin", "usr/bin"}, {"sbin", "usr/sbin"}, {"lib", "usr/lib"}, {"lib64", "usr/lib64"},
+};
+
+static const struct {
+        const char *name;
+        unsigned major, minor;
+} devices[] = {
+        {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9},
+};
+
+static const struct {
+        const char *name, *text;
+} etc_files[] = {
+        {"passwd", "root:x:0:0:root:/tmp:/usr/sbin/nologin\n"
+                   "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
+        {"group", "root:x:0:\nnogroup:x:65534:\n"},
+        {"hosts", "127.0.0.1 localhost prewarm\n::1 localhost\n"},
+        {"nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n"},
+        {"resolv.conf", ""},
+};
+
+static int populate(const char *dir, pw_err *err)
+{
+        static const char *const dirs[] = {"usr", "tmp", "proc", "dev", "etc", "prewarm"};
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                _cleanup_free_ char *p = strdup_printf("%s/%s", dir, dirs[i]);
+                if (!p || (mkdir(p, 0755) < 0 && errno != EEXIST))
+                        return err_set(err, p ? negative_errno() : -ENOMEM, "mkdir %s: %m", p);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(usr_links); i++) {
+                _cleanup_free_ char *host = strdup_printf("/%s", usr_links[i][0]);
+                _cleanup_free_ char *p = strdup_printf("%s/%s", dir, usr_links[i][0]);
+                struct stat st;
+                if (!host || !p)
+                        return -ENOMEM;
+                if (lstat(host, &st) < 0)
+                        continue;
+                if (!S_ISLNK(st.st_mode))
+                        return err_set(err, -ENOTSUP,
+                                       "%s is not a symlink into /usr: only merged-/usr hosts are supported", host);
+                if (symlink(usr_links[i][1], p) < 0 && errno != EEXIST)
+                        return err_set(err, negative_errno(), "symlink %s: %m", p);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(devices); i++) {
+                _cleanup_free_ char *p = strdup_printf("%s/dev/%s", dir, devices[i].name);
+                if (!p)
+                        return -ENOMEM;
+                if (mknod(p, S_IFCHR | 0666, makedev(devices[i].major, devices[i].minor)) < 0 && errno != EEXIST)
+                        return err_set(err, negative_errno(), "mknod %s: %m", p);
+                chmod(p, 0666); /* mknod obeys the umask */
+        }
+        for (size_t i = 0; i < ELEMENTSOF(etc_files); i++) {
+                _cleanup_free_ char *p = strdup_printf("%s/etc/%s", dir, etc_files[i].name);
+                int r = p ? write_file_atomic(p, etc_files[i].text, strlen(etc_files[i].text), 0644) : -ENOMEM;
+                if (r < 0)
+                        return err_set(err, r, "writing %s: %s", p, strerror(-r));
+        }
+        _cleanup_free_ char *tmp = strdup_printf("%s/tmp", dir);
+        if (!tmp || chmod(tmp, 01777) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+char *rootfs_agent_path(const char *agent_path)
+{
+        _cleanup_free_ char *copy = strdup(agent_path);
+        return copy ? strdup_printf("/prewarm/%s", basename(copy)) : NULL;
+}
+
+int rootfs_prepare(const char *dir, const char *agent_path, pw_err *err)
+{
+        int r = mkdir_p(dir, 0755);
+        if (r < 0)
+                return err_set(err, r, "mkdir %s: %s", dir, strerror(-r));
+        r = populate(dir, err);
+        if (r < 0)
+                return r;
+
+        _cleanup_free_ char *inside = rootfs_agent_path(agent_path);
+        _cleanup_free_ char *target = inside ? strdup_printf("%s%s", dir, inside) : NULL;
+        _cleanup_free_ char *text = NULL;
+        size_t n = 0;
+        if (!target)
+                return -ENOMEM;
+        r = read_file(agent_path, 16 << 20, &text, &n);
+        if (r >= 0)
+                r = write_file_atomic(target, text, n, 0644);
+        if (r < 0)
+                return err_set(err, r, "installing agent %s: %s", agent_path, strerror(-r));
+        return 0;
+}
+
+char **sandbox_externals(const char *tmp_source)
+{
+        _cleanup_strv_free_ char **v = NULL;
+        for (size_t i = 0; sandbox_binds[i]; i++) {
+                const char *path = sandbox_binds[i];
+                _cleanup_free_ char *s = tmp_source ? strdup_printf("mnt[%s]:%s", path + 1, path)
+                                                    : strdup_printf("mnt[%s]:%s", path, path + 1);
+                if (!s || strv_push(&v, s) < 0)
+                        return NULL;
+        }
+        _cleanup_free_ char *tmp = tmp_source ? strdup_printf("mnt[tmp]:%s", tmp_source)
+                                              : strdup("mnt[/tmp]:tmp");
+        if (!tmp || strv_push(&v, tmp) < 0)
+                return NULL;
+        return TAKE_PTR(v);
+}
+
+int tmpfs_mount(const char *path, unsigned size_mb)
+{
+        char opts[64];
+        snprintf(opts, sizeof(opts), "size=%um,mode=1777", size_mb);
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+                return negative_errno();
+        if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+                return negative_errno();
+        if (mount(NULL, path, NULL, MS_PRIVATE, NULL) < 0) {
+                int r = negative_errno();
+                umount2(path, MNT_DETACH);
+                return r;
+        }
+        return 0;
+}
+
+/* --- inside the new namespaces, between clone and exec: no allocation, no locks --- */
+
+static _Noreturn void die(int fd, const char *what)
+{
+        const char *reason = strerror(errno);
+        const char *parts[] = {"sandbox: ", what, ": ", reason, "\n"};
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++)
+                if (write(fd, parts[i], strlen(parts[i])) < 0)
+                        break;
+        _exit(125);
+}
+
+static void loopback_up(int errfd)
+{
+        int sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct ifreq ifr = {0};
+        strcpy(ifr.ifr_name, "lo");
+        if (sk < 0 || ioctl(sk, SIOCGIFFLAGS, &ifr) < 0)
+                die(errfd, "loopback");
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        if (ioctl(sk, SIOCSIFFLAGS, &ifr) < 0)
+                die(errfd, "loopback up");
+        close(sk);
+}
+
+static void mount_or_die(int errfd, const char *src, const char *dst, const char *type,
+                         unsigned long flags, const char *data)
+{
+        if (mount(src, dst, type, flags, data) < 0)
+                die(errfd, dst ? dst : src);
+}
+
+static void enter_root(const zygote_params *p, const char (*paths)[4096], const char *tmp_opts)
+{
+        int errfd = p->stderr_w;
+        mount_or_die(errfd, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+        mount_or_die(errfd, p->rootfs, p->rootfs, NULL, MS_BIND, NULL);
+        size_t i = 0;
+        for (; sandbox_binds[i]; i++) {
+                mount_or_die(errfd, sandbox_binds[i], paths[i], NULL, MS_BIND, NULL);
+                mount_or_die(errfd, NULL, paths[i], NULL,
+                             MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
+        }
+        mount_or_die(errfd, "tmpfs", paths[i], "tmpfs", MS_NOSUID | MS_NODEV, tmp_opts);
+        mount_or_die(errfd, "proc", paths[i + 1], "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+
+        if (chdir(p->rootfs) < 0)
+                die(errfd, "chdir rootfs");
+        if (syscall(SYS_pivot_root, ".", ".") < 0)
+                die(errfd, "pivot_root");
+        if (umount2(".", MNT_DETACH) < 0)
+                die(errfd, "detaching the host root");
+        if (chdir("/") < 0)
+                die(errfd, "chdir /");
+        mount_or_die(errfd, NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, NULL);
+}
+
+/* Puts the channel fds at 3 and 4 and stderr at 2, whatever numbers they had, and closes the rest. */
+static void arrange_fds(const zygote_params *p)
+{
+        int in = fcntl(p->ctl_in, F_DUPFD_CLOEXEC, 10);
+        int out = fcntl(p->ctl_out, F_DUPFD_CLOEXEC, 10);
+        int errw = fcntl(p->stderr_w, F_DUPFD_CLOEXEC, 10);
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (in < 0 || out < 0 || errw < 0 || null < 0)
+                die(p->stderr_w, "arranging fds");
+        if (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(errw, 2) < 0 || dup2(in, 3) < 0 ||
+            dup2(out, 4) < 0)
+                die(p->stderr_w, "dup2");
+        syscall(SYS_close_range, 5, ~0U, 0);
+}
+
+static _Noreturn void zygote_child(const zygote_params *p, int sync_r, const char (*paths)[4096],
+                                   const char *tmp_opts)
+{
+        char go;
+        if (read(sync_r, &go, 1) != 1)
+                _exit(124); /* the engine gave up before we started */
+        close(sync_r);
+        /* Dies with the engine while it is being built; the flag is not part of the checkpoint's
+         * contract, restored copies are killed through their cgroup. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (setsid() < 0)
+                die(p->stderr_w, "setsid");
+        enter_root(p, paths, tmp_opts);
+        loopback_up(p->stderr_w);
+        if (sethostname("prewarm", strlen("prewarm")) < 0)
+                die(p->stderr_w, "sethostname");
+        arrange_fds(p);
+        execve(p->argv[0], p->argv, p->envp);
+        die(2, p->argv[0]);
+}
+
+int zygote_spawn(const zygote_params *p, pid_t *ret_pid, pw_err *err)
+{
+        /* Every path the child needs is formatted here: after clone it must not allocate. */
+        static __thread char paths[8][4096];
+        size_t n = 0;
+        for (; sandbox_binds[n]; n++)
+                snprintf(paths[n], sizeof(paths[n]), "%s%s", p->rootfs, sandbox_binds[n]);
+        snprintf(paths[n], sizeof(paths[n]), "%s/tmp", p->rootfs);
+        snprintf(paths[n + 1], sizeof(paths[n + 1]), "%s/proc", p->rootfs);
+        char tmp_opts[64];
+        snprintf(tmp_opts, sizeof(tmp_opts), "size=%um,mode=1777", p->tmp_mb);
+
+        int sync[2];
+        if (pipe2(sync, O_CLOEXEC) < 0)
+                return err_set(err, negative_errno(), "pipe: %m");
+        const unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS |
+                                    CLONE_NEWIPC | SIGCHLD;
+        pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
+        if (pid < 0) {
+                int r = negative_errno();
+                close(sync[0]);
+                close(sync[1]);
+                return err_set(err, r, "clone into new namespaces: %s", strerror(-r));
+        }
+        if (pid == 0) {
+                close(sync[1]);
+                zygote_child(p, sync[0], (const char (*)[4096])paths, tmp_opts);
+        }
+        close(sync[0]);
+        int r = cgroup_attach(p->cg, pid);
+        if (r < 0) {
+                close(sync[1]);
+                kill(pid, SIGKILL);
+                waitpid(pid, NULL, 0);
+                return err_set(err, r, "moving the zygote into its cgroup: %s", strerror(-r));
+        }
+        if (write(sync[1], "g", 1) != 1)
+                r = negative_errno();
+        close(sync[1]);
+        if (r < 0) {
+                kill(pid, SIGKILL);
+                waitpid(pid, NULL, 0);
+                return err_set(err, r, "starting the zygote: %s", strerror(-r));
+        }
+        *ret_pid = pid;
+        return 0;
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The sandbox a zygote runs in: its own pid, mount, net, uts and ipc namespaces; a read-only root
+ * made of a small template rootfs with the host's /usr bound read-only into it; a private
+ * size-limited tmpfs on /tmp; /proc of its own pid namespace; loopback only.
+ *
+ * Restored instances get the same sandbox from CRIU: the mounts listed by sandbox_externals() are
+ * the ones CRIU must not dump but bind again from the host on restore.
+ */
+#pragma once
+
+#include "cgroup.h"
+#include "internal.h"
+
+/* Host directories bound read-only into every sandbox. */
+extern const char *const sandbox_binds[];
+
+/* Fills dir with the sandbox's root: mount points, symlinks to /usr, device nodes, a minimal /etc
+ * and the agent at /prewarm/AGENT_NAME. */
+int rootfs_prepare(const char *dir, const char *agent_path, pw_err *err);
+
+/* The path inside the sandbox where rootfs_prepare put the agent. Caller frees. */
+char *rootfs_agent_path(const char *agent_path);
+
+/* CRIU "external" entries for the sandbox's host-backed mounts: dump form "mnt[/usr]:usr" when
+ * tmp_source is NULL, restore form "mnt[usr]:/usr" + "mnt[tmp]:TMP_SOURCE" otherwise. */
+char **sandbox_externals(const char *tmp_source);
+
+typedef struct zygote_params {
+        const char *rootfs;
+        unsigned tmp_mb;
+        char *const *argv;
+        char *const *envp;
+        int ctl_in;   /* read end the agent gets as fd 3 */
+        int ctl_out;  /* write end the agent gets as fd 4 */
+        int stderr_w; /* the agent's stderr until it is ready */
+        const cgroup *cg;
+} zygote_params;
+
+/* Starts the zygote as our child, already inside its cgroup and namespaces. */
+int zygote_spawn(const zygote_params *p, pid_t *ret_pid, pw_err *err);
+
+/* Mounts a fresh tmpfs of size_mb at path (created), private to the host's mount namespace. */
+int tmpfs_mount(const char *path, unsigned size_mb);

@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Template build: run the zygote in its sandbox until the agent says it is ready, checkpoint it
+ * with CRIU, record a manifest, and move the result into the store in one rename.
+ *
+ * Store layout: STATE/templates/NAME/{manifest.json, images/, rootfs/, dump.log}; a build happens
+ * in STATE/templates/.build-NAME and never disturbs the template it replaces until it succeeded.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "agent.h"
+#include "cgroup.h"
+#include "criu.h"
+#include "definition.h"
+#include "internal.h"
+#include "manifest.h"
+#include "sandbox.h"
+
+typedef struct build {
+        pw_engine *e;
+        template_def *def;
+        char *dir;      /* .build-NAME */
+        char *rootfs;
+        char *images;
+        cgroup *cg;
+        pid_t pid;
+        int ctl_in[2], ctl_out[2], errpipe[2];
+} build;
+
+static void close_pair(int p[2])
+{
+        for (int i = 0; i < 2; i++)
+                if (p[i] >= 0) {
+                        close(p[i]);
+                        p[i] = -1;
+                }
+}
+
+/* Kills and reaps the zygote, removes the cgroup and the build directory. */
+static void build_cleanup(build *b)
+{
+        if (b->pid > 0) {
+                kill(b->pid, SIGKILL);
+                while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+        }
+        b->cg = cgroup_destroy(b->cg);
+        close_pair(b->ctl_in);
+        close_pair(b->ctl_out);
+        close_pair(b->errpipe);
+        if (b->dir)
+                rm_rf(b->dir);
+        free(b->dir);
+        free(b->rootfs);
+        free(b->images);
+        template_def_free(b->def);
+}
+
+static int nonblocking(int fd)
+{
+        int flags = fcntl(fd, F_GETFL);
+        return flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ? negative_errno() : 0;
+}
+
+static char **zygote_env(const template_def *def)
+{
+        _cleanup_strv_free_ char **env = NULL;
+        _cleanup_free_ char *preload = NULL;
+        size_t len = 1;
+        for (char **p = def->preload; *p; p++)
+                len += strlen(*p) + 1;
+        preload = calloc(1, len + strlen("PREWARM_PRELOAD="));
+        if (!preload)
+                return NULL;
+        strcpy(preload, "PREWARM_PRELOAD=");
+        for (char **p = def->preload; *p; p++) {
+                strcat(preload, *p);
+                if (p[1])
+                        strcat(preload, " ");
+        }
+        const char *base[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "TMPDIR=/tmp", preload};
+        for (size_t i = 0; i < ELEMENTSOF(base); i++)
+                if (strv_push(&env, base[i]) < 0)
+                        return NULL;
+        for (char **p = def->env; *p; p++)
+                if (strv_push(&env, *p) < 0)
+                        return NULL;
+        return TAKE_PTR(env);
+}
+
+/* What the zygote wrote to stderr before it died, for the error message. */
+static void stderr_tail(int fd, char *out, size_t size)
+{
+        out[0] = '\0';
+        char buf[4096];
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return;
+        buf[n] = '\0';
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+                buf[--n] = '\0';
+        const char *last = strrchr(buf, '\n');
+        str_copy(out, size, last ? last + 1 : buf);
+}
+
+static int start_zygote(build *b, pw_err *err)
+{
+        const template_def *def = b->def;
+        _cleanup_free_ char *agent = rootfs_agent_path(def->agent_path);
+        _cleanup_strv_free_ char **argv = NULL;
+        _cleanup_strv_free_ char **envp = zygote_env(def);
+        if (!agent || !envp)
+                return -ENOMEM;
+        for (char **p = def->runtime; *p; p++)
+                if (strv_push(&argv, *p) < 0)
+                        return -ENOMEM;
+        if (strv_push(&argv, agent) < 0)
+                return -ENOMEM;
+
+        if (pipe2(b->ctl_in, O_CLOEXEC) < 0 || pipe2(b->ctl_out, O_CLOEXEC) < 0 ||
+            pipe2(b->errpipe, O_CLOEXEC) < 0)
+                return err_set(err, negative_errno(), "pipe: %m");
+        if (nonblocking(b->ctl_in[1]) < 0 || nonblocking(b->ctl_out[0]) < 0 || nonblocking(b->errpipe[0]) < 0)
+                return err_set(err, negative_errno(), "fcntl: %m");
+
+        const cgroup_limits limits = {def->memory_mb, def->pids_max};
+        _cleanup_free_ char *cg_name = strdup_printf("build-%s-%d", def->name, getpid());
+        if (!cg_name)
+                return -ENOMEM;
+        int r = cgroup_create(cg_name, &limits, &b->cg, err);
+        if (r < 0)
+                return r;
+
+        const zygote_params zp = {
+                .rootfs = b->rootfs, .tmp_mb = def->tmp_mb, .argv = argv, .envp = envp,
+                .ctl_in = b->ctl_in[0], .ctl_out = b->ctl_out[1], .stderr_w = b->errpipe[1], .cg = b->cg,
+        };
+        r = zygote_spawn(&zp, &b->pid, err);
+        /* Our copies of the agent's ends must go, or we would never see it close them. */
+        close(b->errpipe[1]);
+        b->errpipe[1] = -1;
+        close(b->ctl_out[1]);
+        b->ctl_out[1] = -1;
+        return r;
+}
+
+static int wait_ready(build *b, char **ret_runtime, pw_err *err)
+{
+        const agent_channel ch = {b->ctl_in[1], b->ctl_out[0]};
+        uint64_t deadline = now_us() + (uint64_t)b->def->ready_timeout_ms * 1000;
+        int r = agent_wait_ready(&ch, deadline, ret_runtime, err);
+        if (r == -ECONNRESET) {
+                char why[1024];
+                int status = 0;
+                waitpid(b->pid, &status, 0);
+                b->pid = 0;
+                stderr_tail(b->errpipe[0], why, sizeof(why));
+                return err_set(err, -ECHILD, "the zygote exited (%s %d) before it was ready%s%s",
+                               WIFSIGNALED(status) ? "signal" : "status",
+                               WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+                               why[0] ? ": " : "", why);
+        }
+        if (r == -ETIMEDOUT)
+                return err_set(err, r, "the agent did not report ready within %u ms", b->def->ready_timeout_ms);
+        return r;
+}
+
+static int checkpoint(build *b, pw_err *err)
+{
+        _cleanup_close_ int images_fd = open(b->images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int work_fd = open(b->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_strv_free_ char **external = sandbox_externals(NULL);
+        if (images_fd < 0 || work_fd < 0)
+                return err_set(err, negative_errno(), "opening %s: %m", b->dir);
+        if (!external)
+                return -ENOMEM;
+        const criu_dump_params p = {b->pid, images_fd, work_fd, (const char *const *)external};
+        int r = criu_dump(b->e, &p, err);
+        if (r < 0)
+                return r;
+        /* CRIU killed the zygote after the dump; reap it. */
+        while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        b->pid = 0;
+        return 0;
+}
+
+static int write_manifest(build *b, const char *runtime, pw_err *err)
+{
+        criu_version_info v;
+        int r = criu_get_version(b->e, &v, err);
+        if (r < 0)
+                return r;
+        struct utsname u;
+        uname(&u);
+        struct stat in_st, out_st;
+        if (fstat(b->ctl_in[1], &in_st) < 0 || fstat(b->ctl_out[0], &out_st) < 0)
+                return negative_errno();
+
+        char criu_version[32];
+        snprintf(criu_version, sizeof(criu_version), "%d.%d.%d", v.major, v.minor, v.sublevel);
+        manifest m = {
+                .name = b->def->name, .definition_sha256 = b->def->sha256, .runtime = (char *)runtime,
+                .criu_version = criu_version, .kernel = u.release, .created = time(NULL),
+                .ctl_in_ino = in_st.st_ino, .ctl_out_ino = out_st.st_ino,
+                .memory_mb = b->def->memory_mb, .pids_max = b->def->pids_max, .tmp_mb = b->def->tmp_mb,
+        };
+        r = manifest_hash_images(b->images, &m, err);
+        _cleanup_free_ char *json = r >= 0 ? manifest_to_json(&m) : NULL;
+        for (size_t i = 0; i < m.n_images; i++)
+                free(m.images[i].file);
+        free(m.images);
+        if (r < 0)
+                return r;
+        if (!json)
+                return -ENOMEM;
+        _cleanup_free_ char *path = strdup_printf("%s/manifest.json", b->dir);
+        if (!path)
+                return -ENOMEM;
+        r = write_file_atomic(path, json, strlen(json), 0644);
+        return r < 0 ? err_set(err, r, "writing %s: %s", path, strerror(-r)) : 0;
+}
+
+/* Replaces the old template (if any) with the build in two renames. */
+static int publish(build *b, pw_err *err)
+{
+        _cleanup_free_ char *final = engine_template_dir(b->e, b->def->name);
+        _cleanup_free_ char *old = strdup_printf("%s/templates/.old-%s", b->e->state_dir, b->def->name);
+        if (!final || !old)
+                return -ENOMEM;
+        rm_rf(old);
+        if (rename(final, old) < 0 && errno != ENOENT)
+                return err_set(err, negative_errno(), "moving the old template aside: %m");
+        if (rename(b->dir, final) < 0)
+                return err_set(err, negative_errno(), "installing the template: %m");
+        rm_rf(old);
+        return 0;
+}
+
+static int do_build(build *b, const char *name, pw_err *err)
+{
+        int r = template_def_load(b->e->templates_dir, name, &b->def, err);
+        if (r < 0)
+                return r;
+        b->dir = strdup_printf("%s/templates/.build-%s", b->e->state_dir, name);
+        b->rootfs = strdup_printf("%s/templates/.build-%s/rootfs", b->e->state_dir, name);
+        b->images = strdup_printf("%s/templates/.build-%s/images", b->e->state_dir, name);
+        if (!b->dir || !b->rootfs || !b->images)
+                return -ENOMEM;
+        rm_rf(b->dir);
+        if ((r = mkdir_p(b->images, 0700)) < 0)
+                return err_set(err, r, "mkdir %s: %s", b->images, strerror(-r));
+        if ((r = rootfs_prepare(b->rootfs, b->def->agent_path, err)) < 0)
+                return r;
+
+        uint64_t t0 = now_us();
+        if ((r = start_zygote(b, err)) < 0)
+                return r;
+        _cleanup_free_ char *runtime = NULL;
+        if ((r = wait_ready(b, &runtime, err)) < 0)
+                return r;
+        uint64_t t1 = now_us();
+        if ((r = checkpoint(b, err)) < 0)
+                return r;
+        if ((r = write_manifest(b, runtime, err)) < 0 || (r = publish(b, err)) < 0)
+                return r;
+        pw_log(b->e, PW_LOG_INFO, "template %s built: %s ready in %.1f ms, checkpointed in %.1f ms",
+               name, runtime, (t1 - t0) / 1000.0, (now_us() - t1) / 1000.0);
+        return 0;
+}
+
+PW_PUBLIC int pw_template_build(pw_engine *e, const char *name)
+{
+        if (!e)
+                return -EINVAL;
+        pw_err err = {""};
+        build b = {.e = e, .ctl_in = {-1, -1}, .ctl_out = {-1, -1}, .errpipe = {-1, -1}};
+        int r = do_build(&b, name, &err);
+        build_cleanup(&b);
+        if (r < 0)
+                return engine_fail(e, r, (err_prefix(&err, r, "build of template %s", name), &err));
+        return 0;
+}
+
+PW_PUBLIC int pw_template_remove(pw_engine *e, const char *name)
+{
+        if (!e)
+                return -EINVAL;
+        pw_err err = {""};
+        if (!name_is_valid(name))
+                return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "invalid template name"), &err));
+        _cleanup_free_ char *dir = engine_template_dir(e, name);
+        if (!dir)
+                return -ENOMEM;
+        struct stat st;
+        if (stat(dir, &st) < 0)
+                return engine_fail(e, -ENOENT, (err_set(&err, -ENOENT, "template %s is not built", name), &err));
+        int r = rm_rf(dir);
+        if (r < 0)
+                return engine_fail(e, r, (err_set(&err, r, "removing template %s: %s", name, strerror(-r)), &err));
+        return 0;
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static uint64_t images_size(const manifest *m)
+{
+        uint64_t total = 0;
+        for (size_t i = 0; i < m->n_images; i++)
+                total += m->images[i].size;
+        return total;
+}
+
+PW_PUBLIC int pw_template_foreach(pw_engine *e, pw_template_fn fn, void *userdata)
+{
+        if (!e || !fn)
+                return -EINVAL;
+        _cleanup_free_ char *store = strdup_printf("%s/templates", e->state_dir);
+        _cleanup_strv_free_ char **names = NULL;
+        DIR *d = store ? opendir(store) : NULL;
+        if (!d)
+                return store ? 0 : -ENOMEM;
+        struct dirent *de;
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.' && strv_push(&names, de->d_name) < 0) {
+                        closedir(d);
+                        return -ENOMEM;
+                }
+        closedir(d);
+        if (!names)
+                return 0;
+        qsort(names, strv_length(names), sizeof(char *), compare_strings);
+
+        for (char **n = names; *n; n++) {
+                _cleanup_free_ char *dir = engine_template_dir(e, *n);
+                _cleanup_manifest_ manifest *m = NULL;
+                pw_err err = {""};
+                if (!dir || manifest_load(dir, &m, &err) < 0)
+                        continue;
+                const pw_template_info info = {m->name, m->runtime, m->criu_version, m->kernel,
+                                               m->created, images_size(m)};
+                int r = fn(&info, userdata);
+                if (r != 0)
+                        return r;
+        }
+        return 0;
+}

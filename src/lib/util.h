@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Small helpers shared by the library, the CLI and the tests: cleanup attributes, I/O loops,
+ * time, paths. */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+
+/* Hands ownership out of a cleanup variable: returns the value and leaves NULL behind. */
+#define TAKE_PTR(p)                          \
+        ({                                   \
+                __typeof__(p) _p_ = (p);     \
+                (p) = NULL;                  \
+                _p_;                         \
+        })
+#define TAKE_FD(fd)                  \
+        ({                           \
+                int _fd_ = (fd);     \
+                (fd) = -1;           \
+                _fd_;                \
+        })
+
+static inline void freep(void *p) { free(*(void **)p); }
+static inline void closep(int *fd)
+{
+        if (*fd >= 0) {
+                int saved = errno;
+                close(*fd);
+                errno = saved;
+        }
+}
+static inline void fclosep(FILE **f)
+{
+        if (*f)
+                fclose(*f);
+}
+void strv_free(char **v);
+static inline void strv_freep(char ***v) { strv_free(*v); }
+
+#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_close_ _cleanup_(closep)
+#define _cleanup_fclose_ _cleanup_(fclosep)
+#define _cleanup_strv_free_ _cleanup_(strv_freep)
+
+static inline int negative_errno(void) { return errno > 0 ? -errno : -EIO; }
+
+/* Monotonic clock in microseconds. */
+uint64_t now_us(void);
+
+/* Loops over short reads/writes and EINTR. read_full returns bytes read (< n only at EOF). */
+ssize_t read_full(int fd, void *buf, size_t n);
+int write_full(int fd, const void *buf, size_t n);
+
+/* Reads a whole file of at most max bytes (+1 for a NUL that is appended). -EFBIG past max. */
+int read_file(const char *path, size_t max, char **ret, size_t *ret_size);
+/* Writes a whole file atomically (temp file + rename). */
+int write_file_atomic(const char *path, const void *data, size_t n, mode_t mode);
+/* Writes a short string to an existing file (cgroup and proc knobs). */
+int write_string(const char *path, const char *s);
+
+int mkdir_p(const char *path, mode_t mode);
+/* Removes a directory tree; does not cross mount points. Missing is fine. */
+int rm_rf(const char *path);
+
+/* asprintf that returns NULL on failure. */
+char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
+
+/* Splits s on runs of whitespace into a NULL-terminated vector. */
+char **strv_split_ws(const char *s);
+size_t strv_length(char *const *v);
+/* Appends a copy of s; returns -ENOMEM on failure. */
+int strv_push(char ***v, const char *s);
+
+bool str_has_suffix(const char *s, const char *suffix);
+bool name_is_valid(const char *name);
+
+/* Copies src into dst of size bytes, truncating; always NUL-terminates (size > 0). */
+void str_copy(char *dst, size_t size, const char *src);
+
+/* Lowercase hex of n bytes into out (2n+1 bytes). */
+void hex_encode(const uint8_t *in, size_t n, char *out);
