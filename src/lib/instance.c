@@ -82,14 +82,8 @@ static void restore_dir_cleanup(restore_dir *d)
                 umount2(d->root, MNT_DETACH);
         if (d->tmp_mounted)
                 umount2(d->tmp, MNT_DETACH);
-        if (d->dir) {
-                _cleanup_free_ char *log = strdup_printf("%s/restore.log", d->dir);
-                if (log)
-                        unlink(log);
-                rmdir(d->root);
-                rmdir(d->tmp);
-                rmdir(d->dir);
-        }
+        if (d->dir)
+                rm_rf(d->dir); /* CRIU's log and stats; never crosses into a mount */
         free(d->dir);
         free(d->root);
         free(d->tmp);
@@ -111,8 +105,10 @@ static int restore_dir_setup(pw_instance *i, const char *rootfs, unsigned tmp_mb
         if (mount(rootfs, d->root, NULL, MS_BIND, NULL) < 0)
                 return err_set(err, negative_errno(), "bind %s: %m", rootfs);
         d->root_mounted = true;
-        if (mount(NULL, d->root, NULL, MS_PRIVATE, NULL) < 0)
-                return err_set(err, negative_errno(), "making %s private: %m", d->root);
+        /* Instances share the template's rootfs: it must reach them read-only. */
+        if (mount(NULL, d->root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, NULL) < 0 ||
+            mount(NULL, d->root, NULL, MS_PRIVATE, NULL) < 0)
+                return err_set(err, negative_errno(), "making %s read-only and private: %m", d->root);
         if ((r = tmpfs_mount(d->tmp, tmp_mb)) < 0)
                 return err_set(err, r, "tmpfs %s: %s", d->tmp, strerror(-r));
         d->tmp_mounted = true;
