@@ -93,9 +93,13 @@ typedef struct swrk {
 } swrk;
 
 static void swrk_child(char *const *argv_prefix, int sk, const int *keep, size_t n_keep,
-                       const char *const *cgroup_procs)
+                       const char *const *cgroup_procs, int null_fd)
 {
         char pid_str[24], sk_str[24];
+        /* CRIU talks through the socket and its log; it must not write on our caller's terminal. */
+        dup2(null_fd, 0);
+        dup2(null_fd, 1);
+        dup2(null_fd, 2);
         format_int(pid_str, getpid());
         for (size_t i = 0; cgroup_procs && cgroup_procs[i]; i++) {
                 int fd = open(cgroup_procs[i], O_WRONLY | O_CLOEXEC);
@@ -125,6 +129,9 @@ static int swrk_start(const pw_engine *e, const int *keep, size_t n_keep,
                       const char *const *cgroup_procs, swrk *ret, pw_err *err)
 {
         int sk[2];
+        _cleanup_close_ int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null_fd < 0)
+                return err_set(err, negative_errno(), "opening /dev/null: %m");
         if (socketpair(AF_LOCAL, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk) < 0)
                 return err_set(err, negative_errno(), "socketpair: %m");
         pid_t pid = fork();
@@ -136,7 +143,7 @@ static int swrk_start(const pw_engine *e, const int *keep, size_t n_keep,
         }
         if (pid == 0) {
                 close(sk[0]);
-                swrk_child(e->criu_argv, sk[1], keep, n_keep, cgroup_procs);
+                swrk_child(e->criu_argv, sk[1], keep, n_keep, cgroup_procs, null_fd);
         }
         close(sk[1]);
         ret->pid = pid;

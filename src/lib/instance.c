@@ -172,8 +172,10 @@ static int do_restore(pw_instance *i, pw_err *err)
         int r = manifest_load(template_dir, &m, err);
         if (r < 0)
                 return r;
+        uint64_t t0 = now_us();
         if ((r = manifest_verify(e, images, m, err)) < 0)
                 return r;
+        uint64_t t1 = now_us();
         i->memory_mb = m->memory_mb;
 
         const cgroup_limits limits = {m->memory_mb, m->pids_max};
@@ -186,8 +188,11 @@ static int do_restore(pw_instance *i, pw_err *err)
                 r = err_set(err, negative_errno(), "pipe: %m");
         if (r >= 0)
                 r = restore_dir_setup(i, rootfs, m->tmp_mb, &d, err);
+        uint64_t t2 = now_us();
         if (r >= 0)
                 r = criu_restore_into(i, m, template_dir, &d, &p, err);
+        pw_log(e, PW_LOG_DEBUG, "restore %s: verify %.2f ms, setup %.2f ms, criu %.2f ms", i->id,
+               (t1 - t0) / 1000.0, (t2 - t1) / 1000.0, (now_us() - t2) / 1000.0);
         if (r >= 0 && ((r = set_nonblocking(p.to_agent[1])) < 0 || (r = set_nonblocking(p.from_agent[0])) < 0))
                 err_set(err, r, "fcntl: %s", strerror(-r));
         if (r >= 0) {
@@ -235,7 +240,7 @@ static int instance_fail(pw_instance *i, int r, pw_err *err, const char *what)
 {
         err_prefix(err, r, "%s of instance %s", what, i->id);
         i->last_error = *err;
-        pw_log(i->engine, PW_LOG_WARNING, "%s", err->msg);
+        pw_log(i->engine, PW_LOG_ERROR, "%s", err->msg);
         return r;
 }
 

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <linux/sched.h>
@@ -41,9 +42,50 @@ static const struct {
         {"resolv.conf", ""},
 };
 
+/* Debian picks shared libraries such as libblas.so.3 through /etc/alternatives symlinks into
+ * /usr; the sandbox gets copies of the ones that point into /usr, so numpy loads as on the host. */
+static int copy_alternatives(const char *dir, pw_err *err)
+{
+        DIR *d = opendir("/etc/alternatives");
+        if (!d)
+                return 0;
+        int r = 0;
+        struct dirent *de;
+        while (r >= 0 && (de = readdir(d))) {
+                char target[4096];
+                ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+                if (n <= 0)
+                        continue;
+                target[n] = '\0';
+                if (strncmp(target, "/usr/", 5))
+                        continue;
+                _cleanup_free_ char *p = strdup_printf("%s/etc/alternatives/%s", dir, de->d_name);
+                if (!p)
+                        r = -ENOMEM;
+                else if (symlink(target, p) < 0 && errno != EEXIST)
+                        r = err_set(err, negative_errno(), "symlink %s: %m", p);
+        }
+        closedir(d);
+        return r;
+}
+
+/* TLS clients in a handler verify peers against the host's CA bundle. */
+static int copy_ca_bundle(const char *dir, pw_err *err)
+{
+        static const char bundle[] = "/etc/ssl/certs/ca-certificates.crt";
+        _cleanup_free_ char *text = NULL;
+        size_t n = 0;
+        if (read_file(bundle, 16 << 20, &text, &n) < 0)
+                return 0; /* no bundle on the host: nothing to offer */
+        _cleanup_free_ char *p = strdup_printf("%s%s", dir, bundle);
+        int r = p ? write_file_atomic(p, text, n, 0644) : -ENOMEM;
+        return r < 0 ? err_set(err, r, "copying %s: %s", bundle, strerror(-r)) : 0;
+}
+
 static int populate(const char *dir, pw_err *err)
 {
-        static const char *const dirs[] = {"usr", "tmp", "proc", "dev", "etc", "prewarm"};
+        static const char *const dirs[] = {"usr", "tmp", "proc", "dev", "etc", "etc/alternatives",
+                                           "etc/ssl", "etc/ssl/certs", "prewarm"};
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
                 _cleanup_free_ char *p = strdup_printf("%s/%s", dir, dirs[i]);
                 if (!p || (mkdir(p, 0755) < 0 && errno != EEXIST))
@@ -80,7 +122,8 @@ static int populate(const char *dir, pw_err *err)
         _cleanup_free_ char *tmp = strdup_printf("%s/tmp", dir);
         if (!tmp || chmod(tmp, 01777) < 0)
                 return -ENOMEM;
-        return 0;
+        int r = copy_alternatives(dir, err);
+        return r < 0 ? r : copy_ca_bundle(dir, err);
 }
 
 char *rootfs_agent_path(const char *agent_path)
