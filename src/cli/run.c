@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -63,6 +64,18 @@ static int parse(int argc, char **argv, run_args *a)
         return 0;
 }
 
+/* The library takes absolute paths only; on the command line a relative one means from here. */
+static char *absolute_code_path(const char *uri)
+{
+        if (strstr(uri, "://") || uri[0] == '/')
+                return NULL;
+        char cwd[4096];
+        if (!getcwd(cwd, sizeof(cwd)))
+                return NULL;
+        char *abs = NULL;
+        return asprintf(&abs, "%s/%s", cwd, uri) < 0 ? NULL : abs;
+}
+
 int cmd_run(const cli_globals *g, int argc, char **argv)
 {
         run_args a = {.timeout_ms = 60000};
@@ -71,8 +84,12 @@ int cmd_run(const cli_globals *g, int argc, char **argv)
                 free(a.env);
                 return status;
         }
+        char *abs_code = absolute_code_path(a.fn.code_uri);
+        if (abs_code)
+                a.fn.code_uri = abs_code;
         pw_engine *e = cli_engine(g);
         if (!e) {
+                free(abs_code);
                 free(a.env);
                 return 1;
         }
@@ -98,6 +115,7 @@ int cmd_run(const cli_globals *g, int argc, char **argv)
         free(logs);
         pw_instance_destroy(i);
         pw_engine_free(e);
+        free(abs_code);
         free(a.env);
         return status;
 }

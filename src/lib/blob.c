@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <ctype.h>
 #include <curl/curl.h>
 #include <pthread.h>
 
@@ -20,7 +21,8 @@ static int percent_decode(const char *in, char **ret)
                 return -ENOMEM;
         for (const char *p = in; *p; p++) {
                 unsigned v;
-                if (*p == '%' && sscanf(p + 1, "%2x", &v) == 1 && v != 0 && p[1] && p[2]) {
+                if (*p == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2]) &&
+                    sscanf(p + 1, "%2x", &v) == 1 && v != 0) {
                         *o++ = (char)v;
                         p += 2;
                 } else
@@ -33,9 +35,7 @@ static int percent_decode(const char *in, char **ret)
 
 static char *last_component(const char *path)
 {
-        size_t end = strcspn(path, "?#");
-        while (end > 0 && path[end - 1] == '/')
-                end--;
+        size_t end = strcspn(path, "?#"); /* a trailing slash names a directory, not a file */
         size_t start = end;
         while (start > 0 && path[start - 1] != '/')
                 start--;
@@ -67,7 +67,7 @@ int code_uri_parse(const char *uri, code_uri *ret, pw_err *err)
         const char *path = u.location;
         if (u.scheme == CODE_HTTP) {
                 const char *host = strstr(u.location, "://") + 3;
-                path = host + strcspn(host, "/");
+                path = host + strcspn(host, "/?#");
         }
         u.filename = last_component(path);
         if (!u.filename) {

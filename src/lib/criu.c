@@ -307,27 +307,35 @@ int criu_run_check(const pw_engine *e, pw_err *err)
         return resp->success ? 0 : failure(resp, -1, NULL, err);
 }
 
+/* What dump and restore share: where the images and the log are, and the sandbox's externals. */
+static void set_common_opts(CriuOpts *opts, int images_fd, int work_fd, const char *log_file,
+                            int log_level, const char *const *external)
+{
+        opts->images_dir_fd = images_fd;
+        opts->has_work_dir_fd = true;
+        opts->work_dir_fd = work_fd;
+        opts->log_file = (char *)log_file;
+        opts->has_log_level = true;
+        opts->log_level = log_level;
+        /* The sandbox has no TCP connections to protect, so no iptables or nftables lock. */
+        opts->has_network_lock = true;
+        opts->network_lock = CRIU_NETWORK_LOCK_METHOD__SKIP;
+        opts->n_external = strv_length((char *const *)external);
+        opts->external = (char **)external;
+}
+
 int criu_dump(const pw_engine *e, const criu_dump_params *p, pw_err *err)
 {
         CriuReq req = CRIU_REQ__INIT;
         CriuOpts opts = CRIU_OPTS__INIT;
         req.type = CRIU_REQ_TYPE__DUMP;
         req.opts = &opts;
-        opts.images_dir_fd = p->images_fd;
-        opts.has_work_dir_fd = true;
-        opts.work_dir_fd = p->work_fd;
-        opts.log_file = "dump.log";
-        opts.has_log_level = true;
-        opts.log_level = 4;
+        /* Builds are rare and their log is kept with the template: make it a useful one. */
+        set_common_opts(&opts, p->images_fd, p->work_fd, "dump.log", 4, p->external);
         opts.has_pid = true;
         opts.pid = p->pid;
         opts.has_leave_running = true;
         opts.leave_running = false;
-        /* The zygote has no TCP connections to protect, and no iptables is needed. */
-        opts.has_network_lock = true;
-        opts.network_lock = CRIU_NETWORK_LOCK_METHOD__SKIP;
-        opts.n_external = strv_length((char *const *)p->external);
-        opts.external = (char **)p->external;
 
         const int keep[] = {p->images_fd, p->work_fd};
         _cleanup_(resp_freep) CriuResp *resp = NULL;
@@ -343,12 +351,7 @@ int criu_restore(const pw_engine *e, const criu_restore_params *p, pid_t *ret_pi
         CriuOpts opts = CRIU_OPTS__INIT;
         req.type = CRIU_REQ_TYPE__RESTORE;
         req.opts = &opts;
-        opts.images_dir_fd = p->images_fd;
-        opts.has_work_dir_fd = true;
-        opts.work_dir_fd = p->work_fd;
-        opts.log_file = "restore.log";
-        opts.has_log_level = true;
-        opts.log_level = 2;
+        set_common_opts(&opts, p->images_fd, p->work_fd, "restore.log", 2, p->external);
         opts.root = (char *)p->root;
         /* The restored tree becomes our child, so the engine can wait for it. */
         opts.has_rst_sibling = true;
@@ -356,10 +359,6 @@ int criu_restore(const pw_engine *e, const criu_restore_params *p, pid_t *ret_pi
         /* CRIU's child already sits in the instance's cgroups; the tasks stay where it forks them. */
         opts.has_manage_cgroups_mode = true;
         opts.manage_cgroups_mode = CRIU_CG_MODE__IGNORE;
-        opts.has_network_lock = true;
-        opts.network_lock = CRIU_NETWORK_LOCK_METHOD__SKIP;
-        opts.n_external = strv_length((char *const *)p->external);
-        opts.external = (char **)p->external;
 
         InheritFd items[8];
         InheritFd *ptrs[8];

@@ -71,7 +71,8 @@ static int parse_images(json_t *images, manifest *m, pw_err *err)
                 const char *sha = NULL;
                 json_int_t size = -1;
                 if (json_unpack(entry, "{s:s, s:I}", "sha256", &sha, "size", &size) < 0 ||
-                    strlen(sha) != 64 || size < 0 || strchr(file, '/') || file[0] == '.')
+                    !*file || strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64 ||
+                    size < 0 || strchr(file, '/') || file[0] == '.')
                         return err_set(err, -EUCLEAN, "manifest entry for image '%s' is malformed", file);
                 manifest_image *img = &m->images[m->n_images++];
                 img->file = strdup(file);
@@ -145,7 +146,7 @@ int manifest_load(const char *template_dir, manifest **ret, pw_err *err)
 
 static int hash_file(int dirfd, const char *file, uint64_t *ret_size, char out[65])
 {
-        _cleanup_close_ int fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        _cleanup_close_ int fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0)
                 return negative_errno();
@@ -209,7 +210,12 @@ static int stat_signature(const char *images_dir, const manifest *m, char out[65
         }
         if (d)
                 closedir(d);
+        /* The expected digests are part of what was verified, not only the files. */
         sha256_update(ctx, &m->created, sizeof(m->created));
+        for (size_t i = 0; i < m->n_images; i++) {
+                sha256_update(ctx, m->images[i].file, strlen(m->images[i].file) + 1);
+                sha256_update(ctx, m->images[i].sha256, 64);
+        }
         sha256_end_hex(ctx, out);
         return entries > 0 ? 0 : -ENOENT;
 }
@@ -261,7 +267,7 @@ int manifest_verify(pw_engine *e, const char *images_dir, const manifest *m, pw_
                 return -ENOMEM;
         int r = manifest_hash_images(images_dir, found, err);
         if (r < 0)
-                return err_set(err, -EUCLEAN, "%s", err->msg);
+                return err_prefix(err, -EUCLEAN, "verifying %s", images_dir);
         size_t i = 0, j = 0;
         while (i < m->n_images || j < found->n_images) {
                 int c = i == m->n_images ? 1 : j == found->n_images ? -1 :

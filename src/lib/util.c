@@ -131,6 +131,8 @@ int write_string(const char *path, const char *s)
 
 int mkdir_p(const char *path, mode_t mode)
 {
+        if (!*path)
+                return -EINVAL;
         _cleanup_free_ char *p = strdup(path);
         if (!p)
                 return -ENOMEM;
@@ -142,9 +144,14 @@ int mkdir_p(const char *path, mode_t mode)
                         return negative_errno();
                 *s = '/';
         }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
+        if (mkdir(p, mode) == 0)
+                return 0;
+        if (errno != EEXIST)
                 return negative_errno();
-        return 0;
+        struct stat st;
+        if (stat(p, &st) < 0)
+                return negative_errno();
+        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
 static int rm_rf_at(int parent, const char *name, dev_t dev)

@@ -52,6 +52,7 @@ START_TEST(test_uri_files)
         parse_ok("file:///srv/a%00b.py", CODE_FILE, "/srv/a%00b.py", "a%00b.py");
         parse_ok("file:///srv/100%", CODE_FILE, "/srv/100%", "100%");
         parse_ok("file:///srv/x%4", CODE_FILE, "/srv/x%4", "x%4");
+        parse_ok("file:///srv/x%ag.py", CODE_FILE, "/srv/x%ag.py", "x%ag.py");
 }
 END_TEST
 
@@ -86,6 +87,8 @@ START_TEST(test_uri_errors)
         parse_fails("http://example.com/");
         parse_fails("https://example.com/?file=handler.py");
         parse_fails("https://example.com#handler.py");
+        parse_fails("http://example.com?x=/a.py");
+        parse_fails("http://example.com/dir/");
 
         pw_err err = {""};
         code_uri u;

@@ -171,6 +171,16 @@ static void edit_slash(json_t *root)
         json_t *img = json_deep_copy(json_object_get(images_of(root), "core-1.img"));
         json_object_set_new(images_of(root), "sub/core-1.img", img);
 }
+static void edit_empty_name(json_t *root)
+{
+        json_t *img = json_deep_copy(json_object_get(images_of(root), "core-1.img"));
+        json_object_set_new(images_of(root), "", img);
+}
+static void edit_nonhex_sha(json_t *root)
+{
+        json_object_set_new(json_object_get(images_of(root), "core-1.img"), "sha256",
+                            json_string("zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"));
+}
 static void edit_dotdot(json_t *root)
 {
         json_t *img = json_deep_copy(json_object_get(images_of(root), "core-1.img"));
@@ -247,6 +257,8 @@ START_TEST(test_from_json_malformed)
                 {edit_images_array, "images as an array"},
                 {edit_zero_memory, "memory_mb 0"},
                 {edit_no_out_inode, "control_pipes without out_inode"},
+                {edit_empty_name, "image with an empty name"},
+                {edit_nonhex_sha, "sha256 that is not hex"},
         };
         for (size_t i = 0; i < ELEMENTSOF(edits); i++) {
                 _cleanup_free_ char *text = edited_json(edits[i].edit);

@@ -245,6 +245,9 @@ START_TEST(test_mkdir_p)
         put_text(file, "x");
         _cleanup_free_ char *under = tmp_path("file/sub/dir");
         ck_assert_int_eq(mkdir_p(under, 0755), -ENOTDIR);
+        /* The path itself is a file, and the empty path. */
+        ck_assert_int_eq(mkdir_p(file, 0755), -ENOTDIR);
+        ck_assert_int_eq(mkdir_p("", 0755), -EINVAL);
 }
 END_TEST
 
