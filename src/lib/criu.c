@@ -157,9 +157,7 @@ static int swrk_finish(swrk *w, pw_err *err, int r)
         if (w->sk >= 0)
                 close(w->sk);
         w->sk = -1;
-        int status = 0;
-        while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
-                ;
+        int status = reap(w->pid);
         if (r < 0)
                 return r;
         if (WIFEXITED(status) && WEXITSTATUS(status) == 126)

@@ -41,12 +41,8 @@ struct pw_instance {
 
 static void instance_kill(pw_instance *i)
 {
-        if (i->pid > 0) {
-                kill(i->pid, SIGKILL);
-                while (waitpid(i->pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
-                i->pid = 0;
-        }
+        kill_and_reap(i->pid);
+        i->pid = 0;
         if (i->cg)
                 cgroup_kill(i->cg);
         i->state = DEAD;
@@ -251,10 +247,8 @@ static int instance_lost(pw_instance *i, int r, unsigned timeout_ms, pw_err *err
                 instance_kill(i);
                 return err_set(err, r, "timed out after %u ms; instance killed", timeout_ms);
         }
-        int status = 0;
-        pid_t pid = i->pid;
-        if (pid > 0 && waitpid(pid, &status, 0) == pid)
-                i->pid = 0;
+        int status = i->pid > 0 ? reap_within(i->pid, 1000) : 0;
+        i->pid = 0;
         bool oom = i->cg && cgroup_oom_kills(i->cg) > 0;
         instance_kill(i);
         if (oom)

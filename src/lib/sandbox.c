@@ -313,16 +313,14 @@ int zygote_spawn(const zygote_params *p, pid_t *ret_pid, pw_err *err)
         int r = cgroup_attach(p->cg, pid);
         if (r < 0) {
                 close(sync[1]);
-                kill(pid, SIGKILL);
-                waitpid(pid, NULL, 0);
+                kill_and_reap(pid);
                 return err_set(err, r, "moving the zygote into its cgroup: %s", strerror(-r));
         }
         if (write(sync[1], "g", 1) != 1)
                 r = negative_errno();
         close(sync[1]);
         if (r < 0) {
-                kill(pid, SIGKILL);
-                waitpid(pid, NULL, 0);
+                kill_and_reap(pid);
                 return err_set(err, r, "starting the zygote: %s", strerror(-r));
         }
         *ret_pid = pid;

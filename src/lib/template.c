@@ -45,11 +45,7 @@ static void close_pair(int p[2])
 /* Kills and reaps the zygote, removes the cgroup and the build directory. */
 static void build_cleanup(build *b)
 {
-        if (b->pid > 0) {
-                kill(b->pid, SIGKILL);
-                while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
-        }
+        kill_and_reap(b->pid);
         b->cg = cgroup_destroy(b->cg);
         close_pair(b->ctl_in);
         close_pair(b->ctl_out);
@@ -157,8 +153,7 @@ static int wait_ready(build *b, char **ret_runtime, pw_err *err)
         int r = agent_wait_ready(&ch, deadline, ret_runtime, err);
         if (r == -ECONNRESET) {
                 char why[1024];
-                int status = 0;
-                waitpid(b->pid, &status, 0);
+                int status = reap_within(b->pid, 1000);
                 b->pid = 0;
                 stderr_tail(b->errpipe[0], why, sizeof(why));
                 return err_set(err, -ECHILD, "the zygote exited (%s %d) before it was ready%s%s",
@@ -185,8 +180,7 @@ static int checkpoint(build *b, pw_err *err)
         if (r < 0)
                 return r;
         /* CRIU killed the zygote after the dump; reap it. */
-        while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR)
-                ;
+        reap(b->pid);
         b->pid = 0;
         return 0;
 }

@@ -7,6 +7,38 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <ctype.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+int reap(pid_t pid)
+{
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        return status;
+}
+
+void kill_and_reap(pid_t pid)
+{
+        if (pid <= 0)
+                return;
+        kill(pid, SIGKILL);
+        reap(pid);
+}
+
+int reap_within(pid_t pid, unsigned timeout_ms)
+{
+        const struct timespec pause = {0, 1000 * 1000};
+        int status = 0;
+        for (unsigned waited = 0; waited < timeout_ms; waited++) {
+                pid_t r = waitpid(pid, &status, WNOHANG);
+                if (r == pid || (r < 0 && errno != EINTR))
+                        return status;
+                nanosleep(&pause, NULL);
+        }
+        kill(pid, SIGKILL);
+        return reap(pid);
+}
 
 void strv_free(char **v)
 {

@@ -55,6 +55,14 @@ static inline void strv_freep(char ***v) { strv_free(*v); }
 
 static inline int negative_errno(void) { return errno > 0 ? -errno : -EIO; }
 
+/* Waits for a child to end, through EINTR; returns its wait status. */
+int reap(pid_t pid);
+/* SIGKILLs a child and reaps it. Accepts pid <= 0 as "nothing to do". */
+void kill_and_reap(pid_t pid);
+/* Gives a child that is expected to end (it closed its channel) timeout_ms to do so, then kills it;
+ * returns its wait status. */
+int reap_within(pid_t pid, unsigned timeout_ms);
+
 /* Monotonic clock in microseconds. */
 uint64_t now_us(void);
 
