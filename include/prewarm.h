@@ -71,7 +71,8 @@ PW_PUBLIC int pw_engine_new(pw_engine **ret, const pw_options *opts);
 /* Releases the engine. Accepts NULL; always returns NULL. Instances must be destroyed first. */
 PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e);
 
-/* The reason for the engine's last failure, "" if none. Valid until the next call on e. */
+/* The reason for the last failure of a call on e made by this thread, "" if none. Like errno,
+ * each thread sees its own. Valid until this thread's next call on e. */
 PW_PUBLIC const char *pw_engine_last_error(const pw_engine *e);
 
 /* Builds template NAME from its definition: starts the zygote in a sandbox, waits for the agent to
@@ -130,7 +131,9 @@ PW_PUBLIC int pw_instance_specialize(pw_instance *i, const pw_function *fn);
 PW_PUBLIC int pw_instance_invoke(pw_instance *i, const char *args_json, int timeout_ms,
                                  char **ret_result);
 
-/* Like pw_instance_invoke, and also returns what the handler printed (caller frees), or NULL. */
+/* Like pw_instance_invoke, and also returns what the handler printed (caller frees), or NULL.
+ * Unlike other ret_ outputs, *ret_logs is written on failure too: a handler that raised has
+ * usually printed something worth reading (the agent appends the traceback). */
 PW_PUBLIC int pw_instance_invoke_logs(pw_instance *i, const char *args_json, int timeout_ms,
                                       char **ret_result, char **ret_logs);
 

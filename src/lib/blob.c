@@ -191,6 +191,17 @@ int blob_fetch(const char *uri, const char *digest, size_t max, blob *ret, pw_er
                 return r;
         }
         b.filename = TAKE_PTR(u.filename);
+        /* The agent tells source from archive by the name; a name that says neither is sniffed. */
+        if (!str_has_suffix(b.filename, ".py") && !str_has_suffix(b.filename, ".zip")) {
+                bool zip = b.size >= 4 && !memcmp(b.data, "PK\x03\x04", 4);
+                free(b.filename);
+                b.filename = strdup(zip ? "action.zip" : "main.py");
+                if (!b.filename) {
+                        code_uri_done(&u);
+                        blob_done(&b);
+                        return -ENOMEM;
+                }
+        }
         code_uri_done(&u);
         *ret = b;
         return 0;

@@ -240,7 +240,7 @@ static void log_errors(int work_fd, const char *log_name, char *out, size_t size
 
 /* Sends req through a fresh swrk and returns its answer. */
 static int criu_call(const pw_engine *e, CriuReq *req, const int *keep, size_t n_keep,
-                     const char *const *cgroup_procs, CriuResp **ret, pw_err *err)
+                     const char *const *cgroup_procs, pid_t *ret_root_pid, CriuResp **ret, pw_err *err)
 {
         swrk w = {.pid = -1, .sk = -1};
         int r = swrk_start(e, keep, n_keep, cgroup_procs, &w, err);
@@ -248,8 +248,19 @@ static int criu_call(const pw_engine *e, CriuReq *req, const int *keep, size_t n
                 return r;
         r = send_req(w.sk, req, err);
         CriuResp *resp = NULL;
-        if (r >= 0)
-                r = recv_resp(w.sk, &resp, err);
+        /* With notify_scripts CRIU reports its stages first; "setup-namespaces" carries the pid of
+         * the restored tree's root, which rst_sibling makes our child even when the restore fails. */
+        while (r >= 0 && (r = recv_resp(w.sk, &resp, err)) >= 0 && resp->type == CRIU_REQ_TYPE__NOTIFY) {
+                if (ret_root_pid && resp->notify && resp->notify->has_pid && resp->notify->pid > 0)
+                        *ret_root_pid = resp->notify->pid;
+                criu_resp__free_unpacked(resp, NULL);
+                resp = NULL;
+                CriuReq ack = CRIU_REQ__INIT;
+                ack.type = CRIU_REQ_TYPE__NOTIFY;
+                ack.has_notify_success = true;
+                ack.notify_success = true;
+                r = send_req(w.sk, &ack, err);
+        }
         r = swrk_finish(&w, err, r);
         if (r < 0) {
                 if (resp)
@@ -276,7 +287,7 @@ int criu_get_version(const pw_engine *e, criu_version_info *ret, pw_err *err)
         CriuReq req = CRIU_REQ__INIT;
         req.type = CRIU_REQ_TYPE__VERSION;
         _cleanup_(resp_freep) CriuResp *resp = NULL;
-        int r = criu_call(e, &req, NULL, 0, NULL, &resp, err);
+        int r = criu_call(e, &req, NULL, 0, NULL, NULL, &resp, err);
         if (r < 0)
                 return r;
         if (!resp->success || !resp->version)
@@ -299,7 +310,7 @@ int criu_run_check(const pw_engine *e, pw_err *err)
                 return err_set(err, negative_errno(), "opening %s: %m", e->state_dir);
         opts.images_dir_fd = dir_fd;
         _cleanup_(resp_freep) CriuResp *resp = NULL;
-        int r = criu_call(e, &req, &dir_fd, 1, NULL, &resp, err);
+        int r = criu_call(e, &req, &dir_fd, 1, NULL, NULL, &resp, err);
         if (r < 0)
                 return r;
         return resp->success ? 0 : failure(resp, -1, NULL, err);
@@ -337,7 +348,7 @@ int criu_dump(const pw_engine *e, const criu_dump_params *p, pw_err *err)
 
         const int keep[] = {p->images_fd, p->work_fd};
         _cleanup_(resp_freep) CriuResp *resp = NULL;
-        int r = criu_call(e, &req, keep, ELEMENTSOF(keep), NULL, &resp, err);
+        int r = criu_call(e, &req, keep, ELEMENTSOF(keep), NULL, NULL, &resp, err);
         if (r < 0)
                 return r;
         return resp->success ? 0 : failure(resp, p->work_fd, "dump.log", err);
@@ -373,8 +384,13 @@ int criu_restore(const pw_engine *e, const criu_restore_params *p, pid_t *ret_pi
         opts.n_inherit_fd = p->n_inherit;
         opts.inherit_fd = ptrs;
 
+        opts.has_notify_scripts = true;
+        opts.notify_scripts = true;
         _cleanup_(resp_freep) CriuResp *resp = NULL;
-        int r = criu_call(e, &req, keep, 2 + p->n_inherit, p->cgroup_procs, &resp, err);
+        pid_t root = 0;
+        int r = criu_call(e, &req, keep, 2 + p->n_inherit, p->cgroup_procs, &root, &resp, err);
+        if (r < 0 || !resp->success)
+                kill_and_reap(root); /* the tree CRIU gave up on: its root is our child */
         if (r < 0)
                 return r;
         if (!resp->success)

@@ -46,9 +46,16 @@ void pw_log(const pw_engine *e, int level, const char *fmt, ...)
         e->log(level, line, e->log_userdata);
 }
 
+static __thread struct {
+        const pw_engine *engine;
+        pw_err err;
+} thread_last_error;
+
 int engine_fail(pw_engine *e, int r, const pw_err *err)
 {
-        memcpy(&e->last_error, err, sizeof(*err));
+        /* Per thread, like errno: threads sharing the engine each read their own failure. */
+        thread_last_error.engine = e;
+        memcpy(&thread_last_error.err, err, sizeof(*err));
         pw_log(e, PW_LOG_ERROR, "%s", err->msg);
         return r;
 }
@@ -123,6 +130,8 @@ PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e)
 {
         if (!e)
                 return NULL;
+        if (thread_last_error.engine == e)
+                thread_last_error.engine = NULL;
         verified_cache_free(e->verified);
         pthread_mutex_destroy(&e->lock);
         strv_free(e->criu_argv);
@@ -134,5 +143,5 @@ PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e)
 
 PW_PUBLIC const char *pw_engine_last_error(const pw_engine *e)
 {
-        return e ? e->last_error.msg : "";
+        return e && thread_last_error.engine == e ? thread_last_error.err.msg : "";
 }

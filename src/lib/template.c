@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -274,6 +275,15 @@ PW_PUBLIC int pw_template_build(pw_engine *e, const char *name)
         if (!e)
                 return -EINVAL;
         pw_err err = {""};
+        if (!name_is_valid(name))
+                return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "invalid template name '%s'", name ? name : ""), &err));
+        /* One build of a name at a time, across threads and processes: they share .build-NAME. */
+        _cleanup_free_ char *lock_path = strdup_printf("%s/templates/.lock-%s", e->state_dir, name);
+        if (!lock_path)
+                return -ENOMEM;
+        _cleanup_close_ int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (lock_fd < 0 || flock(lock_fd, LOCK_EX) < 0)
+                return engine_fail(e, negative_errno(), (err_set(&err, negative_errno(), "locking %s: %m", lock_path), &err));
         build b = {.e = e, .ctl_in = {-1, -1}, .ctl_out = {-1, -1}, .errpipe = {-1, -1}};
         int r = do_build(&b, name, &err);
         build_cleanup(&b);

@@ -49,6 +49,8 @@ expect "run hello" 0 '^\{"greeting":"Hello, cli!"\}$' "" -- \
         "$prewarm" run --template python3 --code "file://$source/examples/hello.py" --payload '{"name": "cli"}'
 expect "run with env, digest, timings" 0 '"color":"blue"' "^timings: restore [0-9.]+ ms, specialize [0-9.]+ ms, invoke [0-9.]+ ms" -- \
         "$prewarm" run --template python3 --code "$work/echo.py" --env COLOR=blue --digest "$digest" --timings
+cp "$work/echo.py" "$work/handler"
+expect "code file without an extension" 0 '"color":null' "" -- "$prewarm" run --template python3 --code "$work/handler"
 expect "run --main" 0 '"entry":"other"' "" -- "$prewarm" run --template python3 --code "$work/echo.py" --main other
 expect "digest mismatch" 1 "" "digest" -- \
         "$prewarm" run --template python3 --code "$work/echo.py" --digest "sha256:$(printf '0%.0s' {1..64})"
