@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -51,7 +52,7 @@ pw_engine *t_engine_new(const char *templates_dir)
         return e;
 }
 
-void t_init(void)
+static void t_init(void)
 {
         /* Test output interleaves with the engine's log lines on stderr. */
         setvbuf(stdout, NULL, _IOLBF, 0);
@@ -69,7 +70,7 @@ void t_init(void)
         printf("state dir %s\n", t_state);
 }
 
-void t_fini(void)
+static void t_fini(void)
 {
         t_engine = pw_engine_free(t_engine);
         char report[4096];
@@ -158,14 +159,31 @@ void t_destroy(pw_instance *i)
         pw_instance_destroy(i);
 }
 
-void t_specialize(pw_instance *i, const char *fixture)
+int t_specialize_code(pw_instance *i, const char *code, const pw_function *fn)
+{
+        pw_function f = fn ? *fn : (pw_function){0};
+        f.code_uri = code;
+        return pw_instance_specialize(i, &f);
+}
+
+int t_specialize_fixture(pw_instance *i, const char *fixture, const pw_function *fn)
 {
         char *path = t_fixture(fixture);
-        const pw_function fn = {.code_uri = path};
-        int r = pw_instance_specialize(i, &fn);
+        int r = t_specialize_code(i, path, fn);
         free(path);
+        return r;
+}
+
+void t_specialize_with(pw_instance *i, const char *fixture, const pw_function *fn)
+{
+        int r = t_specialize_fixture(i, fixture, fn);
         ck_assert_msg(r == 0, "specialize with %s failed: %d (%s): %s", fixture, r, strerror(-r),
                       pw_instance_last_error(i));
+}
+
+void t_specialize(pw_instance *i, const char *fixture)
+{
+        t_specialize_with(i, fixture, NULL);
 }
 
 json_t *t_invoke(pw_instance *i, const char *args_json)
@@ -182,6 +200,23 @@ json_t *t_invoke(pw_instance *i, const char *args_json)
         return obj;
 }
 
+void t_assert_greeting(json_t *res, const char *name)
+{
+        char want[128];
+        snprintf(want, sizeof(want), "Hello, %s!", name);
+        const char *got = json_string_value(json_object_get(res, "greeting"));
+        ck_assert_msg(got && !strcmp(got, want), "expected \"%s\", got \"%s\"", want, got ? got : "(none)");
+}
+
+json_t *t_invoke_hello(pw_instance *i, const char *name)
+{
+        char args[128];
+        snprintf(args, sizeof(args), "{\"name\": \"%s\"}", name);
+        json_t *res = t_invoke(i, args);
+        t_assert_greeting(res, name);
+        return res;
+}
+
 bool t_pid_alive(pid_t pid)
 {
         if (pid <= 0)
@@ -189,18 +224,8 @@ bool t_pid_alive(pid_t pid)
         if (kill(pid, 0) < 0)
                 return errno != ESRCH;
         /* A zombie still answers kill(); it is not running any more. */
-        char path[64], text[512];
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return false;
-        ssize_t n = read(fd, text, sizeof(text) - 1);
-        close(fd);
-        if (n <= 0)
-                return false;
-        text[n] = '\0';
-        const char *paren = strrchr(text, ')');
-        return !(paren && paren[1] == ' ' && paren[2] == 'Z');
+        char state;
+        return proc_stat(pid, &state, NULL, NULL, 0) && state != 'Z';
 }
 
 void t_write_file(const char *path, const char *text)
@@ -226,13 +251,13 @@ int t_run_program(char *const argv[])
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-void t_setup(void)
+static void t_setup(void)
 {
         leaks_begin();
         test_started_us = now_us();
 }
 
-void t_teardown(void)
+static void t_teardown(void)
 {
         size_t left = 0;
         for (size_t k = 0; k < MAX_TRACKED; k++) {
@@ -261,7 +286,20 @@ TCase *t_tcase(const char *name)
         return tc;
 }
 
-int t_run(Suite *s)
+const char *t_first_missing(const char *haystack, ...)
+{
+        const char *missing = NULL;
+        va_list ap;
+        va_start(ap, haystack);
+        for (const char *needle; !missing && (needle = va_arg(ap, const char *));)
+                if (!haystack || !strstr(haystack, needle))
+                        missing = needle;
+        va_end(ap);
+        return missing;
+}
+
+/* Runs the suite in no-fork mode; returns the number of failed tests. */
+static int t_run(Suite *s)
 {
         SRunner *sr = srunner_create(s);
         srunner_set_fork_status(sr, CK_NOFORK);
@@ -269,4 +307,18 @@ int t_run(Suite *s)
         int failed = srunner_ntests_failed(sr);
         srunner_free(sr);
         return failed;
+}
+
+int t_main(Suite *(*make_suite)(void), ...)
+{
+        t_init();
+        bool built = true;
+        va_list ap;
+        va_start(ap, make_suite);
+        for (const char *name; built && (name = va_arg(ap, const char *));)
+                built = t_build(name) == 0;
+        va_end(ap);
+        int failed = built ? t_run(make_suite()) : 1;
+        t_fini();
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -24,10 +24,10 @@
 extern char *t_state;      /* this program's state dir, /tmp/prewarm-it-XXXXXX */
 extern pw_engine *t_engine; /* engine on t_state with the source tree's templates */
 
-/* Creates the state dir and the engine; exits the program on failure. */
-void t_init(void);
-/* Frees the engine and removes the state dir. */
-void t_fini(void);
+/* The whole main() of a test program: creates the state dir and the engine (exits the program on
+ * failure), builds the templates named (up to a NULL), runs make_suite()'s suite in no-fork mode
+ * if they all built, frees the engine and removes the state dir. Returns the exit status. */
+int t_main(Suite *(*make_suite)(void), ...) __attribute__((sentinel));
 
 /* An engine on t_state with another templates dir; NULL (and a message on stderr) on failure. */
 pw_engine *t_engine_new(const char *templates_dir);
@@ -45,10 +45,22 @@ pw_instance *t_restore(const char *template_name);
 pw_instance *t_restore_try(const char *template_name, int *ret); /* tracked on success only */
 void t_destroy(pw_instance *i);
 
-/* Specializes with the fixture NAME (plain path) and entry point "main"; fails the test on error. */
+/* Specializes with the code at CODE (URI or path) and the other fields of fn (NULL: the defaults;
+ * its code_uri is not used); returns what pw_instance_specialize returned. */
+int t_specialize_code(pw_instance *i, const char *code, const pw_function *fn);
+/* The same with the fixture NAME (plain path). */
+int t_specialize_fixture(pw_instance *i, const char *fixture, const pw_function *fn);
+/* t_specialize_fixture that fails the test on error. */
+void t_specialize_with(pw_instance *i, const char *fixture, const pw_function *fn);
+/* Specializes with the fixture NAME and entry point "main"; fails the test on error. */
 void t_specialize(pw_instance *i, const char *fixture);
 /* Invokes and returns the parsed result object (caller json_decref); fails the test on error. */
 json_t *t_invoke(pw_instance *i, const char *args_json);
+/* Asserts that res has "greeting": "Hello, NAME!" (what hello.py answers). */
+void t_assert_greeting(json_t *res, const char *name);
+/* Invokes hello.py with {"name": NAME}, asserts the greeting and returns the result (caller
+ * json_decref). */
+json_t *t_invoke_hello(pw_instance *i, const char *name);
 
 /* Whether a process with that pid exists (and is not a zombie waiting for us). */
 bool t_pid_alive(pid_t pid);
@@ -59,21 +71,19 @@ void t_write_file(const char *path, const char *text);
 /* Runs argv[0] with argv (no shell) and returns its exit status, or -1. */
 int t_run_program(char *const argv[]);
 
-/* Checked fixture: remembers the open fds; after the test destroys instances the test left
- * behind and fails the test if anything leaked. */
-void t_setup(void);
-void t_teardown(void);
-
-/* A test case with the checked fixture and a generous timeout. */
+/* A test case with a checked fixture and a generous timeout. The fixture remembers the open fds;
+ * after the test it destroys instances the test left behind and fails the test if anything
+ * leaked. */
 TCase *t_tcase(const char *name);
 
-/* Runs the suite in no-fork mode; returns the number of failed tests. */
-int t_run(Suite *s);
+/* The first of the strings after haystack (up to a NULL) that haystack does not hold, or NULL. */
+const char *t_first_missing(const char *haystack, ...) __attribute__((sentinel));
 
-#define ck_assert_contains(haystack, needle)                                                       \
+/* Asserts that haystack holds each of the strings that follow it. */
+#define ck_assert_contains(haystack, ...)                                                          \
         do {                                                                                       \
-                const char *_h = (haystack), *_n = (needle);                                       \
-                ck_assert_msg(_h && strstr(_h, _n), "expected \"%s\" in \"%s\"", _n, _h ? _h : "(null)"); \
+                const char *_h = (haystack), *_n = t_first_missing(_h, __VA_ARGS__, NULL);         \
+                ck_assert_msg(!_n, "expected \"%s\" in \"%s\"", _n, _h ? _h : "(null)");         \
         } while (0)
 
 #define ck_assert_errno(expr, expected, message)                                                   \
@@ -82,3 +92,16 @@ int t_run(Suite *s);
                 ck_assert_msg(_r == (expected), "%s returned %d (%s), expected %d (%s); message: %s", #expr, \
                               _r, strerror(_r < 0 ? -_r : _r), (expected), strerror(-(expected)), (message)); \
         } while (0)
+
+/* Asserts that expr returns `expected` and that reason (read after it) holds each string that
+ * follows. */
+#define ck_assert_failure(expr, expected, reason, ...)                                             \
+        do {                                                                                       \
+                ck_assert_errno(expr, expected, reason);                                           \
+                ck_assert_contains(reason, __VA_ARGS__);                                           \
+        } while (0)
+/* The same with the reason of instance i, or of engine e. */
+#define ck_assert_instance_error(i, expr, expected, ...)                                           \
+        ck_assert_failure(expr, expected, pw_instance_last_error(i), __VA_ARGS__)
+#define ck_assert_engine_error(e, expr, expected, ...)                                             \
+        ck_assert_failure(expr, expected, pw_engine_last_error(e), __VA_ARGS__)

@@ -75,44 +75,50 @@ void leaks_begin(void)
         open_fds(fds_at_begin);
 }
 
-/* "pid (comm) S ppid ...": comm may hold spaces and parentheses, so parse from the last ')'. */
-static bool stat_of(pid_t pid, pid_t *ret_ppid, char *comm, size_t comm_size)
+/* Reads /proc/PID/NAME into text (NUL-terminated, truncated to size). */
+static bool read_proc(pid_t pid, const char *name, char *text, size_t size)
 {
-        char path[64], text[1024];
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return false;
-        ssize_t n = read(fd, text, sizeof(text) - 1);
+        ssize_t n = read(fd, text, size - 1);
         close(fd);
         if (n <= 0)
                 return false;
         text[n] = '\0';
+        return true;
+}
+
+/* "pid (comm) S ppid ...": comm may hold spaces and parentheses, so parse from the last ')'. */
+bool proc_stat(pid_t pid, char *ret_state, pid_t *ret_ppid, char *comm, size_t comm_size)
+{
+        char text[1024];
+        if (!read_proc(pid, "stat", text, sizeof(text)))
+                return false;
         char *open_paren = strchr(text, '('), *close_paren = strrchr(text, ')');
         char state;
         int ppid;
         if (!open_paren || !close_paren || sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2)
                 return false;
         *close_paren = '\0';
-        snprintf(comm, comm_size, "%s", open_paren + 1);
-        *ret_ppid = ppid;
+        if (comm)
+                snprintf(comm, comm_size, "%s", open_paren + 1);
+        if (ret_state)
+                *ret_state = state;
+        if (ret_ppid)
+                *ret_ppid = ppid;
         return true;
 }
 
 /* ", pid N in its namespace" when the process lives in a pid namespace of its own. */
 static void ns_pid(pid_t pid, char *out, size_t size)
 {
-        char path[64], text[4096];
-        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        char text[4096];
         out[0] = '\0';
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
+        if (!read_proc(pid, "status", text, sizeof(text)))
                 return;
-        ssize_t n = read(fd, text, sizeof(text) - 1);
-        close(fd);
-        if (n <= 0)
-                return;
-        text[n] = '\0';
         const char *line = strstr(text, "\nNSpid:");
         int outer, inner;
         if (line && sscanf(line + 8, " %d %d", &outer, &inner) == 2)
@@ -131,9 +137,8 @@ static void check_children(report *r)
                         return; /* ECHILD: no children at all */
                 }
                 if (si.si_pid > 0) {
-                        pid_t ppid;
                         char comm[64] = "?", nspid[128] = "";
-                        stat_of(si.si_pid, &ppid, comm, sizeof(comm));
+                        proc_stat(si.si_pid, NULL, NULL, comm, sizeof(comm));
                         ns_pid(si.si_pid, nspid, sizeof(nspid));
                         add(r, "child process %d (%s%s) had exited (%s %d) but was never reaped", (int)si.si_pid,
                             comm, nspid, si.si_code == CLD_EXITED ? "status" : "signal", si.si_status);
@@ -148,7 +153,7 @@ static void check_children(report *r)
                         long p = strtol(de->d_name, &end, 10);
                         pid_t ppid;
                         char comm[64];
-                        if (*end || end == de->d_name || !stat_of((pid_t)p, &ppid, comm, sizeof(comm)) ||
+                        if (*end || end == de->d_name || !proc_stat((pid_t)p, NULL, &ppid, comm, sizeof(comm)) ||
                             ppid != getpid())
                                 continue;
                         add(r, "child process %ld (%s) still running; killed", p, comm);
@@ -282,35 +287,36 @@ static void check_cgroups(report *r)
         }
 }
 
-static void check_state_dir(const char *state_dir, report *r)
+/* Reports ("WHAT left behind: PATH") and removes the entries of STATE/SUBDIR whose names start with
+ * one of prefixes (up to a NULL), or all of them if prefixes is NULL. */
+static void remove_entries(report *r, const char *state_dir, const char *subdir, const char *const *prefixes,
+                           const char *what)
 {
         char path[4096];
-        snprintf(path, sizeof(path), "%s/run", state_dir);
+        snprintf(path, sizeof(path), "%s/%s", state_dir, subdir);
         DIR *d = opendir(path);
+        if (!d)
+                return;
         struct dirent *de;
-        while (d && (de = readdir(d))) {
-                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+        while ((de = readdir(d))) {
+                bool match = !prefixes && strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+                for (const char *const *p = prefixes; p && *p && !match; p++)
+                        match = !strncmp(de->d_name, *p, strlen(*p));
+                if (!match)
                         continue;
                 char entry[4096 + 256];
                 snprintf(entry, sizeof(entry), "%s/%s", path, de->d_name);
-                add(r, "restore directory left behind: %s", entry);
+                add(r, "%s left behind: %s", what, entry);
                 rm_rf(entry);
         }
-        if (d)
-                closedir(d);
+        closedir(d);
+}
 
-        snprintf(path, sizeof(path), "%s/templates", state_dir);
-        d = opendir(path);
-        while (d && (de = readdir(d))) {
-                if (strncmp(de->d_name, ".build-", 7) && strncmp(de->d_name, ".old-", 5))
-                        continue;
-                char entry[4096 + 256];
-                snprintf(entry, sizeof(entry), "%s/%s", path, de->d_name);
-                add(r, "unfinished template build left behind: %s", entry);
-                rm_rf(entry);
-        }
-        if (d)
-                closedir(d);
+static void check_state_dir(const char *state_dir, report *r)
+{
+        remove_entries(r, state_dir, "run", NULL, "restore directory");
+        remove_entries(r, state_dir, "templates", (const char *const[]){".build-", ".old-", NULL},
+                       "unfinished template build");
 }
 
 static void check_fds(report *r)

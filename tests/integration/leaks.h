@@ -12,7 +12,9 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Remembers which file descriptors are open now (call at the start of a test). */
 void leaks_begin(void);
@@ -20,3 +22,7 @@ void leaks_begin(void);
 /* Looks for everything listed above, appends one line per finding to report (NUL-terminated,
  * truncated to size) and cleans it up. Returns the number of findings. */
 int leaks_check(const char *state_dir, char *report, size_t size);
+
+/* Reads /proc/PID/stat: the process's state letter, its parent and its command name (truncated to
+ * comm_size); each of them may be NULL. False if the process is gone or the file makes no sense. */
+bool proc_stat(pid_t pid, char *ret_state, pid_t *ret_ppid, char *comm, size_t comm_size);

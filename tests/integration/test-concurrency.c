@@ -17,14 +17,6 @@
 #define N_THREADS 4
 #define ROUNDS 3
 
-static void assert_greeting(json_t *res, const char *name)
-{
-        char want[64];
-        snprintf(want, sizeof(want), "Hello, %s!", name);
-        const char *got = json_string_value(json_object_get(res, "greeting"));
-        ck_assert_msg(got && !strcmp(got, want), "expected \"%s\", got \"%s\"", want, got ? got : "(none)");
-}
-
 START_TEST(test_eight_alive)
 {
         pw_instance *inst[N_ALIVE];
@@ -44,22 +36,15 @@ START_TEST(test_eight_alive)
         }
         for (int k = 0; k < N_ALIVE; k++)
                 t_specialize(inst[k], "hello.py");
+        char name[16];
         for (int k = 0; k < N_ALIVE; k++) {
-                char args[64], name[16];
                 snprintf(name, sizeof(name), "n%d", k);
-                snprintf(args, sizeof(args), "{\"name\": \"%s\"}", name);
-                json_t *res = t_invoke(inst[k], args);
-                assert_greeting(res, name);
-                json_decref(res);
+                json_decref(t_invoke_hello(inst[k], name));
         }
         /* A second round in reverse order: no instance answers for another. */
         for (int k = N_ALIVE - 1; k >= 0; k--) {
-                char args[64], name[16];
                 snprintf(name, sizeof(name), "again%d", k);
-                snprintf(args, sizeof(args), "{\"name\": \"%s\"}", name);
-                json_t *res = t_invoke(inst[k], args);
-                assert_greeting(res, name);
-                json_decref(res);
+                json_decref(t_invoke_hello(inst[k], name));
                 ck_assert_int_eq(pw_instance_pid(inst[k]), pids[k]);
         }
         printf("  %d restores in %.0f ms\n", N_ALIVE, (t1 - t0) / 1000.0);
@@ -136,7 +121,7 @@ START_TEST(test_threads_restore_concurrently)
                         snprintf(name, sizeof(name), "t%d.%d", k, round);
                         json_t *res = json_loads(w[k].result, 0, NULL);
                         ck_assert_msg(res, "thread %d: result is not JSON: %s", k, w[k].result);
-                        assert_greeting(res, name);
+                        t_assert_greeting(res, name);
                         json_decref(res);
                         free(w[k].result);
                         ck_assert_int_gt(w[k].pid, 0);
@@ -251,9 +236,7 @@ START_TEST(test_threads_build_same_template)
         /* Whatever happened, python3 must restore and run. */
         pw_instance *i = t_restore("python3");
         t_specialize(i, "hello.py");
-        json_t *res = t_invoke(i, "{\"name\": \"after the race\"}");
-        assert_greeting(res, "after the race");
-        json_decref(res);
+        json_decref(t_invoke_hello(i, "after the race"));
         t_destroy(i);
         ck_assert_msg(b[0].r == 0 || b[1].r == 0, "both concurrent builds failed: %d \"%s\" and %d \"%s\"", b[0].r,
                       b[0].why, b[1].r, b[1].why);
@@ -274,10 +257,5 @@ static Suite *concurrency_suite(void)
 
 int main(void)
 {
-        t_init();
-        int failed = 1;
-        if (t_build("python3") == 0)
-                failed = t_run(concurrency_suite());
-        t_fini();
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return t_main(concurrency_suite, "python3", NULL);
 }

@@ -21,19 +21,13 @@
 #include "config.h"
 #include "util.h"
 
-static int specialize_uri(pw_instance *i, const char *uri, const char *main_name, const char *digest)
-{
-        const pw_function fn = {.code_uri = uri, .main = main_name, .digest = digest};
-        return pw_instance_specialize(i, &fn);
-}
-
-static int specialize_fixture(pw_instance *i, const char *fixture, const char *main_name, const char *digest)
-{
-        char *path = t_fixture(fixture);
-        int r = specialize_uri(i, path, main_name, digest);
-        free(path);
-        return r;
-}
+/* Specializes i with the code at CODE (a fixture's name for specialize_fixture_fails) and the
+ * other fields of fn (NULL: the defaults); asserts that it returns `expected` with a reason that
+ * holds each of the strings that follow. */
+#define specialize_fails(i, code, fn, expected, ...)                                               \
+        ck_assert_instance_error(i, t_specialize_code(i, code, fn), expected, __VA_ARGS__)
+#define specialize_fixture_fails(i, fixture, fn, expected, ...)                                    \
+        ck_assert_instance_error(i, t_specialize_fixture(i, fixture, fn), expected, __VA_ARGS__)
 
 /* Asserts that invoke fails with `expected`, leaves *ret_result alone, and returns the reason. */
 static const char *invoke_fails(pw_instance *i, const char *args, int timeout_ms, int expected)
@@ -55,6 +49,15 @@ static void assert_invoke_works(pw_instance *i)
         json_decref(res);
 }
 
+/* Asserts that the instance, which ran as pid, is dead and that invoke is refused; returns the
+ * reason. */
+static const char *assert_dead(pw_instance *i, pid_t pid)
+{
+        ck_assert_int_eq(pw_instance_pid(i), -ESRCH);
+        ck_assert_msg(!t_pid_alive(pid), "pid %d of the dead instance still exists", (int)pid);
+        return invoke_fails(i, "{}", 500, -ESRCH);
+}
+
 /* ---------------------------------------------------------------- specialize */
 
 START_TEST(test_missing_code)
@@ -62,22 +65,16 @@ START_TEST(test_missing_code)
         pw_instance *i = t_restore("python3");
         const char *missing = "/nonexistent/prewarm-test/handler.py";
         char *uri = strdup_printf("file://%s", missing);
-        ck_assert_errno(specialize_uri(i, uri, NULL, NULL), -ENOENT, pw_instance_last_error(i));
-        ck_assert_contains(pw_instance_last_error(i), missing);
-        ck_assert_contains(pw_instance_last_error(i), "No such file");
-        ck_assert_errno(specialize_uri(i, missing, NULL, NULL), -ENOENT, pw_instance_last_error(i));
-        ck_assert_contains(pw_instance_last_error(i), missing);
+        specialize_fails(i, uri, NULL, -ENOENT, missing, "No such file");
+        specialize_fails(i, missing, NULL, -ENOENT, missing);
         free(uri);
 
         /* Relative paths and unknown schemes are refused with the accepted forms. */
-        ck_assert_errno(specialize_uri(i, "handler.py", NULL, NULL), -EINVAL, pw_instance_last_error(i));
-        ck_assert_contains(pw_instance_last_error(i), "file:///");
-        ck_assert_errno(specialize_uri(i, "ftp://example.invalid/handler.py", NULL, NULL), -EINVAL,
-                        pw_instance_last_error(i));
-        ck_assert_contains(pw_instance_last_error(i), "unsupported");
+        specialize_fails(i, "handler.py", NULL, -EINVAL, "file:///");
+        specialize_fails(i, "ftp://example.invalid/handler.py", NULL, -EINVAL, "unsupported");
 
         /* Nothing was loaded: the instance can still be specialized. */
-        ck_assert_errno(specialize_fixture(i, "modes.py", NULL, NULL), 0, pw_instance_last_error(i));
+        t_specialize(i, "modes.py");
         assert_invoke_works(i);
         t_destroy(i);
 }
@@ -86,18 +83,13 @@ END_TEST
 START_TEST(test_bad_env)
 {
         pw_instance *i = t_restore("python3");
-        char *path = t_fixture("env.py");
         const char *const env[] = {"GOOD=1", "NO_EQUALS_SIGN", NULL};
-        const pw_function fn = {.code_uri = path, .env = env};
-        ck_assert_errno(pw_instance_specialize(i, &fn), -EINVAL, pw_instance_last_error(i));
-        ck_assert_contains(pw_instance_last_error(i), "KEY=VALUE");
+        specialize_fixture_fails(i, "env.py", &(pw_function){.env = env}, -EINVAL, "KEY=VALUE");
         const char *const env2[] = {"=value", NULL};
-        const pw_function fn2 = {.code_uri = path, .env = env2};
-        ck_assert_errno(pw_instance_specialize(i, &fn2), -EINVAL, pw_instance_last_error(i));
+        ck_assert_errno(t_specialize_fixture(i, "env.py", &(pw_function){.env = env2}), -EINVAL,
+                        pw_instance_last_error(i));
         /* Refused before anything reached the instance. */
-        const pw_function ok = {.code_uri = path};
-        ck_assert_errno(pw_instance_specialize(i, &ok), 0, pw_instance_last_error(i));
-        free(path);
+        t_specialize(i, "env.py");
         t_destroy(i);
 }
 END_TEST
@@ -110,9 +102,7 @@ START_TEST(test_blob_too_large)
         ck_assert_int_eq(ftruncate(fd, (off_t)40 << 20), 0); /* sparse: 40 MiB of nothing */
         close(fd);
         pw_instance *i = t_restore("python3");
-        ck_assert_errno(specialize_uri(i, big, NULL, NULL), -EFBIG, pw_instance_last_error(i));
-        ck_assert_contains(pw_instance_last_error(i), big);
-        ck_assert_contains(pw_instance_last_error(i), "larger than");
+        specialize_fails(i, big, NULL, -EFBIG, big, "larger than");
         t_destroy(i);
         unlink(big);
         free(big);
@@ -127,16 +117,14 @@ START_TEST(test_bad_archives)
         char *const argv[] = {"/usr/bin/python3", "-m", "zipfile", "-c", zip, helper, NULL};
         ck_assert_int_eq(t_run_program(argv), 0);
         pw_instance *i = t_restore("python3");
-        ck_assert_errno(specialize_uri(i, zip, NULL, NULL), -ENOEXEC, pw_instance_last_error(i));
-        ck_assert_contains(pw_instance_last_error(i), "__main__.py");
+        specialize_fails(i, zip, NULL, -ENOEXEC, "__main__.py");
         t_destroy(i);
 
         /* Something that only has the name of an archive. */
         char *junk = strdup_printf("%s/junk.zip", t_state);
         t_write_file(junk, "this is not a zip archive\n");
         i = t_restore("python3");
-        ck_assert_errno(specialize_uri(i, junk, NULL, NULL), -ENOEXEC, pw_instance_last_error(i));
-        ck_assert_contains(pw_instance_last_error(i), "archive");
+        specialize_fails(i, junk, NULL, -ENOEXEC, "archive");
         t_destroy(i);
         unlink(zip);
         unlink(junk);
@@ -215,22 +203,17 @@ START_TEST(test_http_fetch)
         pw_instance *i = t_restore("python3");
 
         snprintf(url, sizeof(url), "http://127.0.0.1:%u/fn/missing.py", srv.port);
-        ck_assert_errno(specialize_uri(i, url, NULL, NULL), -ENOENT, pw_instance_last_error(i));
-        ck_assert_contains(pw_instance_last_error(i), url);
-        ck_assert_contains(pw_instance_last_error(i), "404");
+        specialize_fails(i, url, NULL, -ENOENT, url, "404");
 
         snprintf(url, sizeof(url), "http://127.0.0.1:%u/fn/broken.py", srv.port);
-        ck_assert_errno(specialize_uri(i, url, NULL, NULL), -EHOSTUNREACH, pw_instance_last_error(i));
-        ck_assert_contains(pw_instance_last_error(i), "500");
+        specialize_fails(i, url, NULL, -EHOSTUNREACH, "500");
 
         /* Nobody listens on port 1. */
-        ck_assert_errno(specialize_uri(i, "http://127.0.0.1:1/fn/hello.py", NULL, NULL), -EHOSTUNREACH,
-                        pw_instance_last_error(i));
-        ck_assert_contains(pw_instance_last_error(i), "127.0.0.1:1");
+        specialize_fails(i, "http://127.0.0.1:1/fn/hello.py", NULL, -EHOSTUNREACH, "127.0.0.1:1");
 
         /* And the real thing works. */
         snprintf(url, sizeof(url), "http://127.0.0.1:%u/fn/hello.py", srv.port);
-        ck_assert_errno(specialize_uri(i, url, NULL, NULL), 0, pw_instance_last_error(i));
+        ck_assert_errno(t_specialize_code(i, url, NULL), 0, pw_instance_last_error(i));
         json_t *res = t_invoke(i, "{}");
         ck_assert_str_eq(json_string_value(json_object_get(res, "served")), "over http");
         json_decref(res);
@@ -262,23 +245,20 @@ START_TEST(test_digest)
         snprintf(wrong, sizeof(wrong), "sha256:%064d", 0);
 
         pw_instance *i = t_restore("python3");
-        ck_assert_errno(specialize_uri(i, path, NULL, wrong), -EBADMSG, pw_instance_last_error(i));
-        ck_assert_contains(pw_instance_last_error(i), hex);       /* what the blob really is */
-        ck_assert_contains(pw_instance_last_error(i), wrong);     /* what was pinned */
-        ck_assert_contains(pw_instance_last_error(i), "modes.py");
+        /* The reason has what the blob really is and what was pinned. */
+        specialize_fails(i, path, &(pw_function){.digest = wrong}, -EBADMSG, hex, wrong, "modes.py");
 
-        ck_assert_errno(specialize_uri(i, path, NULL, "sha256:abc"), -EINVAL, pw_instance_last_error(i));
-        ck_assert_contains(pw_instance_last_error(i), "sha256:abc");
-        ck_assert_contains(pw_instance_last_error(i), "64 hex digits");
+        specialize_fails(i, path, &(pw_function){.digest = "sha256:abc"}, -EINVAL, "sha256:abc", "64 hex digits");
         char md5[64];
         snprintf(md5, sizeof(md5), "md5:%032d", 0);
-        ck_assert_errno(specialize_uri(i, path, NULL, md5), -EINVAL, pw_instance_last_error(i));
+        ck_assert_errno(t_specialize_code(i, path, &(pw_function){.digest = md5}), -EINVAL, pw_instance_last_error(i));
         char not_hex[80];
         snprintf(not_hex, sizeof(not_hex), "sha256:%.63sg", hex);
-        ck_assert_errno(specialize_uri(i, path, NULL, not_hex), -EINVAL, pw_instance_last_error(i));
+        ck_assert_errno(t_specialize_code(i, path, &(pw_function){.digest = not_hex}), -EINVAL,
+                        pw_instance_last_error(i));
 
         /* The right pin passes, on the same instance (nothing was loaded by the failures). */
-        ck_assert_errno(specialize_uri(i, path, NULL, pin), 0, pw_instance_last_error(i));
+        ck_assert_errno(t_specialize_code(i, path, &(pw_function){.digest = pin}), 0, pw_instance_last_error(i));
         assert_invoke_works(i);
         t_destroy(i);
 
@@ -287,7 +267,7 @@ START_TEST(test_digest)
         for (char *p = pin + 7; *p; p++)
                 if (*p >= 'a' && *p <= 'f')
                         *p = (char)(*p - 'a' + 'A');
-        ck_assert_errno(specialize_uri(i, path, NULL, pin), 0, pw_instance_last_error(i));
+        ck_assert_errno(t_specialize_code(i, path, &(pw_function){.digest = pin}), 0, pw_instance_last_error(i));
         t_destroy(i);
         free(path);
 }
@@ -296,9 +276,7 @@ END_TEST
 START_TEST(test_syntax_error)
 {
         pw_instance *i = t_restore("python3");
-        ck_assert_errno(specialize_fixture(i, "syntax_error.py", NULL, NULL), -ENOEXEC, pw_instance_last_error(i));
-        ck_assert_contains(pw_instance_last_error(i), "SyntaxError");
-        ck_assert_contains(pw_instance_last_error(i), "line 3");
+        specialize_fixture_fails(i, "syntax_error.py", NULL, -ENOEXEC, "SyntaxError", "line 3");
         /* Not specialized: invoke is refused. */
         invoke_fails(i, "{}", 5000, -EBADFD);
         t_destroy(i);
@@ -309,16 +287,13 @@ START_TEST(test_load_errors)
 {
         /* The module raises while it loads. */
         pw_instance *i = t_restore("python3");
-        ck_assert_errno(specialize_fixture(i, "load_error.py", NULL, NULL), -ENOEXEC, pw_instance_last_error(i));
-        ck_assert_contains(pw_instance_last_error(i), "KeyError");
-        ck_assert_contains(pw_instance_last_error(i), "port");
+        specialize_fixture_fails(i, "load_error.py", NULL, -ENOEXEC, "KeyError", "port");
         t_destroy(i);
 
         /* No such entry point. */
         i = t_restore("python3");
-        ck_assert_errno(specialize_fixture(i, "hello.py", "handler_that_is_not_there", NULL), -ENOEXEC,
-                        pw_instance_last_error(i));
-        ck_assert_contains(pw_instance_last_error(i), "handler_that_is_not_there");
+        specialize_fixture_fails(i, "hello.py", &(pw_function){.main = "handler_that_is_not_there"}, -ENOEXEC,
+                                 "handler_that_is_not_there");
         t_destroy(i);
 }
 END_TEST
@@ -326,9 +301,8 @@ END_TEST
 START_TEST(test_second_specialize)
 {
         pw_instance *i = t_restore("python3");
-        ck_assert_errno(specialize_fixture(i, "modes.py", NULL, NULL), 0, pw_instance_last_error(i));
-        ck_assert_errno(specialize_fixture(i, "hello.py", NULL, NULL), -EALREADY, pw_instance_last_error(i));
-        ck_assert_contains(pw_instance_last_error(i), "already specialized");
+        t_specialize(i, "modes.py");
+        specialize_fixture_fails(i, "hello.py", NULL, -EALREADY, "already specialized");
         /* Still the first function. */
         assert_invoke_works(i);
         t_destroy(i);
@@ -338,13 +312,12 @@ END_TEST
 START_TEST(test_invoke_before_specialize)
 {
         pw_instance *i = t_restore("python3");
-        const char *why = invoke_fails(i, "{}", 5000, -EBADFD);
-        ck_assert_contains(why, "not specialized");
+        ck_assert_contains(invoke_fails(i, "{}", 5000, -EBADFD), "not specialized");
         char *logs = (char *)"untouched";
         ck_assert_int_eq(pw_instance_invoke_logs(i, "{}", 5000, NULL, &logs), -EBADFD);
         ck_assert_str_eq(logs, "untouched");
         /* The refusal did not hurt the instance. */
-        ck_assert_errno(specialize_fixture(i, "modes.py", NULL, NULL), 0, pw_instance_last_error(i));
+        t_specialize(i, "modes.py");
         assert_invoke_works(i);
         t_destroy(i);
 }
@@ -355,24 +328,20 @@ END_TEST
 START_TEST(test_handler_errors)
 {
         pw_instance *i = t_restore("python3");
-        ck_assert_errno(specialize_fixture(i, "modes.py", NULL, NULL), 0, pw_instance_last_error(i));
+        t_specialize(i, "modes.py");
 
-        const char *why = invoke_fails(i, "{\"mode\": \"raise\", \"why\": \"disk on fire\"}", 10000, -EREMOTEIO);
-        ck_assert_contains(why, "ValueError: the handler refused: disk on fire");
+        ck_assert_contains(invoke_fails(i, "{\"mode\": \"raise\", \"why\": \"disk on fire\"}", 10000, -EREMOTEIO),
+                           "ValueError: the handler refused: disk on fire");
         /* The traceback comes back as the invoke's logs. */
         char *result = NULL, *logs = NULL;
         ck_assert_int_eq(pw_instance_invoke_logs(i, "{\"mode\": \"raise\"}", 10000, &result, &logs), -EREMOTEIO);
         ck_assert_ptr_null(result);
-        ck_assert_contains(logs, "Traceback");
-        ck_assert_contains(logs, "modes.py");
+        ck_assert_contains(logs, "Traceback", "modes.py");
         free(logs);
 
-        why = invoke_fails(i, "{\"mode\": \"list\"}", 10000, -EPROTO);
-        ck_assert_contains(why, "list");
-        why = invoke_fails(i, "{\"mode\": \"string\"}", 10000, -EPROTO);
-        ck_assert_contains(why, "str");
-        why = invoke_fails(i, "{\"mode\": \"nan\"}", 10000, -EPROTO);
-        ck_assert_contains(why, "not JSON");
+        ck_assert_contains(invoke_fails(i, "{\"mode\": \"list\"}", 10000, -EPROTO), "list");
+        ck_assert_contains(invoke_fails(i, "{\"mode\": \"string\"}", 10000, -EPROTO), "str");
+        ck_assert_contains(invoke_fails(i, "{\"mode\": \"nan\"}", 10000, -EPROTO), "not JSON");
 
         /* None of that hurt the instance. */
         assert_invoke_works(i);
@@ -383,12 +352,10 @@ END_TEST
 START_TEST(test_args_not_object)
 {
         pw_instance *i = t_restore("python3");
-        ck_assert_errno(specialize_fixture(i, "modes.py", NULL, NULL), 0, pw_instance_last_error(i));
+        t_specialize(i, "modes.py");
         const char *bad[] = {"[1, 2]", "\"a string\"", "42", "null", "{\"unterminated\": ", "not json", ""};
-        for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
-                const char *why = invoke_fails(i, bad[k], 10000, -EINVAL);
-                ck_assert_contains(why, "JSON object");
-        }
+        for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
+                ck_assert_contains(invoke_fails(i, bad[k], 10000, -EINVAL), "JSON object");
         assert_invoke_works(i);
         t_destroy(i);
 }
@@ -397,18 +364,13 @@ END_TEST
 START_TEST(test_timeout)
 {
         pw_instance *i = t_restore("python3");
-        ck_assert_errno(specialize_fixture(i, "loop.py", NULL, NULL), 0, pw_instance_last_error(i));
+        t_specialize(i, "loop.py");
         pid_t pid = pw_instance_pid(i);
         ck_assert_int_gt(pid, 0);
-        const char *why = invoke_fails(i, "{}", 500, -ETIMEDOUT);
-        ck_assert_contains(why, "timed out");
-        ck_assert_contains(why, "500 ms");
+        ck_assert_contains(invoke_fails(i, "{}", 500, -ETIMEDOUT), "timed out", "500 ms");
         /* The instance is dead. */
-        ck_assert_int_eq(pw_instance_pid(i), -ESRCH);
-        ck_assert_msg(!t_pid_alive(pid), "pid %d of the timed-out instance still exists", (int)pid);
-        why = invoke_fails(i, "{}", 500, -ESRCH);
-        ck_assert_contains(why, "dead");
-        ck_assert_errno(specialize_fixture(i, "modes.py", NULL, NULL), -ESRCH, pw_instance_last_error(i));
+        ck_assert_contains(assert_dead(i, pid), "dead");
+        ck_assert_errno(t_specialize_fixture(i, "modes.py", NULL), -ESRCH, pw_instance_last_error(i));
         t_destroy(i);
 }
 END_TEST
@@ -416,14 +378,11 @@ END_TEST
 START_TEST(test_memory_limit)
 {
         pw_instance *i = t_restore("python3");
-        ck_assert_errno(specialize_fixture(i, "hog.py", NULL, NULL), 0, pw_instance_last_error(i));
+        t_specialize(i, "hog.py");
         pid_t pid = pw_instance_pid(i);
-        const char *why = invoke_fails(i, "{}", 60000, -ENOMEM);
-        ck_assert_contains(why, "memory limit");
-        ck_assert_contains(why, "256 MiB"); /* the python3 template's memory_mb */
-        ck_assert_int_eq(pw_instance_pid(i), -ESRCH);
-        ck_assert(!t_pid_alive(pid));
-        why = invoke_fails(i, "{}", 500, -ESRCH);
+        /* 256 MiB: the python3 template's memory_mb */
+        ck_assert_contains(invoke_fails(i, "{}", 60000, -ENOMEM), "memory limit", "256 MiB");
+        assert_dead(i, pid);
         t_destroy(i);
 }
 END_TEST
@@ -431,25 +390,19 @@ END_TEST
 START_TEST(test_instance_dies)
 {
         pw_instance *i = t_restore("python3");
-        ck_assert_errno(specialize_fixture(i, "exit.py", NULL, NULL), 0, pw_instance_last_error(i));
+        t_specialize(i, "exit.py");
         pid_t pid = pw_instance_pid(i);
-        const char *why = invoke_fails(i, "{\"status\": 7}", 10000, -ECHILD);
-        ck_assert_contains(why, "died");
-        ck_assert_contains(why, "exit status 7");
-        ck_assert_int_eq(pw_instance_pid(i), -ESRCH);
-        ck_assert(!t_pid_alive(pid));
-        why = invoke_fails(i, "{}", 500, -ESRCH);
-        ck_assert_contains(why, "dead");
+        ck_assert_contains(invoke_fails(i, "{\"status\": 7}", 10000, -ECHILD), "died", "exit status 7");
+        ck_assert_contains(assert_dead(i, pid), "dead");
         t_destroy(i);
 
         /* Killed from outside between two invokes. */
         i = t_restore("python3");
-        ck_assert_errno(specialize_fixture(i, "modes.py", NULL, NULL), 0, pw_instance_last_error(i));
+        t_specialize(i, "modes.py");
         assert_invoke_works(i);
         pid = pw_instance_pid(i);
         ck_assert_int_eq(kill(pid, SIGKILL), 0);
-        why = invoke_fails(i, "{}", 10000, -ECHILD);
-        ck_assert_contains(why, "signal 9");
+        ck_assert_contains(invoke_fails(i, "{}", 10000, -ECHILD), "signal 9");
         ck_assert_int_eq(pw_instance_pid(i), -ESRCH);
         t_destroy(i);
 }
@@ -460,15 +413,13 @@ END_TEST
 START_TEST(test_unknown_template)
 {
         pw_instance *i = (pw_instance *)0x1;
-        ck_assert_errno(pw_instance_restore(t_engine, "no-such-template", &i), -ENOENT, pw_engine_last_error(t_engine));
+        ck_assert_engine_error(t_engine, pw_instance_restore(t_engine, "no-such-template", &i), -ENOENT,
+                               "no-such-template", "not built");
         ck_assert_ptr_eq(i, (pw_instance *)0x1); /* ret_ written only on success */
-        ck_assert_contains(pw_engine_last_error(t_engine), "no-such-template");
-        ck_assert_contains(pw_engine_last_error(t_engine), "not built");
 
-        ck_assert_errno(pw_template_build(t_engine, "no-such-template"), -ENOENT, pw_engine_last_error(t_engine));
-        ck_assert_contains(pw_engine_last_error(t_engine), "no-such-template/template.conf");
-        ck_assert_errno(pw_template_remove(t_engine, "no-such-template"), -ENOENT, pw_engine_last_error(t_engine));
-        ck_assert_contains(pw_engine_last_error(t_engine), "not built");
+        ck_assert_engine_error(t_engine, pw_template_build(t_engine, "no-such-template"), -ENOENT,
+                               "no-such-template/template.conf");
+        ck_assert_engine_error(t_engine, pw_template_remove(t_engine, "no-such-template"), -ENOENT, "not built");
 }
 END_TEST
 
@@ -477,11 +428,10 @@ START_TEST(test_invalid_template_name)
         const char *bad[] = {"../x", "..", ".hidden", "a/b", "", "-dash", "with space"};
         for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
                 pw_instance *i = NULL;
-                ck_assert_errno(pw_instance_restore(t_engine, bad[k], &i), -EINVAL, pw_engine_last_error(t_engine));
-                ck_assert_contains(pw_engine_last_error(t_engine), "invalid template name");
+                ck_assert_engine_error(t_engine, pw_instance_restore(t_engine, bad[k], &i), -EINVAL,
+                                       "invalid template name");
                 ck_assert_ptr_null(i);
-                ck_assert_errno(pw_template_build(t_engine, bad[k]), -EINVAL, pw_engine_last_error(t_engine));
-                ck_assert_contains(pw_engine_last_error(t_engine), "invalid template name");
+                ck_assert_engine_error(t_engine, pw_template_build(t_engine, bad[k]), -EINVAL, "invalid template name");
                 ck_assert_errno(pw_template_remove(t_engine, bad[k]), -EINVAL, pw_engine_last_error(t_engine));
         }
         pw_instance *i = NULL;
@@ -516,10 +466,15 @@ static void flip_byte(const char *path)
         close(fd);
 }
 
+/* Asserts that restoring python3 into i fails with `expected` and a reason that holds each of the
+ * strings that follow. */
+#define restore_fails(i, expected, ...)                                                            \
+        ck_assert_engine_error(t_engine, pw_instance_restore(t_engine, "python3", &(i)), expected, __VA_ARGS__)
+
 static void assert_restore_works(const char *template_name)
 {
         pw_instance *i = t_restore(template_name);
-        ck_assert_errno(specialize_fixture(i, "modes.py", NULL, NULL), 0, pw_instance_last_error(i));
+        t_specialize(i, "modes.py");
         assert_invoke_works(i);
         t_destroy(i);
 }
@@ -533,10 +488,8 @@ START_TEST(test_corrupt_template)
         char *pages = template_path("python3", "images/pages-1.img");
         flip_byte(pages);
         pw_instance *i = NULL;
-        ck_assert_errno(pw_instance_restore(t_engine, "python3", &i), -EUCLEAN, pw_engine_last_error(t_engine));
+        restore_fails(i, -EUCLEAN, "restore of template python3", "pages-1.img");
         ck_assert_ptr_null(i);
-        ck_assert_contains(pw_engine_last_error(t_engine), "restore of template python3");
-        ck_assert_contains(pw_engine_last_error(t_engine), "pages-1.img");
         /* Flipped back, the template is whole again. */
         flip_byte(pages);
         assert_restore_works("python3");
@@ -545,20 +498,17 @@ START_TEST(test_corrupt_template)
         char *core = template_path("python3", "images/core-1.img");
         char *moved = template_path("python3", "core-1.img.moved");
         ck_assert_int_eq(rename(core, moved), 0);
-        ck_assert_errno(pw_instance_restore(t_engine, "python3", &i), -EUCLEAN, pw_engine_last_error(t_engine));
-        ck_assert_contains(pw_engine_last_error(t_engine), "core-1.img");
+        restore_fails(i, -EUCLEAN, "core-1.img");
         ck_assert_int_eq(rename(moved, core), 0);
         char *stray = template_path("python3", "images/stray.img");
         t_write_file(stray, "not an image");
-        ck_assert_errno(pw_instance_restore(t_engine, "python3", &i), -EUCLEAN, pw_engine_last_error(t_engine));
-        ck_assert_contains(pw_engine_last_error(t_engine), "stray.img");
+        restore_fails(i, -EUCLEAN, "stray.img");
         unlink(stray);
 
         /* A broken manifest. */
         char *manifest = template_path("python3", "manifest.json");
         t_write_file(manifest, "{\"format\": 1");
-        ck_assert_errno(pw_instance_restore(t_engine, "python3", &i), -EUCLEAN, pw_engine_last_error(t_engine));
-        ck_assert_contains(pw_engine_last_error(t_engine), "manifest");
+        restore_fails(i, -EUCLEAN, "manifest");
         ck_assert_ptr_null(i);
 
         ck_assert_int_eq(t_build("python3"), 0);
@@ -596,15 +546,26 @@ END_TEST
 
 /* ---------------------------------------------------------------- template build */
 
-static char *write_definition(const char *defs, const char *name, const char *conf)
+/* Writes DEFS/NAME/template.conf and, unless agent_py is NULL, the agent DEFS/NAME/NAME.py. */
+static void write_definition(const char *defs, const char *name, const char *conf, const char *agent_py)
 {
         char *dir = strdup_printf("%s/%s", defs, name);
         char *path = strdup_printf("%s/template.conf", dir);
         ck_assert_int_eq(mkdir_p(dir, 0755), 0);
         t_write_file(path, conf);
         free(path);
-        return dir;
+        if (agent_py) {
+                path = strdup_printf("%s/%s.py", dir, name);
+                t_write_file(path, agent_py);
+                free(path);
+        }
+        free(dir);
 }
+
+/* Asserts that building template NAME with engine e fails with `expected` and a reason that holds
+ * each of the strings that follow. */
+#define build_fails(e, name, expected, ...)                                                        \
+        ck_assert_engine_error(e, pw_template_build(e, name), expected, __VA_ARGS__)
 
 typedef struct names {
         char list[512];
@@ -627,45 +588,29 @@ START_TEST(test_build_failures)
                                    "agent = %s/python3/agent.py\n"
                                    "preload = json %s\n",
                                    PW_SOURCE_TEMPLATES_DIR, missing_module);
-        free(write_definition(defs, "badpreload", conf));
+        write_definition(defs, "badpreload", conf, NULL);
         free(conf);
-
-        char *sleeper = write_definition(defs, "sleeper", "runtime = /usr/bin/python3 -B -s\n"
-                                                          "agent = sleeper.py\n"
-                                                          "ready_timeout_ms = 300\n");
-        char *sleeper_py = strdup_printf("%s/sleeper.py", sleeper);
-        t_write_file(sleeper_py, "import time\ntime.sleep(60)\n");
-
-        char *exits = write_definition(defs, "exits", "runtime = /usr/bin/python3 -B -s\n"
-                                                      "agent = exits.py\n");
-        char *exits_py = strdup_printf("%s/exits.py", exits);
-        t_write_file(exits_py, "import sys\nprint('agent gives up: no license', file=sys.stderr)\nsys.exit(3)\n");
-
-        free(write_definition(defs, "badkey", "runtime = /usr/bin/python3\nagent = a.py\ncolour = blue\n"));
-        free(write_definition(defs, "noruntime", "agent = a.py\n"));
+        write_definition(defs, "sleeper",
+                         "runtime = /usr/bin/python3 -B -s\n"
+                         "agent = sleeper.py\n"
+                         "ready_timeout_ms = 300\n",
+                         "import time\ntime.sleep(60)\n");
+        write_definition(defs, "exits",
+                         "runtime = /usr/bin/python3 -B -s\n"
+                         "agent = exits.py\n",
+                         "import sys\nprint('agent gives up: no license', file=sys.stderr)\nsys.exit(3)\n");
+        write_definition(defs, "badkey", "runtime = /usr/bin/python3\nagent = a.py\ncolour = blue\n", NULL);
+        write_definition(defs, "noruntime", "agent = a.py\n", NULL);
 
         pw_engine *e = t_engine_new(defs);
         ck_assert_ptr_nonnull(e);
 
-        ck_assert_errno(pw_template_build(e, "badpreload"), -ECHILD, pw_engine_last_error(e));
-        ck_assert_contains(pw_engine_last_error(e), "build of template badpreload");
-        ck_assert_contains(pw_engine_last_error(e), missing_module);
-
-        ck_assert_errno(pw_template_build(e, "sleeper"), -ETIMEDOUT, pw_engine_last_error(e));
-        ck_assert_contains(pw_engine_last_error(e), "build of template sleeper");
-        ck_assert_contains(pw_engine_last_error(e), "300 ms");
-
-        ck_assert_errno(pw_template_build(e, "exits"), -ECHILD, pw_engine_last_error(e));
-        ck_assert_contains(pw_engine_last_error(e), "status 3");
-        ck_assert_contains(pw_engine_last_error(e), "agent gives up: no license");
-
-        ck_assert_errno(pw_template_build(e, "badkey"), -EINVAL, pw_engine_last_error(e));
-        ck_assert_contains(pw_engine_last_error(e), "line 3");
-        ck_assert_contains(pw_engine_last_error(e), "colour");
-        ck_assert_errno(pw_template_build(e, "noruntime"), -EINVAL, pw_engine_last_error(e));
-        ck_assert_contains(pw_engine_last_error(e), "runtime");
-        ck_assert_errno(pw_template_build(e, "undefined"), -ENOENT, pw_engine_last_error(e));
-        ck_assert_contains(pw_engine_last_error(e), "undefined/template.conf");
+        build_fails(e, "badpreload", -ECHILD, "build of template badpreload", missing_module);
+        build_fails(e, "sleeper", -ETIMEDOUT, "build of template sleeper", "300 ms");
+        build_fails(e, "exits", -ECHILD, "status 3", "agent gives up: no license");
+        build_fails(e, "badkey", -EINVAL, "line 3", "colour");
+        build_fails(e, "noruntime", -EINVAL, "runtime");
+        build_fails(e, "undefined", -ENOENT, "undefined/template.conf");
 
         /* None of them made it into the store, and python3 is untouched. */
         names n = {""};
@@ -676,10 +621,6 @@ START_TEST(test_build_failures)
         pw_engine_free(e);
         assert_restore_works("python3");
 
-        free(sleeper);
-        free(sleeper_py);
-        free(exits);
-        free(exits_py);
         free(defs);
 }
 END_TEST
@@ -720,10 +661,5 @@ static Suite *errors_suite(void)
 
 int main(void)
 {
-        t_init();
-        int failed = 1;
-        if (t_build("python3") == 0)
-                failed = t_run(errors_suite());
-        t_fini();
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return t_main(errors_suite, "python3", NULL);
 }

@@ -26,12 +26,8 @@ static const char *json_str(json_t *obj, const char *key)
 
 static void assert_hello(pw_instance *i, const char *name)
 {
-        char args[128], want[128];
-        snprintf(args, sizeof(args), "{\"name\": \"%s\"}", name);
-        snprintf(want, sizeof(want), "Hello, %s!", name);
-        json_t *res = t_invoke(i, args);
+        json_t *res = t_invoke_hello(i, name);
         ck_assert_int_eq(json_object_size(res), 1);
-        ck_assert_str_eq(json_str(res, "greeting"), want);
         json_decref(res);
 }
 
@@ -52,8 +48,7 @@ START_TEST(test_hello_file_uri)
         ck_assert_str_eq(pw_instance_last_error(i), "");
 
         char *uri = t_fixture_uri("hello.py");
-        const pw_function fn = {.code_uri = uri};
-        int r = pw_instance_specialize(i, &fn);
+        int r = t_specialize_code(i, uri, NULL);
         free(uri);
         ck_assert_msg(r == 0, "specialize: %s", pw_instance_last_error(i));
         ck_assert_int_eq(pw_instance_timings(i, &t), 0);
@@ -149,12 +144,8 @@ END_TEST
 START_TEST(test_env)
 {
         pw_instance *i = t_restore("python3");
-        char *path = t_fixture("env.py");
         const char *const env[] = {"PW_TEST_GREETING=bonjour tout le monde", "PW_TEST_SECRET=s=3cr=t", NULL};
-        const pw_function fn = {.code_uri = path, .env = env};
-        int r = pw_instance_specialize(i, &fn);
-        free(path);
-        ck_assert_msg(r == 0, "specialize: %s", pw_instance_last_error(i));
+        t_specialize_with(i, "env.py", &(pw_function){.env = env});
         json_t *res = t_invoke(i, "{}");
         ck_assert_str_eq(json_str(res, "greeting"), "bonjour tout le monde");
         ck_assert_str_eq(json_str(res, "secret"), "s=3cr=t");
@@ -175,11 +166,7 @@ END_TEST
 START_TEST(test_entry_point)
 {
         pw_instance *i = t_restore("python3");
-        char *path = t_fixture("entry.py");
-        const pw_function fn = {.code_uri = path, .main = "handle"};
-        int r = pw_instance_specialize(i, &fn);
-        free(path);
-        ck_assert_msg(r == 0, "specialize: %s", pw_instance_last_error(i));
+        t_specialize_with(i, "entry.py", &(pw_function){.main = "handle"});
         json_t *res = t_invoke(i, "{\"x\": [1, 2]}");
         ck_assert_str_eq(json_str(res, "via"), "handle");
         json_t *want = json_pack("[i,i]", 1, 2);
@@ -190,11 +177,7 @@ START_TEST(test_entry_point)
 
         /* The default entry point of the same file is "main"; "" means the default too. */
         i = t_restore("python3");
-        path = t_fixture("entry.py");
-        const pw_function fn2 = {.code_uri = path, .main = ""};
-        r = pw_instance_specialize(i, &fn2);
-        free(path);
-        ck_assert_msg(r == 0, "specialize: %s", pw_instance_last_error(i));
+        t_specialize_with(i, "entry.py", &(pw_function){.main = ""});
         res = t_invoke(i, NULL);
         ck_assert_str_eq(json_str(res, "via"), "main");
         json_decref(res);
@@ -215,8 +198,7 @@ START_TEST(test_zip_archive)
 
         pw_instance *i = t_restore("python3");
         char *uri = strdup_printf("file://%s", zip);
-        const pw_function fn = {.code_uri = uri};
-        int r = pw_instance_specialize(i, &fn);
+        int r = t_specialize_code(i, uri, NULL);
         ck_assert_msg(r == 0, "specialize %s: %s", uri, pw_instance_last_error(i));
         json_t *res = t_invoke(i, "{\"word\": \"archive\"}");
         ck_assert_str_eq(json_str(res, "from_zip"), "ARCHIVE!");
@@ -425,13 +407,9 @@ START_TEST(test_remove_template)
 {
         ck_assert_errno(pw_template_remove(t_engine, "python3"), 0, pw_engine_last_error(t_engine));
         pw_instance *i = NULL;
-        int r = pw_instance_restore(t_engine, "python3", &i);
-        ck_assert_msg(r == -ENOENT, "restore after remove returned %d (%s)", r, strerror(-r));
+        ck_assert_engine_error(t_engine, pw_instance_restore(t_engine, "python3", &i), -ENOENT, "python3", "not built");
         ck_assert_ptr_null(i);
-        ck_assert_contains(pw_engine_last_error(t_engine), "python3");
-        ck_assert_contains(pw_engine_last_error(t_engine), "not built");
-        ck_assert_errno(pw_template_remove(t_engine, "python3"), -ENOENT, pw_engine_last_error(t_engine));
-        ck_assert_contains(pw_engine_last_error(t_engine), "not built");
+        ck_assert_engine_error(t_engine, pw_template_remove(t_engine, "python3"), -ENOENT, "not built");
 
         listing l = {0};
         ck_assert_int_eq(pw_template_foreach(t_engine, collect, &l), 0);
@@ -473,10 +451,5 @@ static Suite *lifecycle_suite(void)
 
 int main(void)
 {
-        t_init();
-        int failed = 1;
-        if (t_build("python3") == 0 && t_build("python3-data") == 0)
-                failed = t_run(lifecycle_suite());
-        t_fini();
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return t_main(lifecycle_suite, "python3", "python3-data", NULL);
 }
