@@ -65,7 +65,9 @@ typedef struct pw_options {
 } pw_options;
 
 /* Opens an engine. On success *ret owns a new engine to be released with pw_engine_free().
- * Errors: -ENOMEM, -EACCES/-EPERM (state dir not writable, not root), -ENOENT (no CRIU found). */
+ * Stdio slots 0-2 that the caller left closed are filled with /dev/null, so that no descriptor
+ * the engine hands to a sandbox can land there.
+ * Errors: -ENOMEM, -EACCES/-EPERM (state dir not writable), -ENOENT (no CRIU found). */
 PW_PUBLIC int pw_engine_new(pw_engine **ret, const pw_options *opts);
 
 /* Releases the engine. Accepts NULL; always returns NULL. Instances must be destroyed first. */
@@ -100,8 +102,9 @@ PW_PUBLIC int pw_template_foreach(pw_engine *e, pw_template_fn fn, void *userdat
 
 /* Restores a new instance of template NAME into fresh namespaces and a cgroup of its own, after
  * checking the template's image digests. On success *ret owns the instance; release it with
- * pw_instance_destroy(). Errors: -ENOENT (not built), -EUCLEAN (template corrupt or built for
- * another kernel or CRIU), -EIO (CRIU failed; the engine's last error has CRIU's reason). */
+ * pw_instance_destroy(). Errors: -EINVAL (invalid name), -ENOENT (not built), -EUCLEAN (template
+ * corrupt or built on another kernel), -EIO (CRIU failed; the engine's last error has CRIU's
+ * reason), -ETIMEDOUT (CRIU did not answer). */
 PW_PUBLIC int pw_instance_restore(pw_engine *e, const char *template_name, pw_instance **ret);
 
 typedef struct pw_function {
@@ -117,9 +120,11 @@ typedef struct pw_function {
 } pw_function;
 
 /* Loads the function's code into the instance. Once per instance.
- * Errors: -ENOENT (blob missing), -EBADMSG (digest mismatch), -EFBIG (blob too large),
- * -EHOSTUNREACH (fetch failed), -ENOEXEC (syntax error or load failure; the message has the
- * interpreter's), -EALREADY (already specialized), -ETIMEDOUT, -ENOMEM (memory limit; killed). */
+ * Errors: -EINVAL (bad URI, digest pin or env entry), -ENOENT (blob missing), -EBADMSG (digest
+ * mismatch), -EFBIG (blob too large), -EHOSTUNREACH (fetch failed), -ENOEXEC (syntax error or
+ * load failure; the message has the interpreter's), -EALREADY (already specialized), -ESRCH
+ * (instance dead), and, leaving the instance dead: -ETIMEDOUT, -ENOMEM (memory limit hit),
+ * -ECHILD (it died). */
 PW_PUBLIC int pw_instance_specialize(pw_instance *i, const pw_function *fn);
 
 /* Calls the function with the JSON object args_json (NULL means {}). On success *ret_result is a
@@ -132,8 +137,8 @@ PW_PUBLIC int pw_instance_invoke(pw_instance *i, const char *args_json, int time
                                  char **ret_result);
 
 /* Like pw_instance_invoke, and also returns what the handler printed (caller frees), or NULL.
- * Unlike other ret_ outputs, *ret_logs is written on failure too: a handler that raised has
- * usually printed something worth reading (the agent appends the traceback). */
+ * Unlike other ret_ outputs, *ret_logs is always written (NULL when there is nothing): a handler
+ * that raised has usually printed something worth reading (the agent appends the traceback). */
 PW_PUBLIC int pw_instance_invoke_logs(pw_instance *i, const char *args_json, int timeout_ms,
                                       char **ret_result, char **ret_logs);
 

@@ -93,7 +93,7 @@ int main(int argc, char **argv)
                 if (!strcmp(commands[i].name, name)) {
                         int sub_argc = argc - optind;
                         char **sub_argv = argv + optind;
-                        optind = 1; /* let the subcommand's getopt start over */
+                        optind = 0; /* 0, not 1: GNU getopt then also forgets the "+" mode */
                         return commands[i].run(&g, sub_argc, sub_argv);
                 }
         cli_error("unknown command '%s' (try --help)", name);

@@ -58,6 +58,8 @@ static int parse(int argc, char **argv, run_args *a)
                                          "[--timeout-ms N] [--timings]");
                 }
         }
+        if (optind < argc)
+                return cli_error("run: unexpected argument '%s'", argv[optind]);
         if (!a->template_name || !a->fn.code_uri)
                 return cli_error("run: --template and --code are required");
         a->fn.env = a->env;

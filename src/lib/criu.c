@@ -7,7 +7,9 @@
  */
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 
 #include "config.h"
@@ -87,6 +89,8 @@ static void format_int(char *buf, long v)
         *buf = '\0';
 }
 
+#define CRIU_ANSWER_TIMEOUT_S 120
+
 typedef struct swrk {
         pid_t pid;
         int sk;
@@ -146,6 +150,9 @@ static int swrk_start(const pw_engine *e, const int *keep, size_t n_keep,
                 swrk_child(e->criu_argv, sk[1], keep, n_keep, cgroup_procs, null_fd);
         }
         close(sk[1]);
+        /* A CRIU that hangs must not hang the caller: its answer has a deadline (swrk_finish kills). */
+        const struct timeval answer_timeout = {CRIU_ANSWER_TIMEOUT_S, 0};
+        setsockopt(sk[0], SOL_SOCKET, SO_RCVTIMEO, &answer_timeout, sizeof(answer_timeout));
         ret->pid = pid;
         ret->sk = sk[0];
         return 0;
@@ -157,14 +164,15 @@ static int swrk_finish(swrk *w, pw_err *err, int r)
         if (w->sk >= 0)
                 close(w->sk);
         w->sk = -1;
+        if (r == -ETIMEDOUT)
+                kill(w->pid, SIGKILL);
         int status = reap(w->pid);
-        if (r < 0)
-                return r;
+        /* A child that never became CRIU explains the failed exchange better than the socket does. */
         if (WIFEXITED(status) && WEXITSTATUS(status) == 126)
                 return err_set(err, -EIO, "could not join the instance's cgroup");
         if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
                 return err_set(err, -ENOENT, "could not execute CRIU (%s)", "see pw_options.criu_path");
-        return 0;
+        return r;
 }
 
 static int send_req(int sk, CriuReq *req, pw_err *err)
@@ -185,6 +193,8 @@ static int recv_resp(int sk, CriuResp **ret, pw_err *err)
         do
                 len = recv(sk, NULL, 0, MSG_PEEK | MSG_TRUNC);
         while (len < 0 && errno == EINTR);
+        if (len < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                return err_set(err, -ETIMEDOUT, "CRIU did not answer within %d s", CRIU_ANSWER_TIMEOUT_S);
         if (len < 0)
                 return err_set(err, negative_errno(), "reading CRIU's answer: %m");
         if (len == 0)
@@ -389,7 +399,7 @@ int criu_restore(const pw_engine *e, const criu_restore_params *p, pid_t *ret_pi
         _cleanup_(resp_freep) CriuResp *resp = NULL;
         pid_t root = 0;
         int r = criu_call(e, &req, keep, 2 + p->n_inherit, p->cgroup_procs, &root, &resp, err);
-        if (r < 0 || !resp->success)
+        if (r < 0 || !resp->success || !resp->restore || resp->restore->pid <= 0)
                 kill_and_reap(root); /* the tree CRIU gave up on: its root is our child */
         if (r < 0)
                 return r;

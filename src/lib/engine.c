@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The engine handle: options, where things live, which CRIU to run, logging and errors. */
+#include <fcntl.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 
@@ -86,6 +87,15 @@ static const char *default_templates_dir(void)
         return PW_DEFAULT_TEMPLATES_DIR;
 }
 
+/* Every descriptor the engine hands to CRIU or a sandbox must be above 2, where their stdio goes.
+ * A caller started with a closed stdio slot would otherwise get one of ours there. */
+static void fill_closed_stdio(void)
+{
+        for (int fd = 0; fd <= 2; fd++)
+                if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
+                        open("/dev/null", O_RDWR); /* takes the lowest free number: fd */
+}
+
 PW_PUBLIC int pw_engine_new(pw_engine **ret, const pw_options *opts)
 {
         static const pw_options none = {0};
@@ -93,6 +103,7 @@ PW_PUBLIC int pw_engine_new(pw_engine **ret, const pw_options *opts)
                 return -EINVAL;
         if (!opts)
                 opts = &none;
+        fill_closed_stdio();
 
         pw_engine *e = calloc(1, sizeof(*e));
         if (!e)

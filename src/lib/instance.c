@@ -11,7 +11,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 
 #include "agent.h"
@@ -21,6 +23,7 @@
 #include "internal.h"
 #include "manifest.h"
 #include "sandbox.h"
+#include "store.h"
 
 #define SPECIALIZE_TIMEOUT_MS 60000
 
@@ -54,6 +57,8 @@ PW_PUBLIC pw_instance *pw_instance_destroy(pw_instance *i)
                 return NULL;
         instance_kill(i);
         cgroup_destroy(i->cg);
+        if (i->template_name)
+                store_collect(i->engine, i->template_name); /* its retired template may be free now */
         if (i->ch.to_agent >= 0)
                 close(i->ch.to_agent);
         if (i->ch.from_agent >= 0)
@@ -164,10 +169,19 @@ static int do_restore(pw_instance *i, pw_err *err)
         _cleanup_free_ char *rootfs = strdup_printf("%s/rootfs", template_dir ? template_dir : "");
         if (!template_dir || !images || !rootfs)
                 return -ENOMEM;
+        /* Held until CRIU is done reading: a rebuild may retire the template meanwhile. */
+        _cleanup_close_ int lock_fd = store_lock_shared(template_dir, err);
+        if (lock_fd < 0)
+                return lock_fd;
         _cleanup_manifest_ manifest *m = NULL;
         int r = manifest_load(template_dir, &m, err);
         if (r < 0)
                 return r;
+        /* A checkpoint holds kernel state (vDSO, feature set) of the kernel it was taken on. */
+        struct utsname u;
+        if (uname(&u) == 0 && strcmp(u.release, m->kernel))
+                return err_set(err, -EUCLEAN, "built on kernel %s, this is %s: rebuild the template",
+                               m->kernel, u.release);
         uint64_t t0 = now_us();
         if ((r = manifest_verify(e, images, m, err)) < 0)
                 return r;
@@ -218,7 +232,9 @@ PW_PUBLIC int pw_instance_restore(pw_engine *e, const char *template_name, pw_in
         i->engine = e;
         i->ch.to_agent = i->ch.from_agent = -1;
         i->template_name = strdup(template_name);
-        i->id = strdup_printf("%s-%d-%u", template_name, getpid(), atomic_fetch_add(&e->next_instance, 1));
+        /* Unique in the process, not per engine: ids name cgroups, which all engines share. */
+        static atomic_uint next_instance;
+        i->id = strdup_printf("%s-%d-%u", template_name, getpid(), atomic_fetch_add(&next_instance, 1));
         if (!i->template_name || !i->id)
                 return -ENOMEM;
         int r = do_restore(i, &err);
@@ -299,6 +315,8 @@ PW_PUBLIC int pw_instance_specialize(pw_instance *i, const pw_function *fn)
 PW_PUBLIC int pw_instance_invoke_logs(pw_instance *i, const char *args_json, int timeout_ms,
                                       char **ret_result, char **ret_logs)
 {
+        if (ret_logs)
+                *ret_logs = NULL;
         if (!i)
                 return -EINVAL;
         pw_err err = {""};

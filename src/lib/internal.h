@@ -29,7 +29,6 @@ struct pw_engine {
 
         pthread_mutex_t lock; /* guards the verified-template cache */
         struct verified_template *verified;
-        atomic_uint next_instance;
 };
 
 void pw_log(const pw_engine *e, int level, const char *fmt, ...) _printf_(3, 4);

@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -192,7 +191,9 @@ int tmpfs_mount(const char *path, unsigned size_mb)
 
 static _Noreturn void die(int fd, const char *what)
 {
-        const char *reason = strerror(errno);
+        const char *reason = strerrordesc_np(errno); /* strerror may lock: not after clone */
+        if (!reason)
+                reason = "unknown error";
         const char *parts[] = {"sandbox: ", what, ": ", reason, "\n"};
         for (size_t i = 0; i < ELEMENTSOF(parts); i++)
                 if (write(fd, parts[i], strlen(parts[i])) < 0)
@@ -267,9 +268,8 @@ static _Noreturn void zygote_child(const zygote_params *p, int sync_r, const cha
         if (read(sync_r, &go, 1) != 1)
                 _exit(124); /* the engine gave up before we started */
         close(sync_r);
-        /* Dies with the engine while it is being built; the flag is not part of the checkpoint's
-         * contract, restored copies are killed through their cgroup. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* No PR_SET_PDEATHSIG: CRIU would restore it, and every copy would die with the thread
+         * that restored it. The build's own cleanup kills the zygote on every path. */
         if (setsid() < 0)
                 die(p->stderr_w, "setsid");
         enter_root(p, paths, tmp_opts);

@@ -22,6 +22,7 @@
 #include "internal.h"
 #include "manifest.h"
 #include "sandbox.h"
+#include "store.h"
 
 typedef struct build {
         pw_engine *e;
@@ -91,12 +92,22 @@ static char **zygote_env(const template_def *def)
         return TAKE_PTR(env);
 }
 
-/* What the zygote wrote to stderr before it died, for the error message. */
+/* The last line the zygote wrote to stderr before it died, for the error message. */
 static void stderr_tail(int fd, char *out, size_t size)
 {
         out[0] = '\0';
-        char buf[4096];
-        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        char buf[8192];
+        ssize_t n = 0;
+        for (;;) { /* keep the last chunk: the reason comes last (a traceback's final line) */
+                char chunk[4096];
+                ssize_t got = read(fd, chunk, sizeof(chunk));
+                if (got <= 0)
+                        break;
+                size_t keep = (size_t)n + (size_t)got > sizeof(buf) - 1 ? sizeof(buf) - 1 - (size_t)got : (size_t)n;
+                memmove(buf, buf + n - keep, keep);
+                memcpy(buf + keep, chunk, (size_t)got);
+                n = (ssize_t)(keep + (size_t)got);
+        }
         if (n <= 0)
                 return;
         buf[n] = '\0';
@@ -125,6 +136,8 @@ static int start_zygote(build *b, pw_err *err)
                 return err_set(err, negative_errno(), "pipe: %m");
         if (nonblocking(b->ctl_in[1]) < 0 || nonblocking(b->ctl_out[0]) < 0 || nonblocking(b->errpipe[0]) < 0)
                 return err_set(err, negative_errno(), "fcntl: %m");
+        /* Nobody reads stderr until the zygote is gone: give it room so warnings never block it. */
+        fcntl(b->errpipe[0], F_SETPIPE_SZ, 1 << 20);
 
         const cgroup_limits limits = {def->memory_mb, def->pids_max};
         _cleanup_free_ char *cg_name = strdup_printf("build-%s-%d", def->name, getpid());
@@ -226,15 +239,14 @@ static int write_manifest(build *b, const char *runtime, pw_err *err)
 static int publish(build *b, pw_err *err)
 {
         _cleanup_free_ char *final = engine_template_dir(b->e, b->def->name);
-        _cleanup_free_ char *old = strdup_printf("%s/templates/.old-%s", b->e->state_dir, b->def->name);
-        if (!final || !old)
+        if (!final)
                 return -ENOMEM;
-        rm_rf(old);
-        if (rename(final, old) < 0 && errno != ENOENT)
-                return err_set(err, negative_errno(), "moving the old template aside: %m");
+        int r = store_retire(b->e, b->def->name, err);
+        if (r < 0 && r != -ENOENT)
+                return r;
         if (rename(b->dir, final) < 0)
                 return err_set(err, negative_errno(), "installing the template: %m");
-        rm_rf(old);
+        store_collect(b->e, b->def->name);
         return 0;
 }
 
@@ -299,15 +311,12 @@ PW_PUBLIC int pw_template_remove(pw_engine *e, const char *name)
         pw_err err = {""};
         if (!name_is_valid(name))
                 return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "invalid template name"), &err));
-        _cleanup_free_ char *dir = engine_template_dir(e, name);
-        if (!dir)
-                return -ENOMEM;
-        struct stat st;
-        if (stat(dir, &st) < 0)
-                return engine_fail(e, -ENOENT, (err_set(&err, -ENOENT, "template %s is not built", name), &err));
-        int r = rm_rf(dir);
+        int r = store_retire(e, name, &err);
+        if (r == -ENOENT)
+                return engine_fail(e, r, (err_set(&err, r, "template %s is not built", name), &err));
         if (r < 0)
-                return engine_fail(e, r, (err_set(&err, r, "removing template %s: %s", name, strerror(-r)), &err));
+                return engine_fail(e, r, (err_prefix(&err, r, "removing template %s", name), &err));
+        store_collect(e, name);
         return 0;
 }
 

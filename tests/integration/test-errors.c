@@ -313,9 +313,10 @@ START_TEST(test_invoke_before_specialize)
 {
         pw_instance *i = t_restore("python3");
         ck_assert_contains(invoke_fails(i, "{}", 5000, -EBADFD), "not specialized");
+        /* *ret_logs is always written: NULL here, the handler never ran. */
         char *logs = (char *)"untouched";
         ck_assert_int_eq(pw_instance_invoke_logs(i, "{}", 5000, NULL, &logs), -EBADFD);
-        ck_assert_str_eq(logs, "untouched");
+        ck_assert_ptr_null(logs);
         /* The refusal did not hurt the instance. */
         t_specialize(i, "modes.py");
         assert_invoke_works(i);
