@@ -64,6 +64,22 @@ expect "timeout" 1 "" "timed out after 300 ms" -- "$prewarm" run --template pyth
 one_line_stderr "timeout"
 expect "bad --env" 1 "" "KEY=VALUE" -- "$prewarm" run --template python3 --code "$work/echo.py" --env NOEQUALS
 expect "missing --code" 1 "" "required" -- "$prewarm" run --template python3
+expect "stray argument" 1 "" "unexpected argument 'stray'" -- \
+        "$prewarm" run --template python3 stray --code "$work/echo.py"
+# A caller with closed stdin: the engine's descriptors must not land on fd 0.
+expect "closed stdin" 0 '"color":"red"' "" -- \
+        bash -c 'exec 0<&-; exec "$@"' _ "$prewarm" run --template python3 --code "$work/echo.py" --env COLOR=red
+printf '#!/nonexistent/interpreter\n' >"$work/broken-criu"
+chmod +x "$work/broken-criu"
+expect "CRIU that cannot run" 1 "" "could not execute CRIU" -- \
+        env PREWARM_CRIU="$work/broken-criu" "$prewarm" run --template python3 --code "$work/echo.py"
+one_line_stderr "CRIU that cannot run"
+manifest=$PREWARM_STATE_DIR/templates/python3/manifest.json
+cp "$manifest" "$work/manifest.json"
+sed -i 's/"kernel": "[^"]*"/"kernel": "0.0.0-elsewhere"/' "$manifest"
+expect "template from another kernel" 1 "" "built on kernel 0.0.0-elsewhere.*rebuild" -- \
+        "$prewarm" run --template python3 --code "$work/echo.py"
+cp "$work/manifest.json" "$manifest"
 expect "rm" 0 "" "" -- "$prewarm" template rm python3
 expect "run after rm" 1 "" "not built" -- "$prewarm" run --template python3 --code "$work/echo.py"
 one_line_stderr "run after rm"

@@ -243,6 +243,80 @@ START_TEST(test_threads_build_same_template)
 }
 END_TEST
 
+static void *restore_python3(void *arg)
+{
+        pw_instance **ret = arg;
+        if (pw_instance_restore(t_engine, "python3", ret) < 0)
+                *ret = NULL;
+        return NULL;
+}
+
+/* An instance belongs to the process, not to the thread that restored it: a worker thread that
+ * ends must not take its instances along (a parent-death signal in the checkpoint would). */
+START_TEST(test_instance_outlives_restoring_thread)
+{
+        pw_instance *i = NULL;
+        pthread_t th;
+        ck_assert_int_eq(pthread_create(&th, NULL, restore_python3, &i), 0);
+        pthread_join(th, NULL);
+        ck_assert_msg(i, "restore in a thread failed: %s", pw_engine_last_error(t_engine));
+        usleep(100 * 1000);
+        ck_assert_msg(t_pid_alive(pw_instance_pid(i)), "the instance died with the thread that restored it");
+        char *path = t_fixture("hello.py");
+        const pw_function fn = {.code_uri = path};
+        int r = pw_instance_specialize(i, &fn);
+        free(path);
+        if (r == 0)
+                json_decref(t_invoke_hello(i, "orphan"));
+        const char *why = r < 0 ? pw_instance_last_error(i) : "";
+        char reason[512];
+        snprintf(reason, sizeof(reason), "%s", why);
+        pw_instance_destroy(i);
+        ck_assert_msg(r == 0, "specialize after the thread ended: %d %s", r, reason);
+}
+END_TEST
+
+/* Rebuilding a template while instances run on it must not pull their root from under them; the
+ * old template goes once the last of them is destroyed (the leak check looks for .old-*). */
+START_TEST(test_rebuild_keeps_live_instances)
+{
+        pw_instance *i = t_restore("python3");
+        t_specialize(i, "files.py");
+        ck_assert_int_eq(t_build("python3"), 0);
+        json_t *res = t_invoke(i, "{}");
+        ck_assert(json_is_true(json_object_get(res, "/etc/hosts")));
+        ck_assert(json_is_true(json_object_get(res, "/dev/null")));
+        ck_assert(json_is_true(json_object_get(res, "/prewarm")));
+        json_decref(res);
+        t_destroy(i);
+
+        /* And the rebuilt template serves new instances. */
+        pw_instance *j = t_restore("python3");
+        t_specialize(j, "hello.py");
+        json_decref(t_invoke_hello(j, "rebuilt"));
+        t_destroy(j);
+}
+END_TEST
+
+/* Instance ids name cgroups: two engines in one process must not collide. */
+START_TEST(test_two_engines_one_process)
+{
+        pw_engine *second = t_engine_new(NULL);
+        ck_assert_ptr_nonnull(second);
+        pw_instance *a = t_restore("python3"), *b = NULL;
+        int r = pw_instance_restore(second, "python3", &b);
+        char reason[512];
+        snprintf(reason, sizeof(reason), "%s", pw_engine_last_error(second));
+        if (r == 0) {
+                ck_assert_int_ne(pw_instance_pid(a), pw_instance_pid(b));
+                pw_instance_destroy(b);
+        }
+        pw_engine_free(second);
+        t_destroy(a);
+        ck_assert_msg(r == 0, "restore through a second engine: %d %s", r, reason);
+}
+END_TEST
+
 static Suite *concurrency_suite(void)
 {
         Suite *s = suite_create("concurrency");
@@ -251,6 +325,9 @@ static Suite *concurrency_suite(void)
         tcase_add_test(tc, test_threads_restore_concurrently);
         tcase_add_test(tc, test_threads_errors_are_their_own);
         tcase_add_test(tc, test_threads_build_same_template);
+        tcase_add_test(tc, test_instance_outlives_restoring_thread);
+        tcase_add_test(tc, test_rebuild_keeps_live_instances);
+        tcase_add_test(tc, test_two_engines_one_process);
         suite_add_tcase(s, tc);
         return s;
 }
