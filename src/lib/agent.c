@@ -4,8 +4,6 @@
 #include "agent.h"
 #include "frame.h"
 
-/* jansson's own cleanup helper */
-#define _cleanup_json_ _cleanup_(json_decrefp)
 
 static int send_json(const agent_channel *ch, json_t *msg, uint64_t deadline_us, pw_err *err)
 {
@@ -42,7 +40,7 @@ static int recv_json(const agent_channel *ch, uint64_t deadline_us, json_t **ret
 
 int agent_wait_ready(const agent_channel *ch, uint64_t deadline_us, char **ret_runtime, pw_err *err)
 {
-        _cleanup_json_ json_t *msg = NULL;
+        json_auto_t *msg = NULL;
         int r = recv_json(ch, deadline_us, &msg, err);
         if (r < 0)
                 return r;
@@ -101,7 +99,7 @@ int agent_specialize(const agent_channel *ch, const agent_code *code, uint64_t d
         int r = env_object(code->env, &env);
         if (r < 0)
                 return err_set(err, r, "environment entries must be KEY=VALUE");
-        _cleanup_json_ json_t *req = json_pack("{s:s, s:s, s:s, s:o}", "op", "specialize", "filename",
+        json_auto_t *req = json_pack("{s:s, s:s, s:s, s:o}", "op", "specialize", "filename",
                                                code->filename, "main", code->main, "env", env);
         if (!req)
                 return -ENOMEM;
@@ -113,7 +111,7 @@ int agent_specialize(const agent_channel *ch, const agent_code *code, uint64_t d
         }
         if (r < 0)
                 return r;
-        _cleanup_json_ json_t *reply = NULL;
+        json_auto_t *reply = NULL;
         r = recv_json(ch, deadline_us, &reply, err);
         if (r < 0)
                 return r;
@@ -131,11 +129,11 @@ int agent_invoke(const agent_channel *ch, const char *args_json, uint64_t deadli
                 return err_set(err, -EINVAL, "arguments must be a JSON object%s%s", args ? "" : ": ",
                                args ? "" : jerr.text);
         }
-        _cleanup_json_ json_t *req = json_pack("{s:s, s:o}", "op", "invoke", "args", args);
+        json_auto_t *req = json_pack("{s:s, s:o}", "op", "invoke", "args", args);
         if (!req)
                 return -ENOMEM;
         int r = send_json(ch, req, deadline_us, err);
-        _cleanup_json_ json_t *reply = NULL;
+        json_auto_t *reply = NULL;
         if (r >= 0)
                 r = recv_json(ch, deadline_us, &reply, err);
         if (r < 0)

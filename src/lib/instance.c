@@ -120,28 +120,9 @@ typedef struct pipes {
         int to_agent[2], from_agent[2];
 } pipes;
 
-static void pipes_close(pipes *p)
-{
-        int *fds[] = {&p->to_agent[0], &p->to_agent[1], &p->from_agent[0], &p->from_agent[1]};
-        for (size_t k = 0; k < ELEMENTSOF(fds); k++)
-                if (*fds[k] >= 0) {
-                        close(*fds[k]);
-                        *fds[k] = -1;
-                }
-}
-
-static int set_nonblocking(int fd)
-{
-        int flags = fcntl(fd, F_GETFL);
-        return flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ? negative_errno() : 0;
-}
-
-static int criu_restore_into(pw_instance *i, const manifest *m, const char *template_dir,
+static int criu_restore_into(pw_instance *i, const manifest *m, const char *images,
                              const restore_dir *d, pipes *p, pw_err *err)
 {
-        _cleanup_free_ char *images = strdup_printf("%s/images", template_dir);
-        if (!images)
-                return -ENOMEM;
         _cleanup_close_ int images_fd = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         _cleanup_close_ int work_fd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (images_fd < 0 || work_fd < 0)
@@ -200,10 +181,11 @@ static int do_restore(pw_instance *i, pw_err *err)
                 r = restore_dir_setup(i, rootfs, m->tmp_mb, &d, err);
         uint64_t t2 = now_us();
         if (r >= 0)
-                r = criu_restore_into(i, m, template_dir, &d, &p, err);
+                r = criu_restore_into(i, m, images, &d, &p, err);
         pw_log(e, PW_LOG_DEBUG, "restore %s: verify %.2f ms, setup %.2f ms, criu %.2f ms", i->id,
                (t1 - t0) / 1000.0, (t2 - t1) / 1000.0, (now_us() - t2) / 1000.0);
-        if (r >= 0 && ((r = set_nonblocking(p.to_agent[1])) < 0 || (r = set_nonblocking(p.from_agent[0])) < 0))
+        if (r >= 0 && ((r = fd_set_nonblocking(p.to_agent[1])) < 0 ||
+                       (r = fd_set_nonblocking(p.from_agent[0])) < 0))
                 err_set(err, r, "fcntl: %s", strerror(-r));
         if (r >= 0) {
                 i->ch.to_agent = TAKE_FD(p.to_agent[1]);
@@ -212,7 +194,8 @@ static int do_restore(pw_instance *i, pw_err *err)
                 /* CRIU may have died after forking tasks into the cgroup: those die with it here. */
                 cgroup_kill(i->cg);
         }
-        pipes_close(&p);
+        close_pair(p.to_agent);
+        close_pair(p.from_agent);
         restore_dir_cleanup(&d);
         return r;
 }

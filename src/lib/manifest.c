@@ -29,19 +29,17 @@ manifest *manifest_free(manifest *m)
         return NULL;
 }
 
-/* jansson's own cleanup helper */
-#define _cleanup_json_ _cleanup_(json_decrefp)
 
 char *manifest_to_json(const manifest *m)
 {
-        _cleanup_json_ json_t *images = json_object();
+        json_auto_t *images = json_object();
         if (!images)
                 return NULL;
         for (size_t i = 0; i < m->n_images; i++)
                 json_object_set_new(images, m->images[i].file,
                                     json_pack("{s:s, s:I}", "sha256", m->images[i].sha256, "size",
                                               (json_int_t)m->images[i].size));
-        _cleanup_json_ json_t *root = json_pack(
+        json_auto_t *root = json_pack(
                 "{s:i, s:s, s:s, s:s, s:s, s:s, s:I, s:{s:I, s:I}, s:{s:i, s:i, s:i}, s:O}",
                 "format", 1, "name", m->name, "definition_sha256", m->definition_sha256,
                 "runtime", m->runtime, "criu_version", m->criu_version, "kernel", m->kernel,
@@ -88,7 +86,7 @@ static int parse_images(json_t *images, manifest *m, pw_err *err)
 int manifest_from_json(const char *text, manifest **ret, pw_err *err)
 {
         json_error_t jerr;
-        _cleanup_json_ json_t *root = json_loads(text, 0, &jerr);
+        json_auto_t *root = json_loads(text, 0, &jerr);
         if (!root)
                 return err_set(err, -EUCLEAN, "manifest is not JSON: %s (line %d)", jerr.text, jerr.line);
 

@@ -72,12 +72,10 @@ static int copy_alternatives(const char *dir, pw_err *err)
 static int copy_ca_bundle(const char *dir, pw_err *err)
 {
         static const char bundle[] = "/etc/ssl/certs/ca-certificates.crt";
-        _cleanup_free_ char *text = NULL;
-        size_t n = 0;
-        if (read_file(bundle, 16 << 20, &text, &n) < 0)
+        if (access(bundle, R_OK) < 0)
                 return 0; /* no bundle on the host: nothing to offer */
         _cleanup_free_ char *p = strdup_printf("%s%s", dir, bundle);
-        int r = p ? write_file_atomic(p, text, n, 0644) : -ENOMEM;
+        int r = p ? copy_file(bundle, p, 16 << 20, 0644) : -ENOMEM;
         return r < 0 ? err_set(err, r, "copying %s: %s", bundle, strerror(-r)) : 0;
 }
 
@@ -142,13 +140,9 @@ int rootfs_prepare(const char *dir, const char *agent_path, pw_err *err)
 
         _cleanup_free_ char *inside = rootfs_agent_path(agent_path);
         _cleanup_free_ char *target = inside ? strdup_printf("%s%s", dir, inside) : NULL;
-        _cleanup_free_ char *text = NULL;
-        size_t n = 0;
         if (!target)
                 return -ENOMEM;
-        r = read_file(agent_path, 16 << 20, &text, &n);
-        if (r >= 0)
-                r = write_file_atomic(target, text, n, 0644);
+        r = copy_file(agent_path, target, 16 << 20, 0644);
         if (r < 0)
                 return err_set(err, r, "installing agent %s: %s", agent_path, strerror(-r));
         return 0;

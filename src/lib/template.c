@@ -35,15 +35,6 @@ typedef struct build {
         int ctl_in[2], ctl_out[2], errpipe[2];
 } build;
 
-static void close_pair(int p[2])
-{
-        for (int i = 0; i < 2; i++)
-                if (p[i] >= 0) {
-                        close(p[i]);
-                        p[i] = -1;
-                }
-}
-
 /* Kills and reaps the zygote, removes the cgroup and the build directory. */
 static void build_cleanup(build *b)
 {
@@ -58,12 +49,6 @@ static void build_cleanup(build *b)
         free(b->rootfs);
         free(b->images);
         template_def_free(b->def);
-}
-
-static int nonblocking(int fd)
-{
-        int flags = fcntl(fd, F_GETFL);
-        return flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ? negative_errno() : 0;
 }
 
 static char **zygote_env(const template_def *def)
@@ -134,7 +119,8 @@ static int start_zygote(build *b, pw_err *err)
         if (pipe2(b->ctl_in, O_CLOEXEC) < 0 || pipe2(b->ctl_out, O_CLOEXEC) < 0 ||
             pipe2(b->errpipe, O_CLOEXEC) < 0)
                 return err_set(err, negative_errno(), "pipe: %m");
-        if (nonblocking(b->ctl_in[1]) < 0 || nonblocking(b->ctl_out[0]) < 0 || nonblocking(b->errpipe[0]) < 0)
+        if (fd_set_nonblocking(b->ctl_in[1]) < 0 || fd_set_nonblocking(b->ctl_out[0]) < 0 ||
+            fd_set_nonblocking(b->errpipe[0]) < 0)
                 return err_set(err, negative_errno(), "fcntl: %m");
         /* Nobody reads stderr until the zygote is gone: give it room so warnings never block it. */
         fcntl(b->errpipe[0], F_SETPIPE_SZ, 1 << 20);

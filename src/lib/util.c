@@ -161,6 +161,29 @@ int write_string(const char *path, const char *s)
         return (size_t)w == n ? 0 : -EIO;
 }
 
+int copy_file(const char *src, const char *dst, size_t max, mode_t mode)
+{
+        _cleanup_free_ char *data = NULL;
+        size_t n = 0;
+        int r = read_file(src, max, &data, &n);
+        return r < 0 ? r : write_file_atomic(dst, data, n, mode);
+}
+
+int fd_set_nonblocking(int fd)
+{
+        int flags = fcntl(fd, F_GETFL);
+        return flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ? negative_errno() : 0;
+}
+
+void close_pair(int p[2])
+{
+        for (int i = 0; i < 2; i++)
+                if (p[i] >= 0) {
+                        close(p[i]);
+                        p[i] = -1;
+                }
+}
+
 int mkdir_p(const char *path, mode_t mode)
 {
         if (!*path)

@@ -77,6 +77,13 @@ int write_file_atomic(const char *path, const void *data, size_t n, mode_t mode)
 /* Writes a short string to an existing file (cgroup and proc knobs). */
 int write_string(const char *path, const char *s);
 
+/* Copies a whole file of at most max bytes, atomically at dst. */
+int copy_file(const char *src, const char *dst, size_t max, mode_t mode);
+
+int fd_set_nonblocking(int fd);
+/* Closes both ends of a pipe that are still open and marks them -1. */
+void close_pair(int p[2]);
+
 int mkdir_p(const char *path, mode_t mode);
 /* Removes a directory tree; does not cross mount points. Missing is fine. */
 int rm_rf(const char *path);
