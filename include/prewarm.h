@@ -62,7 +62,14 @@ typedef struct pw_options {
         void *log_userdata;
         /* Most verbose level passed to log. Default PW_LOG_INFO. */
         int log_level;
+        /* PW_ENGINE_* bits. Default 0: the full fast path. */
+        unsigned flags;
 } pw_options;
+
+enum pw_engine_flags {
+        /* Read template images with plain reads instead of io_uring (also $PREWARM_NO_IO_URING=1). */
+        PW_ENGINE_NO_IO_URING = 1u << 0,
+};
 
 /* Opens an engine. On success *ret owns a new engine to be released with pw_engine_free().
  * Stdio slots 0-2 that the caller left closed are filled with /dev/null, so that no descriptor
@@ -99,6 +106,11 @@ typedef struct pw_template_info {
  * A non-zero return of fn stops the walk and is returned. */
 typedef int (*pw_template_fn)(const pw_template_info *info, void *userdata);
 PW_PUBLIC int pw_template_foreach(pw_engine *e, pw_template_fn fn, void *userdata);
+
+/* Drops template NAME's images from the page cache and from this engine's in-memory copy, so that
+ * the next restore reads them from disk (cold-start measurements, memory reclaim).
+ * Errors: -ENOENT (not built). */
+PW_PUBLIC int pw_template_evict(pw_engine *e, const char *name);
 
 /* Restores a new instance of template NAME into fresh namespaces and a cgroup of its own, after
  * checking the template's image digests. On success *ret owns the instance; release it with
@@ -142,6 +154,22 @@ PW_PUBLIC int pw_instance_invoke(pw_instance *i, const char *args_json, int time
 PW_PUBLIC int pw_instance_invoke_logs(pw_instance *i, const char *args_json, int timeout_ms,
                                       char **ret_result, char **ret_logs);
 
+/* Starts a new instance of template NAME without CRIU: boots the template's runtime and agent in a
+ * fresh sandbox exactly as a template build does, and hands it out unspecialized. The slow path a
+ * caller falls back to when a restore fails. Same ownership and errors as pw_instance_restore,
+ * plus -ETIMEDOUT (agent never ready) and -ECHILD (runtime exited). */
+PW_PUBLIC int pw_instance_cold_start(pw_engine *e, const char *template_name, pw_instance **ret);
+
+/* Checkpoints a specialized instance into a new template NAME (a "second-level" template): later
+ * copies restored from it start with the function already loaded. The instance keeps running.
+ * Errors: -EBADFD (not specialized), -ESRCH (dead), -EINVAL (invalid name), -EIO (CRIU failed). */
+PW_PUBLIC int pw_instance_checkpoint(pw_instance *i, const char *template_name);
+
+/* The template an instance was restored from, and its id (unique in the process). Owned by the
+ * instance. */
+PW_PUBLIC const char *pw_instance_template(const pw_instance *i);
+PW_PUBLIC const char *pw_instance_id(const pw_instance *i);
+
 /* Kills the instance's whole sandbox, reaps it and removes its cgroup. Accepts NULL; returns NULL. */
 PW_PUBLIC pw_instance *pw_instance_destroy(pw_instance *i);
 
@@ -159,6 +187,100 @@ PW_PUBLIC pid_t pw_instance_pid(const pw_instance *i);
 
 /* The reason for the instance's last failure, "" if none. */
 PW_PUBLIC const char *pw_instance_last_error(const pw_instance *i);
+
+/*
+ * Pools: ready instances handed out on demand.
+ *
+ * A pool keeps, per template, restored but unspecialized instances ("zygotes", one-to-all) and,
+ * per registered function, specialized instances kept warm for a keep-alive period (one-to-one).
+ * Background threads refill and retire them; sizes adapt to the observed arrivals within a memory
+ * budget. All pw_pool_* calls are thread-safe.
+ */
+typedef struct pw_pool pw_pool;
+
+typedef struct pw_pool_options {
+        /* Zygotes kept ready per template that has been used (or named in pw_pool_prewarm). The
+         * adaptive policy stays within [zygotes_min, zygotes_max]. Default 1..4. */
+        unsigned zygotes_min, zygotes_max;
+        /* Memory of all instances the pool holds (by their templates' limits). 0: no limit. */
+        uint64_t memory_budget_mb;
+        /* Size pools from observed arrivals instead of the fixed minimum. */
+        int adaptive;
+        /* Restore failures fall back to pw_instance_cold_start (counted). Default on; -1 = off. */
+        int cold_start_fallback;
+} pw_pool_options;
+
+/* Creates a pool over engine e; e must outlive it. */
+PW_PUBLIC int pw_pool_new(pw_engine *e, const pw_pool_options *opts, pw_pool **ret);
+/* Stops the pool's threads and destroys every instance it holds. Accepts NULL; returns NULL. */
+PW_PUBLIC pw_pool *pw_pool_free(pw_pool *p);
+
+/* Starts keeping zygotes of template ready now, before its first use. */
+PW_PUBLIC int pw_pool_prewarm(pw_pool *p, const char *template_name);
+
+typedef struct pw_pool_function {
+        const char *template_name;
+        pw_function fn;
+        int timeout_ms;          /* per invoke; <= 0: none */
+        unsigned keepalive_s;    /* warm instances live this long after their last use; 0: default 600 */
+        unsigned max_concurrency;/* invokes one instance serves at once; 0: 1 */
+} pw_pool_function;
+
+/* Registers or replaces function KEY. Warm instances of an older version are retired.
+ * The structure and its strings are copied. Errors: -EINVAL. */
+PW_PUBLIC int pw_pool_set_function(pw_pool *p, const char *key, const pw_pool_function *f);
+/* Removes function KEY and destroys its warm instances. Errors: -ENOENT. */
+PW_PUBLIC int pw_pool_remove_function(pw_pool *p, const char *key);
+
+enum pw_instance_source {
+        PW_SOURCE_WARM = 0,       /* a warm specialized instance was reused */
+        PW_SOURCE_ZYGOTE = 1,     /* a ready zygote was taken and specialized */
+        PW_SOURCE_RESTORE = 2,    /* restored on demand (pool miss) */
+        PW_SOURCE_COLD_START = 3, /* restore failed; booted without CRIU */
+};
+
+typedef struct pw_invoke_info {
+        int source;           /* enum pw_instance_source */
+        uint64_t restore_us, specialize_us, invoke_us, total_us;
+        char instance_id[96];
+} pw_invoke_info;
+
+/* Invokes function KEY with args_json: on a warm instance if one is free, else on a zygote it
+ * specializes, else on one restored (or cold-started) now. The result (caller frees) is a JSON
+ * object; *ret_logs (caller frees, may be NULL) what the handler printed. ret_info may be NULL.
+ * Errors: those of pw_instance_invoke and pw_instance_specialize, -ENOENT (unknown function). A
+ * dead instance is replaced, never reused. */
+PW_PUBLIC int pw_pool_invoke(pw_pool *p, const char *key, const char *args_json, char **ret_result,
+                             char **ret_logs, pw_invoke_info *ret_info);
+
+/* Takes a zygote of template (ready, or restored/cold-started now) out of the pool: the caller
+ * owns *ret and destroys it. For callers that manage one instance themselves, like an OpenWhisk
+ * action slot. ret_source may be NULL. */
+PW_PUBLIC int pw_pool_take_zygote(pw_pool *p, const char *template_name, pw_instance **ret,
+                                  int *ret_source);
+
+typedef struct pw_pool_instance_info {
+        const char *id, *template_name, *function; /* function NULL for a zygote */
+        const char *state;                          /* "zygote", "idle", "busy" */
+        uint64_t age_ms, idle_ms;
+        pid_t pid;
+} pw_pool_instance_info;
+
+/* Calls fn for each instance the pool holds; fields valid during the call only. */
+PW_PUBLIC int pw_pool_foreach_instance(pw_pool *p,
+                                       int (*fn)(const pw_pool_instance_info *info, void *userdata),
+                                       void *userdata);
+/* Destroys the pool's instance ID (not one busy in an invoke: -EBUSY). Errors: -ENOENT. */
+PW_PUBLIC int pw_pool_destroy_instance(pw_pool *p, const char *id);
+
+typedef struct pw_pool_stats {
+        uint64_t zygote_hits, zygote_misses, warm_hits, cold_start_fallbacks, instances_replaced;
+        unsigned zygotes_ready, warm_instances, busy_instances;
+        uint64_t memory_mb; /* by the templates' limits */
+} pw_pool_stats;
+
+/* Counters of the pool so far, over all templates and functions. */
+PW_PUBLIC int pw_pool_stats_get(pw_pool *p, pw_pool_stats *ret);
 
 #ifdef __cplusplus
 }

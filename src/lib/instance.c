@@ -20,27 +20,13 @@
 #include "blob.h"
 #include "cgroup.h"
 #include "criu.h"
+#include "instance.h"
 #include "internal.h"
 #include "manifest.h"
 #include "sandbox.h"
 #include "store.h"
 
 #define SPECIALIZE_TIMEOUT_MS 60000
-
-typedef enum instance_state { RESTORED, SPECIALIZED, DEAD } instance_state;
-
-struct pw_instance {
-        pw_engine *engine;
-        char *template_name;
-        char *id;
-        pid_t pid;
-        cgroup *cg;
-        unsigned memory_mb;
-        agent_channel ch;
-        instance_state state;
-        pw_timings timings;
-        pw_err last_error;
-};
 
 static void instance_kill(pw_instance *i)
 {
@@ -68,8 +54,6 @@ PW_PUBLIC pw_instance *pw_instance_destroy(pw_instance *i)
         free(i);
         return NULL;
 }
-
-static void instance_destroyp(pw_instance **i) { pw_instance_destroy(*i); }
 
 /* The per-restore directory with CRIU's root and the instance's /tmp. */
 typedef struct restore_dir {
@@ -200,6 +184,22 @@ static int do_restore(pw_instance *i, pw_err *err)
         return r;
 }
 
+pw_instance *instance_new(pw_engine *e, const char *template_name)
+{
+        _cleanup_(instance_destroyp) pw_instance *i = calloc(1, sizeof(*i));
+        if (!i)
+                return NULL;
+        i->engine = e;
+        i->ch.to_agent = i->ch.from_agent = -1;
+        i->template_name = strdup(template_name);
+        /* Unique in the process, not per engine: ids name cgroups, which all engines share. */
+        static atomic_uint next_instance;
+        i->id = strdup_printf("%s-%d-%u", template_name, getpid(), atomic_fetch_add(&next_instance, 1));
+        if (!i->template_name || !i->id)
+                return NULL;
+        return TAKE_PTR(i);
+}
+
 PW_PUBLIC int pw_instance_restore(pw_engine *e, const char *template_name, pw_instance **ret)
 {
         if (!e || !ret)
@@ -209,16 +209,8 @@ PW_PUBLIC int pw_instance_restore(pw_engine *e, const char *template_name, pw_in
                 return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "invalid template name"), &err));
 
         uint64_t t0 = now_us();
-        _cleanup_(instance_destroyp) pw_instance *i = calloc(1, sizeof(*i));
+        _cleanup_(instance_destroyp) pw_instance *i = instance_new(e, template_name);
         if (!i)
-                return -ENOMEM;
-        i->engine = e;
-        i->ch.to_agent = i->ch.from_agent = -1;
-        i->template_name = strdup(template_name);
-        /* Unique in the process, not per engine: ids name cgroups, which all engines share. */
-        static atomic_uint next_instance;
-        i->id = strdup_printf("%s-%d-%u", template_name, getpid(), atomic_fetch_add(&next_instance, 1));
-        if (!i->template_name || !i->id)
                 return -ENOMEM;
         int r = do_restore(i, &err);
         if (r < 0)
@@ -344,4 +336,14 @@ PW_PUBLIC pid_t pw_instance_pid(const pw_instance *i)
 PW_PUBLIC const char *pw_instance_last_error(const pw_instance *i)
 {
         return i ? i->last_error.msg : "";
+}
+
+PW_PUBLIC const char *pw_instance_template(const pw_instance *i)
+{
+        return i ? i->template_name : NULL;
+}
+
+PW_PUBLIC const char *pw_instance_id(const pw_instance *i)
+{
+        return i ? i->id : NULL;
 }
