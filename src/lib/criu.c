@@ -6,7 +6,10 @@
  * its first page) and lets CRIU run from a private root with its own loader.
  */
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -15,6 +18,10 @@
 #include "config.h"
 #include "criu.h"
 #include "rpc.pb-c.h"
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
 
 #if defined(__x86_64__)
 #define PRIVATE_LOADER "/lib64/ld-linux-x86-64.so.2"
@@ -96,8 +103,41 @@ typedef struct swrk {
         int sk;
 } swrk;
 
-static void swrk_child(char *const *argv_prefix, int sk, const int *keep, size_t n_keep,
-                       const char *const *cgroup_procs, int null_fd)
+/*
+ * CRIU probes ~40 kernel features on every start (tens of ms here) unless it finds its cache,
+ * /run/criu.kdat, which it only writes when /run is a tmpfs (the cache must not survive a reboot).
+ * Where /run is not a tmpfs, the engine keeps that cache in a directory on /dev/shm (a tmpfs,
+ * emptied at boot just like /run should be) and shows it to CRIU as /run inside a private mount
+ * namespace of CRIU's own. Returns the directory, or NULL when /run already is a tmpfs or
+ * /dev/shm is not one (CRIU then does what it always does).
+ */
+char *criu_kdat_dir(void)
+{
+        struct statfs fs;
+        if (statfs("/run", &fs) == 0 && fs.f_type == TMPFS_MAGIC)
+                return NULL;
+        if (statfs("/dev/shm", &fs) < 0 || fs.f_type != TMPFS_MAGIC)
+                return NULL;
+        const char *dir = "/dev/shm/prewarm-criu-run";
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return NULL;
+        struct stat st;
+        if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+                return NULL; /* not ours: never hand CRIU a /run someone else controls */
+        return strdup(dir);
+}
+
+/* In the forked child: only system calls, and a failure just costs the probes. */
+static void swrk_enter_kdat_run(const char *kdat_dir)
+{
+        if (!kdat_dir || unshare(CLONE_NEWNS) < 0)
+                return;
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0)
+                mount(kdat_dir, "/run", NULL, MS_BIND, NULL);
+}
+
+static void swrk_child(char *const *argv_prefix, const char *kdat_dir, int sk, const int *keep,
+                       size_t n_keep, const char *const *cgroup_procs, int null_fd)
 {
         char pid_str[24], sk_str[24];
         /* CRIU talks through the socket and its log; it must not write on our caller's terminal. */
@@ -111,6 +151,7 @@ static void swrk_child(char *const *argv_prefix, int sk, const int *keep, size_t
                         _exit(126);
                 close(fd);
         }
+        swrk_enter_kdat_run(kdat_dir);
         fcntl(sk, F_SETFD, 0);
         for (size_t i = 0; i < n_keep; i++)
                 if (keep[i] >= 0)
@@ -147,7 +188,7 @@ static int swrk_start(const pw_engine *e, const int *keep, size_t n_keep,
         }
         if (pid == 0) {
                 close(sk[0]);
-                swrk_child(e->criu_argv, sk[1], keep, n_keep, cgroup_procs, null_fd);
+                swrk_child(e->criu_argv, e->kdat_dir, sk[1], keep, n_keep, cgroup_procs, null_fd);
         }
         close(sk[1]);
         /* A CRIU that hangs must not hang the caller: its answer has a deadline (swrk_finish kills). */
@@ -370,7 +411,9 @@ int criu_restore(const pw_engine *e, const criu_restore_params *p, pid_t *ret_pi
         CriuOpts opts = CRIU_OPTS__INIT;
         req.type = CRIU_REQ_TYPE__RESTORE;
         req.opts = &opts;
-        set_common_opts(&opts, p->images_fd, p->work_fd, "restore.log", 2, p->external);
+        const char *keep_log = getenv("PREWARM_CRIU_LOG_DIR");
+        set_common_opts(&opts, p->images_fd, p->work_fd, "restore.log", keep_log && *keep_log ? 4 : 2,
+                        p->external);
         opts.root = (char *)p->root;
         /* The restored tree becomes our child, so the engine can wait for it. */
         opts.has_rst_sibling = true;

@@ -8,6 +8,9 @@
  * *ret is the argv prefix to exec. */
 int criu_locate(const char *explicit_path, char ***ret, pw_err *err);
 
+/* Where CRIU's kernel-feature cache is kept when /run cannot keep it; NULL if not needed. */
+char *criu_kdat_dir(void);
+
 typedef struct criu_version_info {
         int major, minor, sublevel;
 } criu_version_info;

@@ -6,6 +6,8 @@
 
 #include "config.h"
 #include "criu.h"
+#include "netns.h"
+#include "staging.h"
 #include "internal.h"
 #include "manifest.h"
 
@@ -109,19 +111,25 @@ PW_PUBLIC int pw_engine_new(pw_engine **ret, const pw_options *opts)
         if (!e)
                 return -ENOMEM;
         pthread_mutex_init(&e->lock, NULL);
+        pthread_mutex_init(&e->stage_lock, NULL);
+        e->netns = netns_pool_new();
+        e->flags = opts->flags;
+        if (getenv("PREWARM_NO_IO_URING") && !strcmp(getenv("PREWARM_NO_IO_URING"), "1"))
+                e->flags |= PW_ENGINE_NO_IO_URING;
         e->log = opts->log;
         e->log_userdata = opts->log_userdata;
         e->log_level = opts->log_level ? opts->log_level : PW_LOG_INFO;
         e->state_dir = strdup(first_of(opts->state_dir, "PREWARM_STATE_DIR", PW_DEFAULT_STATE_DIR));
         e->templates_dir = strdup(first_of(opts->templates_dir, "PREWARM_TEMPLATES_DIR",
                                            default_templates_dir()));
-        if (!e->state_dir || !e->templates_dir) {
+        if (!e->state_dir || !e->templates_dir || !e->netns) {
                 pw_engine_free(e);
                 return -ENOMEM;
         }
 
         pw_err err = {""};
         int r = criu_locate(first_of(opts->criu_path, "PREWARM_CRIU", NULL), &e->criu_argv, &err);
+        e->kdat_dir = criu_kdat_dir();
         if (r >= 0) {
                 _cleanup_free_ char *templates = strdup_printf("%s/templates", e->state_dir);
                 r = templates ? mkdir_p(templates, 0755) : -ENOMEM;
@@ -144,8 +152,12 @@ PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e)
         if (thread_last_error.engine == e)
                 thread_last_error.engine = NULL;
         verified_cache_free(e->verified);
+        staging_free_all(e->staged);
+        netns_pool_free(e->netns);
         pthread_mutex_destroy(&e->lock);
+        pthread_mutex_destroy(&e->stage_lock);
         strv_free(e->criu_argv);
+        free(e->kdat_dir);
         free(e->state_dir);
         free(e->templates_dir);
         free(e);

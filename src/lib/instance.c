@@ -23,7 +23,9 @@
 #include "instance.h"
 #include "internal.h"
 #include "manifest.h"
+#include "netns.h"
 #include "sandbox.h"
+#include "staging.h"
 #include "store.h"
 
 #define SPECIALIZE_TIMEOUT_MS 60000
@@ -60,6 +62,18 @@ typedef struct restore_dir {
         char *dir, *root, *tmp;
         bool root_mounted, tmp_mounted;
 } restore_dir;
+
+/* $PREWARM_CRIU_LOG_DIR keeps a verbose CRIU log of every restore there, for profiling. */
+static void restore_log_keep(const restore_dir *d, const char *id)
+{
+        const char *keep = getenv("PREWARM_CRIU_LOG_DIR");
+        if (!keep || !*keep || !d->dir)
+                return;
+        _cleanup_free_ char *from = strdup_printf("%s/restore.log", d->dir);
+        _cleanup_free_ char *to = strdup_printf("%s/%s.restore.log", keep, id);
+        if (from && to)
+                copy_file(from, to, 64u << 20, 0600);
+}
 
 static void restore_dir_cleanup(restore_dir *d)
 {
@@ -117,11 +131,19 @@ static int criu_restore_into(pw_instance *i, const manifest *m, const char *imag
         snprintf(out_key, sizeof(out_key), "pipe:[%llu]", (unsigned long long)m->ctl_out_ino);
         if (!external)
                 return -ENOMEM;
-        const criu_inherit inherit[] = {{in_key, p->to_agent[0]}, {out_key, p->from_agent[1]}};
+        _cleanup_close_ int netns_fd = -1;
+        if (m->external_netns) {
+                int r = netns_take(i->engine->netns, &netns_fd, err);
+                if (r < 0)
+                        return r;
+        }
+        const criu_inherit inherit[] = {{in_key, p->to_agent[0]}, {out_key, p->from_agent[1]},
+                                        {NETNS_EXTERNAL_KEY, netns_fd}};
         const criu_restore_params params = {
                 .images_fd = images_fd, .work_fd = work_fd, .root = d->root,
                 .external = (const char *const *)external, .inherit = inherit,
-                .n_inherit = ELEMENTSOF(inherit), .cgroup_procs = (const char *const *)i->cg->procs,
+                .n_inherit = ELEMENTSOF(inherit) - (m->external_netns ? 0 : 1),
+                .cgroup_procs = (const char *const *)i->cg->procs,
         };
         return criu_restore(i->engine, &params, &i->pid, err);
 }
@@ -150,6 +172,11 @@ static int do_restore(pw_instance *i, pw_err *err)
         uint64_t t0 = now_us();
         if ((r = manifest_verify(e, images, m, err)) < 0)
                 return r;
+        _cleanup_close_ int images_fd = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (images_fd < 0)
+                return err_set(err, negative_errno(), "opening %s: %m", images);
+        if ((r = stage_template(e, images, images_fd, err)) < 0)
+                return r;
         uint64_t t1 = now_us();
         i->memory_mb = m->memory_mb;
 
@@ -166,7 +193,7 @@ static int do_restore(pw_instance *i, pw_err *err)
         uint64_t t2 = now_us();
         if (r >= 0)
                 r = criu_restore_into(i, m, images, &d, &p, err);
-        pw_log(e, PW_LOG_DEBUG, "restore %s: verify %.2f ms, setup %.2f ms, criu %.2f ms", i->id,
+        pw_log(e, PW_LOG_DEBUG, "restore %s: verify+stage %.2f ms, setup %.2f ms, criu %.2f ms", i->id,
                (t1 - t0) / 1000.0, (t2 - t1) / 1000.0, (now_us() - t2) / 1000.0);
         if (r >= 0 && ((r = fd_set_nonblocking(p.to_agent[1])) < 0 ||
                        (r = fd_set_nonblocking(p.from_agent[0])) < 0))
@@ -180,6 +207,7 @@ static int do_restore(pw_instance *i, pw_err *err)
         }
         close_pair(p.to_agent);
         close_pair(p.from_agent);
+        restore_log_keep(&d, i->id);
         restore_dir_cleanup(&d);
         return r;
 }

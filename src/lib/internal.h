@@ -23,12 +23,18 @@ struct pw_engine {
         char *state_dir;
         char *templates_dir;
         char **criu_argv; /* how to start CRIU: binary, or private loader + binary */
+        char *kdat_dir;   /* shown to CRIU as /run, to keep its feature cache (criu_kdat_dir) */
         pw_log_fn log;
         void *log_userdata;
         int log_level;
 
+        unsigned flags; /* PW_ENGINE_* */
+
         pthread_mutex_t lock; /* guards the verified-template cache */
         struct verified_template *verified;
+        pthread_mutex_t stage_lock; /* guards the staged templates; held while one is staged */
+        struct staged_template *staged;
+        struct netns_pool *netns; /* network namespaces made ahead for restores */
 };
 
 void pw_log(const pw_engine *e, int level, const char *fmt, ...) _printf_(3, 4);

@@ -47,6 +47,8 @@ char *manifest_to_json(const manifest *m)
                 "control_pipes", "in_inode", (json_int_t)m->ctl_in_ino, "out_inode", (json_int_t)m->ctl_out_ino,
                 "limits", "memory_mb", (int)m->memory_mb, "pids_max", (int)m->pids_max, "tmp_mb", (int)m->tmp_mb,
                 "images", images);
+        if (root && m->external_netns)
+                json_object_set_new(root, "external_netns", json_true());
         return root ? json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
 }
 
@@ -120,6 +122,8 @@ int manifest_from_json(const char *text, manifest **ret, pw_err *err)
         m->memory_mb = (unsigned)memory;
         m->pids_max = (unsigned)pids;
         m->tmp_mb = (unsigned)tmp;
+        /* Optional: templates built before namespaces were made ahead of time lack it. */
+        m->external_netns = json_is_true(json_object_get(root, "external_netns"));
         int r = parse_images(images, m, err);
         if (r < 0)
                 return r;

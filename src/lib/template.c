@@ -21,6 +21,7 @@
 #include "definition.h"
 #include "internal.h"
 #include "manifest.h"
+#include "netns.h"
 #include "sandbox.h"
 #include "store.h"
 
@@ -175,6 +176,15 @@ static int checkpoint(build *b, pw_err *err)
                 return err_set(err, negative_errno(), "opening %s: %m", b->dir);
         if (!external)
                 return -ENOMEM;
+        /* Its network namespace stays out of the images: restores join one made ahead (netns.c). */
+        _cleanup_free_ char *netns_path = strdup_printf("/proc/%d/ns/net", (int)b->pid);
+        struct stat netns_st;
+        if (!netns_path || stat(netns_path, &netns_st) < 0)
+                return err_set(err, negative_errno(), "stat %s: %m", netns_path ? netns_path : "netns");
+        _cleanup_free_ char *netns_key = strdup_printf("net[%llu]:" NETNS_EXTERNAL_KEY,
+                                                       (unsigned long long)netns_st.st_ino);
+        if (!netns_key || strv_push(&external, netns_key) < 0)
+                return -ENOMEM;
         const criu_dump_params p = {b->pid, images_fd, work_fd, (const char *const *)external};
         int r = criu_dump(b->e, &p, err);
         if (r < 0)
@@ -204,6 +214,7 @@ static int write_manifest(build *b, const char *runtime, pw_err *err)
                 .criu_version = criu_version, .kernel = u.release, .created = time(NULL),
                 .ctl_in_ino = in_st.st_ino, .ctl_out_ino = out_st.st_ino,
                 .memory_mb = b->def->memory_mb, .pids_max = b->def->pids_max, .tmp_mb = b->def->tmp_mb,
+                .external_netns = true,
         };
         r = manifest_hash_images(b->images, &m, err);
         _cleanup_free_ char *json = r >= 0 ? manifest_to_json(&m) : NULL;
