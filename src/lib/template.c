@@ -24,6 +24,7 @@
 #include "netns.h"
 #include "sandbox.h"
 #include "store.h"
+#include "zygote.h"
 
 typedef struct build {
         pw_engine *e;
@@ -52,7 +53,7 @@ static void build_cleanup(build *b)
         template_def_free(b->def);
 }
 
-static char **zygote_env(const template_def *def)
+char **zygote_env(const template_def *def)
 {
         _cleanup_strv_free_ char **env = NULL;
         _cleanup_free_ char *preload = NULL;
@@ -79,7 +80,7 @@ static char **zygote_env(const template_def *def)
 }
 
 /* The last line the zygote wrote to stderr before it died, for the error message. */
-static void stderr_tail(int fd, char *out, size_t size)
+void stderr_tail(int fd, char *out, size_t size)
 {
         out[0] = '\0';
         char buf[8192];
