@@ -154,6 +154,17 @@ class Agent:
         args = req.get("args", {})
         if not isinstance(args, dict):
             raise ProtocolError("args must be an object")
+        # Per-activation environment (OpenWhisk's __OW_* context) rides in the arguments under a
+        # reserved key; keys the previous activation set and this one does not are removed.
+        env = args.pop("__prewarm_env", None)
+        if env is not None:
+            if not isinstance(env, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+                raise ProtocolError("__prewarm_env must be an object of strings")
+            for key in set(getattr(self, "activation_env", ())) - set(env):
+                os.environ.pop(key, None)
+            os.environ.update(env)
+            self.activation_env = list(env)
         captured = io.StringIO()
         saved = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = captured
