@@ -453,3 +453,83 @@ int criu_restore(const pw_engine *e, const criu_restore_params *p, pid_t *ret_pi
         *ret_pid = resp->restore->pid;
         return 0;
 }
+
+/* argv of `criu restore` with the options criu_restore sends over RPC. */
+static char **restore_cli_argv(const pw_engine *e, const criu_restore_params *p, const char *images,
+                               const char *work)
+{
+        _cleanup_strv_free_ char **v = NULL;
+        for (size_t i = 0; e->criu_argv[i]; i++)
+                if (strv_push(&v, e->criu_argv[i]) < 0)
+                        return NULL;
+        const char *fixed[] = {"restore", "--images-dir", images, "--work-dir", work, "--log-file",
+                               "restore.log", "-v2", "--root", p->root, "--restore-detached",
+                               "--restore-sibling", "--pidfile", "restore.pid", "--manage-cgroups=ignore",
+                               "--network-lock", "skip", NULL};
+        for (size_t i = 0; fixed[i]; i++)
+                if (strv_push(&v, fixed[i]) < 0)
+                        return NULL;
+        for (size_t i = 0; p->external && p->external[i]; i++)
+                if (strv_push(&v, "--external") < 0 || strv_push(&v, p->external[i]) < 0)
+                        return NULL;
+        for (size_t i = 0; i < p->n_inherit; i++) {
+                _cleanup_free_ char *spec = strdup_printf("fd[%d]:%s", p->inherit[i].fd, p->inherit[i].key);
+                if (!spec || strv_push(&v, "--inherit-fd") < 0 || strv_push(&v, spec) < 0)
+                        return NULL;
+        }
+        return TAKE_PTR(v);
+}
+
+static void restore_cli_child(char **argv, const criu_restore_params *p, int null_fd)
+{
+        char pid_str[24];
+        dup2(null_fd, 0);
+        dup2(null_fd, 1);
+        dup2(null_fd, 2);
+        format_int(pid_str, getpid());
+        for (size_t i = 0; p->cgroup_procs && p->cgroup_procs[i]; i++) {
+                int fd = open(p->cgroup_procs[i], O_WRONLY | O_CLOEXEC);
+                if (fd < 0 || write(fd, pid_str, strlen(pid_str)) < 0)
+                        _exit(126);
+                close(fd);
+        }
+        fcntl(p->images_fd, F_SETFD, 0);
+        fcntl(p->work_fd, F_SETFD, 0);
+        for (size_t i = 0; i < p->n_inherit; i++)
+                fcntl(p->inherit[i].fd, F_SETFD, 0);
+        char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+        execve(argv[0], argv, envp);
+        _exit(127);
+}
+
+int criu_restore_cli(const pw_engine *e, const criu_restore_params *p, pid_t *ret_pid, pw_err *err)
+{
+        char images[64], work[64];
+        /* Our descriptors, seen from the child that becomes CRIU: it inherits them. */
+        snprintf(images, sizeof(images), "/proc/self/fd/%d", p->images_fd);
+        snprintf(work, sizeof(work), "/proc/self/fd/%d", p->work_fd);
+        _cleanup_strv_free_ char **argv = restore_cli_argv(e, p, images, work);
+        _cleanup_close_ int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (!argv || null_fd < 0)
+                return argv ? err_set(err, negative_errno(), "opening /dev/null: %m") : -ENOMEM;
+        pid_t pid = fork();
+        if (pid == 0)
+                restore_cli_child(argv, p, null_fd);
+        if (pid < 0)
+                return err_set(err, negative_errno(), "fork: %m");
+        int status = reap_within(pid, CRIU_ANSWER_TIMEOUT_S * 1000);
+        _cleanup_free_ char *pid_file = strdup_printf("%s/restore.pid", work);
+        _cleanup_free_ char *pid_text = NULL;
+        int r = pid_file ? read_file(pid_file, 64, &pid_text, NULL) : -ENOMEM;
+        long root = r >= 0 ? strtol(pid_text, NULL, 10) : 0;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && root > 0) {
+                *ret_pid = (pid_t)root;
+                return 0;
+        }
+        kill_and_reap((pid_t)root);
+        char errors[1024] = "";
+        log_errors(p->work_fd, "restore.log", errors, sizeof(errors));
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+                return err_set(err, -ENOENT, "could not execute CRIU");
+        return err_set(err, -EIO, "criu restore: %s", errors[0] ? errors : "failed");
+}

@@ -43,3 +43,7 @@ typedef struct criu_restore_params {
 
 /* Restores as a child of the calling process; *ret_pid is its host pid. */
 int criu_restore(const pw_engine *e, const criu_restore_params *p, pid_t *ret_pid, pw_err *err);
+
+/* The same through the stock command line, `criu restore` exec'd for this one restore, as systems
+ * without a CRIU service do it (the benchmark's baseline). */
+int criu_restore_cli(const pw_engine *e, const criu_restore_params *p, pid_t *ret_pid, pw_err *err);

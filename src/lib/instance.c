@@ -118,8 +118,11 @@ typedef struct pipes {
         int to_agent[2], from_agent[2];
 } pipes;
 
+/* How a restore runs: the engine's fast path, or stock CRIU for comparison. */
+typedef enum restore_path { FAST_PATH, STOCK_CLI } restore_path;
+
 static int criu_restore_into(pw_instance *i, const manifest *m, const char *images,
-                             const restore_dir *d, pipes *p, pw_err *err)
+                             const restore_dir *d, pipes *p, restore_path path, pw_err *err)
 {
         _cleanup_close_ int images_fd = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         _cleanup_close_ int work_fd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -133,7 +136,9 @@ static int criu_restore_into(pw_instance *i, const manifest *m, const char *imag
                 return -ENOMEM;
         _cleanup_close_ int netns_fd = -1;
         if (m->external_netns) {
-                int r = netns_take(i->engine->netns, &netns_fd, err);
+                /* Stock CRIU would make the namespace itself during the restore. */
+                int r = path == FAST_PATH ? netns_take(i->engine->netns, &netns_fd, err)
+                                          : netns_create(&netns_fd, err);
                 if (r < 0)
                         return r;
         }
@@ -145,10 +150,12 @@ static int criu_restore_into(pw_instance *i, const manifest *m, const char *imag
                 .n_inherit = ELEMENTSOF(inherit) - (m->external_netns ? 0 : 1),
                 .cgroup_procs = (const char *const *)i->cg->procs,
         };
+        if (path == STOCK_CLI)
+                return criu_restore_cli(i->engine, &params, &i->pid, err);
         return criu_restore(i->engine, &params, &i->pid, err);
 }
 
-static int do_restore(pw_instance *i, pw_err *err)
+static int do_restore(pw_instance *i, restore_path path, pw_err *err)
 {
         pw_engine *e = i->engine;
         _cleanup_free_ char *template_dir = engine_template_dir(e, i->template_name);
@@ -175,7 +182,7 @@ static int do_restore(pw_instance *i, pw_err *err)
         _cleanup_close_ int images_fd = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (images_fd < 0)
                 return err_set(err, negative_errno(), "opening %s: %m", images);
-        if ((r = stage_template(e, images, images_fd, err)) < 0)
+        if (path == FAST_PATH && (r = stage_template(e, images, images_fd, err)) < 0)
                 return r;
         uint64_t t1 = now_us();
         i->memory_mb = m->memory_mb;
@@ -192,7 +199,7 @@ static int do_restore(pw_instance *i, pw_err *err)
                 r = restore_dir_setup(i, rootfs, m->tmp_mb, &d, err);
         uint64_t t2 = now_us();
         if (r >= 0)
-                r = criu_restore_into(i, m, images, &d, &p, err);
+                r = criu_restore_into(i, m, images, &d, &p, path, err);
         pw_log(e, PW_LOG_DEBUG, "restore %s: verify+stage %.2f ms, setup %.2f ms, criu %.2f ms", i->id,
                (t1 - t0) / 1000.0, (t2 - t1) / 1000.0, (now_us() - t2) / 1000.0);
         if (r >= 0 && ((r = fd_set_nonblocking(p.to_agent[1])) < 0 ||
@@ -228,7 +235,7 @@ pw_instance *instance_new(pw_engine *e, const char *template_name)
         return TAKE_PTR(i);
 }
 
-PW_PUBLIC int pw_instance_restore(pw_engine *e, const char *template_name, pw_instance **ret)
+static int restore_by(pw_engine *e, const char *template_name, restore_path path, pw_instance **ret)
 {
         if (!e || !ret)
                 return -EINVAL;
@@ -240,7 +247,7 @@ PW_PUBLIC int pw_instance_restore(pw_engine *e, const char *template_name, pw_in
         _cleanup_(instance_destroyp) pw_instance *i = instance_new(e, template_name);
         if (!i)
                 return -ENOMEM;
-        int r = do_restore(i, &err);
+        int r = do_restore(i, path, &err);
         if (r < 0)
                 return engine_fail(e, r, (err_prefix(&err, r, "restore of template %s", template_name), &err));
         i->state = RESTORED;
@@ -249,6 +256,16 @@ PW_PUBLIC int pw_instance_restore(pw_engine *e, const char *template_name, pw_in
                i->timings.restore_us / 1000.0);
         *ret = TAKE_PTR(i);
         return 0;
+}
+
+PW_PUBLIC int pw_instance_restore(pw_engine *e, const char *template_name, pw_instance **ret)
+{
+        return restore_by(e, template_name, FAST_PATH, ret);
+}
+
+int instance_restore_stock(pw_engine *e, const char *template_name, pw_instance **ret)
+{
+        return restore_by(e, template_name, STOCK_CLI, ret);
 }
 
 static int instance_fail(pw_instance *i, int r, pw_err *err, const char *what)
