@@ -21,3 +21,4 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cmd_template(const cli_globals *g, int argc, char **argv);
 int cmd_run(const cli_globals *g, int argc, char **argv);
 int cmd_doctor(const cli_globals *g, int argc, char **argv);
+int cmd_bench(const cli_globals *g, int argc, char **argv);

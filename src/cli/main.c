@@ -16,6 +16,7 @@ static const struct {
         {"template", cmd_template, "build, list or remove templates"},
         {"run", cmd_run, "restore an instance, specialize it with code and invoke it once"},
         {"doctor", cmd_doctor, "check that this machine can run prewarm"},
+        {"bench", cmd_bench, "measure cold starts: exec, stock CRIU, prewarm, fork zygote, warm"},
 };
 
 int cli_error(const char *fmt, ...)
