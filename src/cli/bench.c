@@ -44,6 +44,8 @@ typedef struct bench {
         char *handler_path; /* absolute */
         char *fork_zygote_program;
         unsigned step, steps; /* progress */
+        bool tty;
+        bench_mode first_mode;
 } bench;
 
 static int parse_uint(const char *opt, const char *s, unsigned max, unsigned *ret)
@@ -207,20 +209,26 @@ static int bench_open(const cli_globals *g, bench *b)
         return 0;
 }
 
+/* One line rewritten in place on a terminal; in a log, a line per round and per throughput mode. */
 static void progress(bench *b, const char *phase, bench_mode m)
 {
-        fprintf(stderr, "\r[%3u/%u] %-10s %-20s", ++b->step, b->steps, phase, bench_mode_name(m));
+        b->step++;
+        if (b->tty)
+                fprintf(stderr, "\r[%3u/%u] %-10s %-20s", b->step, b->steps, phase, bench_mode_name(m));
+        else if (m == b->first_mode || bench_mode_restores(m))
+                fprintf(stderr, "[%3u/%u] %s %s\n", b->step, b->steps, phase, bench_mode_name(m));
         fflush(stderr);
 }
 
-static void progress_clear(void)
+static void progress_clear(const bench *b)
 {
-        fprintf(stderr, "\r%-50s\r", "");
+        if (b->tty)
+                fprintf(stderr, "\r%-50s\r", "");
 }
 
-static int mode_failed(bench_mode m, const char *phase, const pw_err *err)
+static int mode_failed(const bench *b, bench_mode m, const char *phase, const pw_err *err)
 {
-        progress_clear();
+        progress_clear(b);
         if (interrupted)
                 return 130;
         return cli_error("bench: %s of mode %s failed: %s", phase, bench_mode_name(m), err->msg);
@@ -240,7 +248,7 @@ static int run_latency(bench *b)
                                 return 130;
                         progress(b, round < WARMUP_RUNS ? "warm-up" : "run", m);
                         if (bench_run_once(&b->ctx, m, &s, &err) < 0)
-                                return mode_failed(m, "a run", &err);
+                                return mode_failed(b, m, "a run", &err);
                         if (round >= WARMUP_RUNS)
                                 mr->samples[mr->n_samples++] = s;
                 }
@@ -265,7 +273,7 @@ static int run_throughput(bench *b)
                         return 130;
                 progress(b, "throughput", m);
                 if (bench_throughput(&b->ctx, m, b->a.concurrency, total, &mr->throughput_wall_s, &err) < 0)
-                        return mode_failed(m, "the throughput phase", &err);
+                        return mode_failed(b, m, "the throughput phase", &err);
                 mr->throughput_restores = total;
         }
         return 0;
@@ -286,10 +294,13 @@ static int bench_measure(bench *b)
 {
         pw_err err = {""};
         unsigned selected = 0, restoring = 0;
-        for (int m = 0; m < _MODE_MAX; m++) {
+        for (int m = _MODE_MAX - 1; m >= 0; m--) {
+                if (b->a.selected[m])
+                        b->first_mode = m;
                 selected += b->a.selected[m];
                 restoring += b->a.selected[m] && bench_mode_restores(m);
         }
+        b->tty = isatty(STDERR_FILENO);
         b->steps = (WARMUP_RUNS + b->a.runs) * selected + restoring;
         fprintf(stderr, "bench: template %s, %u runs of %u modes, then throughput at concurrency %u\n",
                 b->a.template_name, b->a.runs, selected, b->a.concurrency);
@@ -298,7 +309,7 @@ static int bench_measure(bench *b)
         int status = run_latency(b);
         if (status == 0)
                 status = run_throughput(b);
-        progress_clear();
+        progress_clear(b);
         /* Every instance and process goes before the report: nothing outlives the measurement. */
         bench_ctx_teardown(&b->ctx);
         if (status == 130)

@@ -149,10 +149,17 @@ static double restores_per_s(const bench_mode_result *mr)
 
 /* ------------------------------------------------------------------ JSON */
 
-/* Microsecond precision is all the clock gives; more digits would only be noise in the file. */
+/* v to `decimals` places: more digits than the measurement has would only be noise in the file. */
+static json_t *json_rounded(double v, int decimals)
+{
+        double scale = pow(10, decimals);
+        return json_real(round(v * scale) / scale);
+}
+
+/* Microseconds: all the clock gives. */
 static json_t *json_ms(double v)
 {
-        return json_real(round(v * 1000.0) / 1000.0);
+        return json_rounded(v, 3);
 }
 
 static int set_new(json_t *obj, const char *key, json_t *value)
@@ -191,9 +198,9 @@ static json_t *ratios_json(const bench_report *r, double p50)
         double exec = p50_of(r, MODE_EXEC), criu = p50_of(r, MODE_CRIU_CLI);
         if (!ratios)
                 return NULL;
-        if (isfinite(exec) && p50 > 0 && set_new(ratios, "speedup_vs_exec", json_real(exec / p50)) < 0)
+        if (isfinite(exec) && p50 > 0 && set_new(ratios, "speedup_vs_exec", json_rounded(exec / p50, 2)) < 0)
                 return NULL;
-        if (isfinite(criu) && p50 > 0 && set_new(ratios, "speedup_vs_criu_cli", json_real(criu / p50)) < 0)
+        if (isfinite(criu) && p50 > 0 && set_new(ratios, "speedup_vs_criu_cli", json_rounded(criu / p50, 2)) < 0)
                 return NULL;
         return json_incref(ratios);
 }
@@ -201,10 +208,10 @@ static json_t *ratios_json(const bench_report *r, double p50)
 static int put_throughput(json_t *obj, const bench_report *r, const bench_mode_result *mr)
 {
         json_t *t = json_pack("{s:I, s:I, s:f}", "restores", (json_int_t)mr->throughput_restores,
-                              "threads", (json_int_t)r->concurrency, "wall_s", mr->throughput_wall_s);
+                              "threads", (json_int_t)r->concurrency, "wall_s", round(mr->throughput_wall_s * 1e3) / 1e3);
         if (set_new(obj, "throughput", t) < 0)
                 return -ENOMEM;
-        return set_new(obj, "restores_per_s", json_real(restores_per_s(mr)));
+        return set_new(obj, "restores_per_s", json_rounded(restores_per_s(mr), 2));
 }
 
 static json_t *mode_json(const bench_report *r, bench_mode m)
@@ -220,7 +227,8 @@ static json_t *mode_json(const bench_report *r, bench_mode m)
                 return NULL;
         double rss, pss;
         if (memory_median(mr, &rss, &pss) &&
-            set_new(obj, "memory", json_pack("{s:f, s:f}", "rss_mib", rss, "pss_mib", pss)) < 0)
+            set_new(obj, "memory", json_pack("{s:o, s:o}", "rss_mib", json_rounded(rss, 2),
+                                              "pss_mib", json_rounded(pss, 2))) < 0)
                 return NULL;
         if (mr->throughput_wall_s > 0 && put_throughput(obj, r, mr) < 0)
                 return NULL;
@@ -248,7 +256,7 @@ int bench_report_write_json(const bench_report *r, const char *path)
         json_auto_t *doc = bench_report_json(r);
         if (!doc)
                 return -ENOMEM;
-        return json_dump_file(doc, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0 ? 0 : negative_errno();
+        return json_dump_file(doc, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) == 0 ? 0 : negative_errno();
 }
 
 /* ------------------------------------------------------------------ table */
@@ -273,7 +281,7 @@ static void print_stages(const bench_report *r, bench_mode m, FILE *f)
                 if (w > 0 && (size_t)w < sizeof(line) - used)
                         used += (size_t)w;
         }
-        fprintf(f, "  %-42s", line);
+        fprintf(f, "  %-48s", line);
 }
 
 static void print_ratio(double baseline, double p50, FILE *f)
@@ -312,7 +320,7 @@ void bench_report_print(const bench_report *r, FILE *f)
         fprintf(f, "template %s, handler %s: %u runs per mode (after %u warm-up), throughput at "
                 "concurrency %u\n\n", r->template_name, r->handler ? r->handler : "-", r->runs,
                 r->warmup_runs, r->concurrency);
-        fprintf(f, "%-20s %8s %8s %8s %8s  %-42s %9s %9s %10s %7s %7s\n", "mode (ms)", "p50", "p90", "p99",
+        fprintf(f, "%-20s %8s %8s %8s %8s  %-48s %9s %9s %10s %7s %7s\n", "mode (ms)", "p50", "p90", "p99",
                 "max", "stages (p50 ms)", "vs exec", "vs criu", "restores/s", "RSS MiB", "PSS MiB");
         for (int m = 0; m < _MODE_MAX; m++)
                 if (r->modes[m].selected)
@@ -323,7 +331,7 @@ void bench_report_print(const bench_report *r, FILE *f)
 
 /* ------------------------------------------------------------------ SVG */
 
-enum { SVG_W = 980, SVG_LEFT = 170, SVG_RIGHT = 200, SVG_TOP = 74, SVG_ROW = 48, SVG_BOTTOM = 56 };
+enum { SVG_W = 1000, SVG_LEFT = 190, SVG_RIGHT = 215, SVG_TOP = 74, SVG_ROW = 48, SVG_BOTTOM = 56 };
 
 typedef struct axis {
         int lo_decade, hi_decade; /* the axis spans 10^lo .. 10^hi ms */
@@ -380,8 +388,9 @@ static void svg_grid(const axis *a, int height, FILE *f)
                         double x = svg_x(a, v);
                         fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"%s\"/>\n", x,
                                 SVG_TOP - 6, x, bottom, k == 0 ? "#bbb" : "#e4e4e4");
+                        snprintf(num, sizeof(num), "%g", v);
                         fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#444\">%s</text>\n",
-                                x, bottom + 16, fmt_ms(v, num, sizeof(num)));
+                                x, bottom + 16, num);
                 }
         fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#444\">milliseconds, log scale"
                 "</text>\n", (SVG_W - SVG_RIGHT + SVG_LEFT) / 2, bottom + 36);
@@ -426,11 +435,11 @@ int bench_report_svg(const bench_report *r, FILE *f)
                 "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
                 "font-family=\"sans-serif\" font-size=\"13\">\n", SVG_W, height, SVG_W, height);
         fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n<text x=\"%d\" y=\"26\" "
-                "font-size=\"17\" font-weight=\"bold\">prewarm bench: template ", SVG_LEFT - 150);
+                "font-size=\"17\" font-weight=\"bold\">prewarm bench: template ", 20);
         svg_escape(f, r->template_name);
         fprintf(f, ", request to first response (%u runs per mode)</text>\n", r->runs);
         fprintf(f, "<text x=\"%d\" y=\"48\" fill=\"#555\">dots: runs, box: p25 to p75, black bar: p50, "
-                "line: min to max</text>\n", SVG_LEFT - 150);
+                "line: min to max</text>\n", 20);
         /* Stripes first: the grid must stay visible across them. */
         for (int row = 0; row < rows; row += 2)
                 fprintf(f, "<rect x=\"0\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#f5f5f5\"/>\n",
