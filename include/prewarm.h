@@ -282,6 +282,19 @@ typedef struct pw_pool_stats {
 /* Counters of the pool so far, over all templates and functions. */
 PW_PUBLIC int pw_pool_stats_get(pw_pool *p, pw_pool_stats *ret);
 
+/*
+ * Recovery: what an engine that died without cleaning up left behind.
+ */
+
+/* Removes what engines that are gone left: their instances' processes (killed through their
+ * cgroups), their cgroups under prewarm/ (instances and template builds), and the mounts and
+ * directories of their restores under STATE/run. An object belongs to the engine whose pid is in
+ * its name; it is stale when that pid no longer runs or now names a younger process. Objects of
+ * live engines are left alone, so this is safe while other engines run. Meant for a long-lived
+ * caller (a daemon) at startup. Returns how many objects it removed (each logged at warning
+ * level), or a negative errno. */
+PW_PUBLIC int pw_engine_reap_stale(pw_engine *e);
+
 #ifdef __cplusplus
 }
 #endif

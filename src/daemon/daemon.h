@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* prewarmd: what the daemon's files share — the one context every handler reaches. */
+#pragma once
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "prewarm.h"
+#include "util.h"
+
+typedef struct registry registry;
+typedef struct metrics metrics;
+typedef struct activations activations;
+typedef struct slots slots;
+
+typedef struct daemon_config {
+        const char *state_dir;
+        const char *socket_path;     /* default STATE/prewarmd.sock */
+        const char *listen;          /* HOST:PORT or NULL */
+        const char *token_file;
+        unsigned ow_port_first, ow_port_last; /* 0: no OpenWhisk slots */
+        const char *slot_template;   /* template the slots' zygotes come from */
+        unsigned grace_s;            /* how long shutdown waits for in-flight requests */
+        unsigned zygotes_min, zygotes_max;
+        bool verbose;
+} daemon_config;
+
+typedef struct daemon_ctx {
+        daemon_config cfg;
+        char *token; /* bearer token, or NULL */
+        pw_engine *engine;
+        pw_pool *pool;
+        registry *functions;
+        metrics *metrics;
+        activations *activations;
+        slots *slots;
+        char *blob_dir;   /* STATE/blobs */
+
+        atomic_bool stopping;   /* new requests get 503 */
+        atomic_int in_flight;   /* requests inside a handler, async activations running */
+        pthread_mutex_t build_lock;
+        json_t *building;       /* names of templates being built (guarded by build_lock) */
+} daemon_ctx;
+
+/* One line per event on stderr: "2026-01-01T00:00:00.000Z prewarmd[PID] LEVEL: MESSAGE". */
+void dlog(int level, const char *fmt, ...) _printf_(2, 3);
+void dlog_set_verbose(bool verbose);
+
+/* Counts a request or activation as in flight, so that shutdown waits for it. False (and nothing
+ * counted) once the daemon is stopping. */
+bool daemon_enter(daemon_ctx *d);
+void daemon_leave(daemon_ctx *d);
+
+/* Kills (SIGKILL) the processes of every instance still busy, so that requests stuck in them fail
+ * at once; used when the shutdown grace period has run out. */
+void daemon_fail_busy(daemon_ctx *d);
+
+/* Milliseconds since the epoch (wall clock), for records humans and OpenWhisk deadlines read. */
+int64_t wall_ms(void);

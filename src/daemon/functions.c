@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+
+#include "blob.h"
+#include "digest.h"
+#include "functions.h"
+
+struct registry {
+        pthread_mutex_t lock;
+        char *path;   /* STATE/functions.json */
+        json_t *defs; /* name -> definition */
+};
+
+static int fail(char *errbuf, size_t errlen, int r, const char *fmt, ...) _printf_(4, 5);
+static int fail(char *errbuf, size_t errlen, int r, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errbuf, errlen, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+/* ------------------------------------------------------------------ registry */
+
+int registry_open(const char *state_dir, registry **ret, char *errbuf, size_t errlen)
+{
+        registry *r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        pthread_mutex_init(&r->lock, NULL);
+        r->path = strdup_printf("%s/functions.json", state_dir);
+        if (!r->path) {
+                registry_free(r);
+                return -ENOMEM;
+        }
+        json_error_t jerr;
+        r->defs = json_load_file(r->path, 0, &jerr);
+        if (!r->defs && access(r->path, F_OK) == 0) {
+                fail(errbuf, errlen, -EBADMSG, "%s is not valid JSON: %s (line %d); move it away or fix it",
+                     r->path, jerr.text, jerr.line);
+                registry_free(r);
+                return -EBADMSG;
+        }
+        if (!r->defs)
+                r->defs = json_object();
+        if (!json_is_object(r->defs)) {
+                fail(errbuf, errlen, -EBADMSG, "%s is not a JSON object of functions", r->path);
+                registry_free(r);
+                return -EBADMSG;
+        }
+        *ret = r;
+        return 0;
+}
+
+registry *registry_free(registry *r)
+{
+        if (!r)
+                return NULL;
+        json_decref(r->defs);
+        free(r->path);
+        pthread_mutex_destroy(&r->lock);
+        free(r);
+        return NULL;
+}
+
+/* Called with the lock held; atomic, so a crash leaves the old or the new file, never half. */
+static int registry_save(registry *r)
+{
+        _cleanup_free_ char *text = json_dumps(r->defs, JSON_INDENT(2) | JSON_SORT_KEYS);
+        if (!text)
+                return -ENOMEM;
+        return write_file_atomic(r->path, text, strlen(text), 0600);
+}
+
+int registry_put(registry *r, json_t *def)
+{
+        const char *name = json_string_value(json_object_get(def, "name"));
+        if (!name)
+                return -EINVAL;
+        pthread_mutex_lock(&r->lock);
+        json_t *old = json_incref(json_object_get(r->defs, name));
+        json_object_set(r->defs, name, def);
+        int ret = registry_save(r);
+        if (ret < 0) { /* keep memory and disk the same */
+                if (old)
+                        json_object_set(r->defs, name, old);
+                else
+                        json_object_del(r->defs, name);
+        }
+        pthread_mutex_unlock(&r->lock);
+        json_decref(old);
+        return ret;
+}
+
+json_t *registry_get(registry *r, const char *name)
+{
+        pthread_mutex_lock(&r->lock);
+        json_t *def = json_incref(json_object_get(r->defs, name));
+        pthread_mutex_unlock(&r->lock);
+        return def;
+}
+
+int registry_remove(registry *r, const char *name)
+{
+        pthread_mutex_lock(&r->lock);
+        json_t *old = json_incref(json_object_get(r->defs, name));
+        int ret = old ? 0 : -ENOENT;
+        if (old) {
+                json_object_del(r->defs, name);
+                if ((ret = registry_save(r)) < 0)
+                        json_object_set(r->defs, name, old);
+        }
+        pthread_mutex_unlock(&r->lock);
+        json_decref(old);
+        return ret;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+        return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+json_t *registry_list(registry *r)
+{
+        pthread_mutex_lock(&r->lock);
+        json_t *defs = json_deep_copy(r->defs);
+        pthread_mutex_unlock(&r->lock);
+        json_t *list = json_array();
+        size_t n = defs ? json_object_size(defs) : 0;
+        _cleanup_free_ const char **names = calloc(n + 1, sizeof(char *));
+        if (!defs || !list || !names) {
+                json_decref(defs);
+                json_decref(list);
+                return NULL;
+        }
+        size_t i = 0;
+        const char *key;
+        json_t *def;
+        json_object_foreach(defs, key, def)
+                names[i++] = key;
+        qsort(names, n, sizeof(char *), compare_names);
+        for (i = 0; i < n; i++)
+                json_array_append(list, json_object_get(defs, names[i]));
+        json_decref(defs);
+        return list;
+}
+
+/* ------------------------------------------------------------------ environment */
+
+bool env_is_valid(json_t *env, char *errbuf, size_t errlen)
+{
+        if (!json_is_object(env)) {
+                fail(errbuf, errlen, 0, "env must be an object of strings");
+                return false;
+        }
+        const char *key;
+        json_t *v;
+        json_object_foreach(env, key, v) {
+                if (!*key || strchr(key, '=') || !json_is_string(v)) {
+                        fail(errbuf, errlen, 0, "env entry '%s' must have a non-empty name without '=' and a string value", key);
+                        return false;
+                }
+        }
+        return true;
+}
+
+int env_to_strv(json_t *env, char ***ret)
+{
+        _cleanup_strv_free_ char **v = calloc(1, sizeof(char *));
+        if (!v)
+                return -ENOMEM;
+        const char *key;
+        json_t *value;
+        json_object_foreach(env, key, value) {
+                _cleanup_free_ char *kv = strdup_printf("%s=%s", key, json_string_value(value));
+                if (!kv || strv_push(&v, kv) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(v);
+        return 0;
+}
+
+int function_to_pool(json_t *def, pw_pool_function *ret, char ***ret_env)
+{
+        char **env = NULL;
+        int r = env_to_strv(json_object_get(def, "env"), &env);
+        if (r < 0)
+                return r;
+        *ret = (pw_pool_function){
+                .template_name = json_string_value(json_object_get(def, "template")),
+                .fn = {.code_uri = json_string_value(json_object_get(def, "code")),
+                       .main = json_string_value(json_object_get(def, "main")),
+                       .digest = json_string_value(json_object_get(def, "digest")),
+                       .env = (const char *const *)env},
+                .timeout_ms = (int)json_integer_value(json_object_get(def, "timeout_ms")),
+                .keepalive_s = (unsigned)json_integer_value(json_object_get(def, "keepalive_s")),
+        };
+        *ret_env = env;
+        return 0;
+}
+
+/* ------------------------------------------------------------------ code blobs */
+
+int blob_cache_put(daemon_ctx *d, const void *data, size_t n, const char *ext, char **ret_uri,
+                   char **ret_digest)
+{
+        char hex[65];
+        int r = sha256_buffer_hex(data, n, hex);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *path = strdup_printf("%s/sha256-%s.%s", d->blob_dir, hex, ext);
+        if (!path)
+                return -ENOMEM;
+        struct stat st;
+        /* Content-addressed: a file of that name already holds these bytes. */
+        if (stat(path, &st) < 0 || (size_t)st.st_size != n)
+                if ((r = write_file_atomic(path, data, n, 0644)) < 0)
+                        return r;
+        _cleanup_free_ char *uri = strdup_printf("file://%s", path);
+        _cleanup_free_ char *digest = strdup_printf("sha256:%s", hex);
+        if (!uri || !digest)
+                return -ENOMEM;
+        *ret_uri = TAKE_PTR(uri);
+        *ret_digest = TAKE_PTR(digest);
+        return 0;
+}
+
+int blob_check(const char *uri, const char *digest, char *errbuf, size_t errlen)
+{
+        pw_err err = {""};
+        blob b = {0};
+        int r = blob_fetch(uri, digest, BLOB_MAX, &b, &err);
+        blob_done(&b);
+        if (r < 0)
+                fail(errbuf, errlen, r, "%s", err.msg[0] ? err.msg : strerror(-r));
+        return r;
+}
+
+unsigned blob_error_status(int r)
+{
+        switch (r) {
+        case -EINVAL: return 400;  /* bad URI or pin */
+        case -EFBIG: return 413;
+        case -EHOSTUNREACH: return 424; /* the code's server failed us */
+        default: return 422;       /* missing blob, digest mismatch */
+        }
+}
+
+/* Base64 with or without line breaks, as OpenWhisk's "binary" code arrives. */
+static int base64_decode(const char *in, unsigned char **ret, size_t *ret_n)
+{
+        size_t len = strlen(in);
+        _cleanup_free_ unsigned char *out = malloc(len / 4 * 3 + 4);
+        EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
+        int n1 = 0, n2 = 0, r = -ENOMEM;
+        if (out && ctx) {
+                EVP_DecodeInit(ctx);
+                r = EVP_DecodeUpdate(ctx, out, &n1, (const unsigned char *)in, (int)len) < 0 ||
+                                    EVP_DecodeFinal(ctx, out + n1, &n2) < 0 ? -EINVAL : 0;
+        }
+        EVP_ENCODE_CTX_free(ctx);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(out);
+        *ret_n = (size_t)(n1 + n2);
+        return 0;
+}
+
+int inline_code_store(daemon_ctx *d, const char *source, const char *zip_b64, char **ret_uri,
+                      char **ret_digest, char *errbuf, size_t errlen)
+{
+        if (source)
+                return blob_cache_put(d, source, strlen(source), "py", ret_uri, ret_digest);
+        _cleanup_free_ unsigned char *zip = NULL;
+        size_t n = 0;
+        int r = base64_decode(zip_b64, &zip, &n);
+        if (r < 0)
+                return fail(errbuf, errlen, r, "the zip archive is not valid base64");
+        if (n > BLOB_MAX)
+                return fail(errbuf, errlen, -EFBIG, "the zip archive is larger than %u bytes", BLOB_MAX);
+        return blob_cache_put(d, zip, n, "zip", ret_uri, ret_digest);
+}
+
+/* ------------------------------------------------------------------ definitions */
+
+typedef struct fn_fields {
+        const char *template_name, *code, *source, *zip, *digest, *main;
+        json_t *env;
+        json_int_t memory_mb, timeout_ms, keepalive_s;
+} fn_fields;
+
+static int check_ranges(const fn_fields *f, char *errbuf, size_t errlen)
+{
+        if (!name_is_valid(f->template_name))
+                return fail(errbuf, errlen, -EINVAL, "invalid template name '%s'", f->template_name);
+        if (!*f->main || strlen(f->main) > 128)
+                return fail(errbuf, errlen, -EINVAL, "main must name the handler function");
+        if (f->memory_mb < 0 || f->memory_mb > 1 << 20)
+                return fail(errbuf, errlen, -EINVAL, "memory_mb must be between 0 and 1048576");
+        if (f->timeout_ms < 0 || f->timeout_ms > 3600 * 1000)
+                return fail(errbuf, errlen, -EINVAL, "timeout_ms must be between 0 (none) and 3600000");
+        if (f->keepalive_s < 0 || f->keepalive_s > 7 * 86400)
+                return fail(errbuf, errlen, -EINVAL, "keepalive_s must be between 0 (default) and 604800");
+        if (f->env && !env_is_valid(f->env, errbuf, errlen))
+                return -EINVAL;
+        if (!!f->code + !!f->source + !!f->zip != 1)
+                return fail(errbuf, errlen, -EINVAL,
+                            "give the code exactly once: \"code\" (a URI), \"source\" (inline Python) or \"zip\" (base64)");
+        return 0;
+}
+
+/* Inline code goes to the blob cache and is pinned by its digest; a digest the caller gave must
+ * then be that one. */
+static int resolve_code(daemon_ctx *d, const fn_fields *f, char **ret_uri, char **ret_digest,
+                        unsigned *ret_status, char *errbuf, size_t errlen)
+{
+        if (f->code) {
+                *ret_uri = strdup(f->code);
+                *ret_digest = f->digest ? strdup(f->digest) : NULL;
+                return *ret_uri && (!f->digest || *ret_digest) ? 0 : -ENOMEM;
+        }
+        int r = inline_code_store(d, f->source, f->zip, ret_uri, ret_digest, errbuf, errlen);
+        if (r < 0) {
+                *ret_status = r == -EFBIG ? 413 : r == -EINVAL ? 400 : 500;
+                return r == -ENOMEM || r == -EINVAL || r == -EFBIG ? r : fail(errbuf, errlen, r,
+                                                                          "blob cache: %s", strerror(-r));
+        }
+        char want[65];
+        if (f->digest && (digest_parse(f->digest, want) < 0 || strcmp(want, *ret_digest + 7))) {
+                *ret_status = 422;
+                return fail(errbuf, errlen, -EBADMSG, "the inline code has digest %s, not the pinned %s",
+                            *ret_digest, f->digest);
+        }
+        return 0;
+}
+
+int function_parse(daemon_ctx *d, const char *name, json_t *body, json_t **ret_def, unsigned *ret_status,
+                   char *errbuf, size_t errlen)
+{
+        *ret_status = 400;
+        if (!name_is_valid(name))
+                return fail(errbuf, errlen, -EINVAL,
+                            "invalid function name '%s': 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'", name);
+        if (!json_is_object(body))
+                return fail(errbuf, errlen, -EINVAL, "the body must be a JSON object, e.g. {\"code\": \"file:///srv/f.py\"}");
+        fn_fields f = {.template_name = FUNCTION_DEFAULT_TEMPLATE, .main = "main",
+                       .timeout_ms = FUNCTION_DEFAULT_TIMEOUT_MS};
+        json_error_t jerr;
+        if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?s, s?s, s?s, s?s, s?s, s?s, s?o, s?I, s?I, s?I}",
+                           "template", &f.template_name, "code", &f.code, "source", &f.source, "zip", &f.zip,
+                           "digest", &f.digest, "main", &f.main, "env", &f.env, "memory_mb", &f.memory_mb,
+                           "timeout_ms", &f.timeout_ms, "keepalive_s", &f.keepalive_s) < 0)
+                return fail(errbuf, errlen, -EINVAL, "bad function definition: %s", jerr.text);
+        int r = check_ranges(&f, errbuf, errlen);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *uri = NULL, *digest = NULL;
+        if ((r = resolve_code(d, &f, &uri, &digest, ret_status, errbuf, errlen)) < 0)
+                return r;
+        if ((r = blob_check(uri, digest, errbuf, errlen)) < 0) {
+                *ret_status = blob_error_status(r);
+                return r;
+        }
+        json_t *def = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:o, s:I, s:I, s:I, s:I}", "name", name,
+                                "template", f.template_name, "code", uri, "digest", digest, "main", f.main,
+                                "env", f.env ? json_incref(f.env) : json_object(), "memory_mb", f.memory_mb,
+                                "timeout_ms", f.timeout_ms, "keepalive_s", f.keepalive_s,
+                                "updated", (json_int_t)wall_ms());
+        if (!def) {
+                *ret_status = 500;
+                return fail(errbuf, errlen, -ENOMEM, "out of memory");
+        }
+        *ret_def = def;
+        return 0;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Registered functions: name -> definition, persisted to STATE/functions.json so that a restart
+ * keeps them. A definition is kept as the JSON object the API shows:
+ *   {"name", "template", "code", "digest", "main", "env", "memory_mb", "timeout_ms",
+ *    "keepalive_s", "updated"}
+ * where code is always a URI the library can fetch (inline code has been moved to the blob cache).
+ */
+#pragma once
+
+#include <jansson.h>
+
+#include "daemon.h"
+
+#define FUNCTION_DEFAULT_TEMPLATE "python3"
+#define FUNCTION_DEFAULT_TIMEOUT_MS 60000
+
+/* Loads STATE/functions.json (missing: empty). */
+int registry_open(const char *state_dir, registry **ret, char *errbuf, size_t errlen);
+registry *registry_free(registry *r);
+
+/* Stores def (a validated definition, see function_parse) under its name and persists the registry;
+ * takes a reference of def. */
+int registry_put(registry *r, json_t *def);
+/* A new reference to the definition of name, or NULL. */
+json_t *registry_get(registry *r, const char *name);
+int registry_remove(registry *r, const char *name);
+/* A new array with every definition, in name order. */
+json_t *registry_list(registry *r);
+
+/* Checks a PUT body for function NAME and turns it into a definition: defaults filled in, inline
+ * code ("source", or base64 "zip") written to the blob cache, the blob fetched once to check that
+ * it exists, fits and matches its pin. On failure returns a negative errno with *ret_status (an
+ * HTTP status) and errbuf set. */
+int function_parse(daemon_ctx *d, const char *name, json_t *body, json_t **ret_def, unsigned *ret_status,
+                   char *errbuf, size_t errlen);
+
+/* The pool's view of a definition; strings point into def, env is a new NULL-terminated vector of
+ * "K=V" to free with strv_free. */
+int function_to_pool(json_t *def, pw_pool_function *ret, char ***ret_env);
+
+/* JSON object of strings -> NULL-terminated "K=V" vector (NULL for a NULL object). */
+int env_to_strv(json_t *env, char ***ret);
+/* Whether every key is a valid environment name and every value a string. */
+bool env_is_valid(json_t *env, char *errbuf, size_t errlen);
+
+/* Writes data to the blob cache STATE/blobs/sha256-HEX.EXT (reused when already there) and returns
+ * its file:// URI and "sha256:HEX" pin. */
+int blob_cache_put(daemon_ctx *d, const void *data, size_t n, const char *ext, char **ret_uri,
+                   char **ret_digest);
+/* Inline code: source (the text of a .py) or zip_b64 (base64 of a .zip, line breaks allowed) into
+ * the blob cache; like blob_cache_put, with errbuf set on failure. */
+int inline_code_store(daemon_ctx *d, const char *source, const char *zip_b64, char **ret_uri,
+                      char **ret_digest, char *errbuf, size_t errlen);
+/* Fetches uri once and checks it against digest (may be NULL), the way specialize will. On failure
+ * a negative errno and errbuf. */
+int blob_check(const char *uri, const char *digest, char *errbuf, size_t errlen);
+/* HTTP status for a blob_check failure. */
+unsigned blob_error_status(int r);

@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * prewarmd: the sidecar daemon. Options, signals and the lifecycle: lock the state dir, reap what
+ * a crashed predecessor left, serve, and on SIGTERM/SIGINT stop accepting, let in-flight requests
+ * finish (or fail them after the grace period), destroy every instance.
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "activations.h"
+#include "api.h"
+#include "config.h"
+#include "functions.h"
+#include "http.h"
+#include "metrics.h"
+#include "openwhisk.h"
+
+/* ------------------------------------------------------------------ logging */
+
+static bool log_verbose;
+
+void dlog_set_verbose(bool verbose)
+{
+        log_verbose = verbose;
+}
+
+void dlog(int level, const char *fmt, ...)
+{
+        if (level >= PW_LOG_DEBUG && !log_verbose)
+                return;
+        static const char *const names[] = {[PW_LOG_ERROR] = "error", [PW_LOG_WARNING] = "warning",
+                                            [PW_LOG_INFO] = "info", [PW_LOG_DEBUG] = "debug"};
+        struct timespec ts;
+        struct tm tm;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        char line[4096];
+        int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ prewarmd[%d] %s: ",
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                         ts.tv_nsec / 1000000, (int)getpid(),
+                         level >= 0 && level <= PW_LOG_DEBUG && names[level] ? names[level] : "log");
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+        va_end(ap);
+        size_t len = strlen(line);
+        line[len] = '\n';
+        /* One write per line: lines of concurrent requests never interleave. */
+        if (write(STDERR_FILENO, line, len + 1) < 0)
+                return;
+}
+
+static void library_log(int level, const char *message, void *userdata)
+{
+        dlog(level, "engine: %s", message);
+}
+
+int64_t wall_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------ in-flight accounting */
+
+bool daemon_enter(daemon_ctx *d)
+{
+        atomic_fetch_add(&d->in_flight, 1);
+        if (atomic_load(&d->stopping)) {
+                atomic_fetch_sub(&d->in_flight, 1);
+                return false;
+        }
+        return true;
+}
+
+void daemon_leave(daemon_ctx *d)
+{
+        atomic_fetch_sub(&d->in_flight, 1);
+}
+
+static int kill_busy(const pw_pool_instance_info *i, void *userdata)
+{
+        if (!strcmp(i->state, "busy") && i->pid > 0) {
+                dlog(PW_LOG_WARNING, "shutdown: killing busy instance %s (pid %d)", i->id, (int)i->pid);
+                kill(i->pid, SIGKILL);
+        }
+        return 0;
+}
+
+void daemon_fail_busy(daemon_ctx *d)
+{
+        if (d->pool)
+                pw_pool_foreach_instance(d->pool, kill_busy, NULL);
+        slots_kill_instances(d->slots);
+}
+
+/* ------------------------------------------------------------------ options */
+
+static void usage(FILE *f)
+{
+        fprintf(f,
+                "usage: prewarmd [OPTIONS]\n\n"
+                "  --state-dir DIR          template store and state (default $PREWARM_STATE_DIR, else %s)\n"
+                "  --templates-dir DIR      template definitions\n"
+                "  --socket PATH            unix socket of the API (default STATE/prewarmd.sock, mode 0660)\n"
+                "  --listen HOST:PORT       also serve the API on TCP (non-loopback needs --token-file)\n"
+                "  --token-file FILE        require 'Authorization: Bearer TOKEN' on every API request\n"
+                "  --openwhisk-ports A-B    one action slot per port on 127.0.0.1 (OpenWhisk, Knative, Fission)\n"
+                "  --slot-template NAME     template of the slots' instances (default python3)\n"
+                "  --zygotes MIN-MAX        zygotes kept ready per template (default 1-4)\n"
+                "  --grace SECONDS          how long shutdown waits for requests in flight (default 30)\n"
+                "  -v, --verbose            debug logging\n",
+                PW_DEFAULT_STATE_DIR);
+}
+
+static int parse_range(const char *s, unsigned *a, unsigned *b, unsigned max)
+{
+        char *end;
+        unsigned long x = strtoul(s, &end, 10), y = x;
+        if (*end == '-')
+                y = strtoul(end + 1, &end, 10);
+        if (*end || x == 0 || y < x || y > max)
+                return -EINVAL;
+        *a = (unsigned)x;
+        *b = (unsigned)y;
+        return 0;
+}
+
+static int parse_options(int argc, char **argv, daemon_config *c)
+{
+        static const struct option options[] = {
+                {"state-dir", required_argument, NULL, 's'}, {"templates-dir", required_argument, NULL, 't'},
+                {"socket", required_argument, NULL, 'S'},    {"listen", required_argument, NULL, 'l'},
+                {"token-file", required_argument, NULL, 'T'}, {"openwhisk-ports", required_argument, NULL, 'o'},
+                {"slot-template", required_argument, NULL, 'm'}, {"zygotes", required_argument, NULL, 'z'},
+                {"grace", required_argument, NULL, 'g'},    {"verbose", no_argument, NULL, 'v'},
+                {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
+                {0},
+        };
+        int ch;
+        while ((ch = getopt_long(argc, argv, "vh", options, NULL)) != -1) {
+                switch (ch) {
+                case 's': c->state_dir = optarg; break;
+                case 't': setenv("PREWARM_TEMPLATES_DIR", optarg, 1); break;
+                case 'S': c->socket_path = optarg; break;
+                case 'l': c->listen = optarg; break;
+                case 'T': c->token_file = optarg; break;
+                case 'm': c->slot_template = optarg; break;
+                case 'v': c->verbose = true; break;
+                case 'h': usage(stdout); exit(0);
+                case 'V': printf("prewarmd %s\n", PW_VERSION); exit(0);
+                case 'o':
+                        if (parse_range(optarg, &c->ow_port_first, &c->ow_port_last, 65535) < 0)
+                                return fprintf(stderr, "prewarmd: --openwhisk-ports wants A-B, got '%s'\n", optarg), -EINVAL;
+                        break;
+                case 'z':
+                        if (parse_range(optarg, &c->zygotes_min, &c->zygotes_max, 256) < 0)
+                                return fprintf(stderr, "prewarmd: --zygotes wants MIN-MAX (1-256), got '%s'\n", optarg), -EINVAL;
+                        break;
+                case 'g': {
+                        char *end;
+                        unsigned long v = strtoul(optarg, &end, 10);
+                        if (*end || v > 3600)
+                                return fprintf(stderr, "prewarmd: --grace wants seconds (0-3600)\n"), -EINVAL;
+                        c->grace_s = (unsigned)v;
+                        break;
+                }
+                default: usage(stderr); return -EINVAL;
+                }
+        }
+        if (optind < argc)
+                return fprintf(stderr, "prewarmd: unexpected argument '%s'\n", argv[optind]), -EINVAL;
+        return 0;
+}
+
+/* ------------------------------------------------------------------ startup */
+
+/* One daemon per state dir: a second one would reap the first one's instances as its own. */
+static int lock_state_dir(const char *state_dir, int *ret_fd)
+{
+        int r = mkdir_p(state_dir, 0755);
+        _cleanup_free_ char *path = strdup_printf("%s/prewarmd.lock", state_dir);
+        if (r < 0 || !path)
+                return r < 0 ? r : -ENOMEM;
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return negative_errno();
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+                return errno == EWOULDBLOCK ? -EBUSY : negative_errno();
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static int read_token(const char *path, char **ret)
+{
+        _cleanup_free_ char *text = NULL;
+        int r = read_file(path, 4096, &text, NULL);
+        if (r < 0)
+                return r;
+        text[strcspn(text, "\r\n")] = '\0';
+        if (strlen(text) < 16)
+                return -EINVAL;
+        *ret = TAKE_PTR(text);
+        return 0;
+}
+
+typedef struct servers {
+        http_server *unix_api, *tcp_api;
+        char *socket_path;
+} servers;
+
+static int start_api(daemon_ctx *d, servers *s)
+{
+        s->socket_path = d->cfg.socket_path ? strdup(d->cfg.socket_path)
+                                            : strdup_printf("%s/prewarmd.sock", d->cfg.state_dir);
+        int fd, r;
+        if (!s->socket_path)
+                return -ENOMEM;
+        if ((r = http_listen_unix(s->socket_path, &fd)) < 0)
+                return dlog(PW_LOG_ERROR, "cannot listen on %s: %s", s->socket_path, strerror(-r)), r;
+        http_server_config cfg = {.name = "api", .listen_fd = fd, .routes = api_routes,
+                                  .n_routes = api_n_routes, .data = d, .check_token = true};
+        if ((r = http_server_start(d, &cfg, &s->unix_api)) < 0)
+                return dlog(PW_LOG_ERROR, "cannot serve %s", s->socket_path), r;
+        dlog(PW_LOG_INFO, "API on unix:%s", s->socket_path);
+        if (!d->cfg.listen)
+                return 0;
+        bool loopback;
+        if ((r = http_listen_tcp(d->cfg.listen, &fd, &loopback)) < 0)
+                return dlog(PW_LOG_ERROR, "cannot listen on %s: %s", d->cfg.listen, strerror(-r)), r;
+        if (!loopback && !d->token) {
+                close(fd);
+                dlog(PW_LOG_ERROR, "--listen %s is not a loopback address: give --token-file", d->cfg.listen);
+                return -EPERM;
+        }
+        cfg.name = "api-tcp";
+        cfg.listen_fd = fd;
+        if ((r = http_server_start(d, &cfg, &s->tcp_api)) < 0)
+                return dlog(PW_LOG_ERROR, "cannot serve %s", d->cfg.listen), r;
+        dlog(PW_LOG_INFO, "API on tcp:%s%s", d->cfg.listen, d->token ? " (bearer token required)" : "");
+        return 0;
+}
+
+static int open_engine(daemon_ctx *d)
+{
+        const pw_options opts = {.state_dir = d->cfg.state_dir, .log = library_log,
+                                 .log_level = d->cfg.verbose ? PW_LOG_DEBUG : PW_LOG_INFO};
+        int r = pw_engine_new(&d->engine, &opts);
+        if (r < 0)
+                return dlog(PW_LOG_ERROR, "cannot open the engine on %s: %s", d->cfg.state_dir, strerror(-r)), r;
+        r = pw_engine_reap_stale(d->engine);
+        if (r > 0)
+                dlog(PW_LOG_WARNING, "reaped %d object(s) a crashed predecessor left behind", r);
+        else if (r < 0)
+                dlog(PW_LOG_WARNING, "reaping what a predecessor left: %s", pw_engine_last_error(d->engine));
+        const pw_pool_options po = {.zygotes_min = d->cfg.zygotes_min, .zygotes_max = d->cfg.zygotes_max,
+                                    .adaptive = 1};
+        if ((r = pw_pool_new(d->engine, &po, &d->pool)) < 0)
+                return dlog(PW_LOG_ERROR, "cannot create the pool: %s", strerror(-r)), r;
+        return 0;
+}
+
+static int open_state(daemon_ctx *d)
+{
+        char msg[1024] = "";
+        int r = registry_open(d->cfg.state_dir, &d->functions, msg, sizeof(msg));
+        if (r < 0)
+                return dlog(PW_LOG_ERROR, "function registry: %s", msg[0] ? msg : strerror(-r)), r;
+        d->blob_dir = strdup_printf("%s/blobs", d->cfg.state_dir);
+        if (!d->blob_dir || (r = mkdir_p(d->blob_dir, 0755)) < 0)
+                return dlog(PW_LOG_ERROR, "cannot create the blob cache %s", d->blob_dir), -ENOMEM;
+        d->metrics = metrics_new();
+        d->activations = activations_new();
+        d->building = json_object();
+        if (!d->metrics || !d->activations || !d->building)
+                return -ENOMEM;
+        return api_register_all(d);
+}
+
+/* ------------------------------------------------------------------ shutdown */
+
+/* Waits until nothing is in flight or timeout_ms passed; true when drained. */
+static bool drain(daemon_ctx *d, unsigned timeout_ms)
+{
+        const struct timespec pause = {0, 10 * 1000 * 1000};
+        uint64_t end = now_us() + (uint64_t)timeout_ms * 1000;
+        while (atomic_load(&d->in_flight) > 0) {
+                if (now_us() >= end)
+                        return false;
+                nanosleep(&pause, NULL);
+        }
+        return true;
+}
+
+static void shutdown_daemon(daemon_ctx *d, servers *s)
+{
+        atomic_store(&d->stopping, true);
+        http_server_quiesce(s->unix_api);
+        http_server_quiesce(s->tcp_api);
+        slots_quiesce(d->slots);
+        int n = atomic_load(&d->in_flight);
+        if (n > 0)
+                dlog(PW_LOG_INFO, "waiting up to %u s for %d request(s) in flight", d->cfg.grace_s, n);
+        if (!drain(d, d->cfg.grace_s * 1000)) {
+                dlog(PW_LOG_WARNING, "grace period over: failing %d request(s) in flight", atomic_load(&d->in_flight));
+                daemon_fail_busy(d);
+                if (!drain(d, 10000))
+                        dlog(PW_LOG_ERROR, "%d request(s) still in flight; stopping anyway", atomic_load(&d->in_flight));
+        }
+        s->unix_api = http_server_free(s->unix_api);
+        s->tcp_api = http_server_free(s->tcp_api);
+        d->slots = slots_free(d->slots);
+        d->pool = pw_pool_free(d->pool);
+        if (s->socket_path)
+                unlink(s->socket_path);
+}
+
+static void release(daemon_ctx *d, servers *s)
+{
+        shutdown_daemon(d, s);
+        d->engine = pw_engine_free(d->engine);
+        d->functions = registry_free(d->functions);
+        d->metrics = metrics_free(d->metrics);
+        d->activations = activations_free(d->activations);
+        json_decref(d->building);
+        free(d->blob_dir);
+        free(d->token);
+        free(s->socket_path);
+        pthread_mutex_destroy(&d->build_lock);
+}
+
+static int wait_for_signal(const sigset_t *set)
+{
+        for (;;) {
+                int sig = sigwaitinfo(set, NULL);
+                if (sig > 0)
+                        return sig;
+        }
+}
+
+static int serve(daemon_ctx *d, servers *s, const sigset_t *set)
+{
+        int r;
+        if ((r = open_engine(d)) < 0 || (r = open_state(d)) < 0 || (r = start_api(d, s)) < 0 ||
+            (r = slots_start(d, &d->slots)) < 0)
+                return r;
+        if (d->cfg.ow_port_first && pw_pool_prewarm(d->pool, d->cfg.slot_template) < 0)
+                dlog(PW_LOG_WARNING, "slots: cannot keep zygotes of %s ready: %s (build it: POST /v1/templates/%s/build)",
+                     d->cfg.slot_template, pw_engine_last_error(d->engine), d->cfg.slot_template);
+        dlog(PW_LOG_INFO, "ready (state %s)", d->cfg.state_dir);
+        int sig = wait_for_signal(set);
+        dlog(PW_LOG_INFO, "%s: stopping", strsignal(sig));
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        daemon_ctx d = {.cfg = {.grace_s = 30, .slot_template = "python3"}};
+        if (parse_options(argc, argv, &d.cfg) < 0)
+                return 2;
+        if (!d.cfg.state_dir)
+                d.cfg.state_dir = getenv("PREWARM_STATE_DIR") && *getenv("PREWARM_STATE_DIR")
+                                          ? getenv("PREWARM_STATE_DIR") : PW_DEFAULT_STATE_DIR;
+        dlog_set_verbose(d.cfg.verbose);
+        /* Before any thread exists, so that every thread inherits the mask and only sigwaitinfo
+         * below takes these signals. */
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        pthread_mutex_init(&d.build_lock, NULL);
+
+        _cleanup_close_ int lock_fd = -1;
+        int r = lock_state_dir(d.cfg.state_dir, &lock_fd);
+        if (r < 0) {
+                dlog(PW_LOG_ERROR, "%s: %s", d.cfg.state_dir,
+                     r == -EBUSY ? "another prewarmd serves this state dir" : strerror(-r));
+                return 1;
+        }
+        if (d.cfg.token_file && (r = read_token(d.cfg.token_file, &d.token)) < 0) {
+                dlog(PW_LOG_ERROR, "token file %s: %s", d.cfg.token_file,
+                     r == -EINVAL ? "the token must be at least 16 characters" : strerror(-r));
+                return 1;
+        }
+        servers s = {0};
+        r = serve(&d, &s, &set);
+        release(&d, &s);
+        dlog(PW_LOG_INFO, "stopped");
+        return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Counters and latency histograms of prewarmd, rendered in Prometheus' text format. */
+#pragma once
+
+#include <stdint.h>
+
+#include "daemon.h"
+
+typedef enum metric_stage {
+        STAGE_RESTORE,
+        STAGE_SPECIALIZE,
+        STAGE_INVOKE,
+        STAGE_TOTAL, /* a whole invocation request, as the caller saw it */
+        _STAGE_MAX,
+} metric_stage;
+
+metrics *metrics_new(void);
+metrics *metrics_free(metrics *m);
+
+/* A stage's duration; 0 means the stage did not run (a warm hit has no restore) and is skipped. */
+void metrics_observe(metrics *m, metric_stage stage, uint64_t us);
+/* One invocation through PATH ("api", "openwhisk", "fission") served from source (enum
+ * pw_instance_source, or -1 when it failed before an instance was found). */
+void metrics_invocation(metrics *m, const char *path, int source);
+/* An error of a kind ("exception", "timeout", "crash", ...). */
+void metrics_error(metrics *m, const char *kind);
+
+/* The whole exposition: the daemon's own metrics and the pool's and slots' gauges. Caller frees. */
+char *metrics_render(metrics *m, daemon_ctx *d);

@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * OpenWhisk's action-container protocol on a slot: POST /init {"value": {"name", "main", "code",
+ * "binary", "env"}}, POST /run {"value": {...}, "activation_id", "action_name", "namespace",
+ * "deadline", "api_key", ...}, and Knative's single entry POST / {"init": ..., "activation": ...,
+ * "value": ...}. Status codes and error bodies are those of OpenWhisk's own runtimes.
+ */
+#include <ctype.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include "api.h"
+#include "functions.h"
+#include "metrics.h"
+#include "openwhisk.h"
+
+/* ------------------------------------------------------------------ logs */
+
+static void write_line(int fd, const char *text)
+{
+        if (fd < 0 || !text || !*text)
+                return;
+        size_t n = strlen(text);
+        if (write_full(fd, text, n) == 0 && text[n - 1] != '\n')
+                write_full(fd, "\n", 1);
+}
+
+void slot_write_logs(slot *s, const char *logs, const char *error)
+{
+        write_line(s->out_fd, logs);
+        write_line(s->err_fd, error);
+        if (s->mode == SLOT_FISSION) /* Fission reads the streams as they are: no framing */
+                return;
+        write_line(s->out_fd, OW_LOG_MARKER "\n");
+        write_line(s->err_fd, OW_LOG_MARKER "\n");
+}
+
+int slot_open_logs(slot *s)
+{
+        _cleanup_free_ char *dir = strdup_printf("%s/slots/%u", s->d->cfg.state_dir, s->port);
+        _cleanup_free_ char *out = strdup_printf("%s/stdout", dir ? dir : "");
+        _cleanup_free_ char *err = strdup_printf("%s/stderr", dir ? dir : "");
+        if (!dir || !out || !err)
+                return -ENOMEM;
+        int r = mkdir_p(dir, 0755);
+        if (r < 0)
+                return r;
+        s->out_fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        s->err_fd = open(err, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        return s->out_fd < 0 || s->err_fd < 0 ? negative_errno() : 0;
+}
+
+/* ------------------------------------------------------------------ instance of a slot */
+
+static void slot_drop_instance(slot *s)
+{
+        atomic_store(&s->pid, 0);
+        s->instance = pw_instance_destroy(s->instance);
+        free(s->instance_id);
+        s->instance_id = NULL;
+}
+
+void slot_clear(slot *s)
+{
+        slot_drop_instance(s);
+        free(s->action_name);
+        free(s->code_uri);
+        free(s->digest);
+        free(s->main);
+        strv_free(s->env);
+        s->action_name = s->code_uri = s->digest = s->main = NULL;
+        s->env = NULL;
+        s->mode = SLOT_FREE;
+}
+
+/* A zygote from the pool, specialized with what the slot holds. */
+static int slot_load(slot *s, char *errbuf, size_t errlen)
+{
+        daemon_ctx *d = s->d;
+        pw_instance *i = NULL;
+        int source = -1;
+        uint64_t t0 = now_us();
+        int r = pw_pool_take_zygote(d->pool, d->cfg.slot_template, &i, &source);
+        if (r < 0) {
+                snprintf(errbuf, errlen, "no instance of template %s: %s", d->cfg.slot_template,
+                         pw_engine_last_error(d->engine));
+                return r;
+        }
+        const pw_function fn = {.code_uri = s->code_uri, .main = s->main, .digest = s->digest,
+                                .env = (const char *const *)s->env};
+        if ((r = pw_instance_specialize(i, &fn)) < 0) {
+                snprintf(errbuf, errlen, "%s", pw_instance_last_error(i));
+                pw_instance_destroy(i);
+                return r;
+        }
+        pw_timings t;
+        pw_instance_timings(i, &t);
+        metrics_observe(d->metrics, STAGE_RESTORE, t.restore_us);
+        metrics_observe(d->metrics, STAGE_SPECIALIZE, t.specialize_us);
+        if (source == PW_SOURCE_COLD_START)
+                dlog(PW_LOG_WARNING, "slot %u: restore failed, instance %s is a cold start", s->port, pw_instance_id(i));
+        dlog(PW_LOG_INFO, "slot %u: instance %s (%s) specialized with %s in %.2f ms", s->port, pw_instance_id(i),
+             source_name(source), s->action_name, (now_us() - t0) / 1000.0);
+        s->instance = i;
+        s->instance_id = strdup(pw_instance_id(i));
+        atomic_store(&s->pid, pw_instance_pid(i));
+        return 0;
+}
+
+int slot_specialize(slot *s, slot_mode mode, const char *action_name, const char *code_uri,
+                    const char *digest, const char *main_name, char *const *env, char *errbuf,
+                    size_t errlen)
+{
+        s->action_name = strdup(action_name ? action_name : "action");
+        s->code_uri = strdup(code_uri);
+        s->digest = digest ? strdup(digest) : NULL;
+        s->main = strdup(main_name && *main_name ? main_name : "main");
+        s->env = calloc(1, sizeof(char *));
+        int r = s->action_name && s->code_uri && (!digest || s->digest) && s->main && s->env ? 0 : -ENOMEM;
+        for (size_t i = 0; r == 0 && env && env[i]; i++)
+                r = strv_push(&s->env, env[i]);
+        if (r == 0)
+                r = slot_load(s, errbuf, errlen);
+        else
+                snprintf(errbuf, errlen, "out of memory");
+        if (r < 0) {
+                slot_clear(s);
+                return r;
+        }
+        s->mode = mode;
+        s->initialized_ms = wall_ms();
+        return 0;
+}
+
+static bool instance_dead(int r)
+{
+        return r == -ECHILD || r == -ESRCH || r == -ETIMEDOUT || r == -ENOMEM;
+}
+
+int slot_invoke(slot *s, const char *args, int timeout_ms, char **ret_result, char **ret_logs,
+                char *errbuf, size_t errlen)
+{
+        *ret_logs = NULL;
+        int r = 0;
+        if (!s->instance && (r = slot_load(s, errbuf, errlen)) < 0) /* replacement failed before */
+                return r;
+        uint64_t t0 = now_us();
+        r = pw_instance_invoke_logs(s->instance, args, timeout_ms, ret_result, ret_logs);
+        metrics_observe(s->d->metrics, STAGE_INVOKE, now_us() - t0);
+        if (r >= 0)
+                return r;
+        snprintf(errbuf, errlen, "%s", pw_instance_last_error(s->instance));
+        if (instance_dead(r)) {
+                char why[1024];
+                dlog(PW_LOG_WARNING, "slot %u: instance %s lost (%s); replacing it", s->port, s->instance_id, errbuf);
+                slot_drop_instance(s);
+                if (slot_load(s, why, sizeof(why)) < 0)
+                        dlog(PW_LOG_WARNING, "slot %u: replacement failed, retried at the next activation: %s",
+                             s->port, why);
+        }
+        return r;
+}
+
+/* ------------------------------------------------------------------ /init */
+
+/* {"error": ...} with OpenWhisk's status; the logs get the message and the markers. */
+static void ow_fail(slot *s, http_response *res, unsigned status, const char *kind, const char *msg)
+{
+        metrics_error(s->d->metrics, kind);
+        slot_write_logs(s, NULL, msg);
+        http_reply_error(res, status, "%s", msg);
+}
+
+static int init_code(slot *s, json_t *value, char **ret_uri, char **ret_digest, char *errbuf, size_t errlen)
+{
+        const char *code = json_string_value(json_object_get(value, "code"));
+        bool binary = json_is_true(json_object_get(value, "binary"));
+        return inline_code_store(s->d, binary ? NULL : code, binary ? code : NULL, ret_uri, ret_digest,
+                                 errbuf, errlen);
+}
+
+/* Env values of OpenWhisk's init are strings; anything else is passed as its JSON text. */
+static int init_env(json_t *env, char ***ret)
+{
+        _cleanup_strv_free_ char **v = calloc(1, sizeof(char *));
+        if (!v)
+                return -ENOMEM;
+        const char *key;
+        json_t *value;
+        json_object_foreach(env, key, value) {
+                if (!*key || strchr(key, '='))
+                        return -EINVAL;
+                _cleanup_free_ char *text = json_is_string(value) ? strdup(json_string_value(value))
+                                                                   : json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
+                _cleanup_free_ char *kv = text ? strdup_printf("%s=%s", key, text) : NULL;
+                if (!kv || strv_push(&v, kv) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(v);
+        return 0;
+}
+
+static void do_init(slot *s, json_t *value, http_response *res)
+{
+        char msg[2048] = "";
+        if (s->mode != SLOT_FREE)
+                return ow_fail(s, res, 403, "init", "Cannot initialize the action more than once.");
+        const char *code = json_string_value(json_object_get(value, "code"));
+        if (!json_is_object(value) || !code || !*code)
+                return ow_fail(s, res, 403, "init", "Missing main/no code to execute.");
+        _cleanup_free_ char *uri = NULL, *digest = NULL;
+        _cleanup_strv_free_ char **env = NULL;
+        int r = init_code(s, value, &uri, &digest, msg, sizeof(msg));
+        if (r < 0)
+                return ow_fail(s, res, 502, "init", msg[0] ? msg : strerror(-r));
+        if (init_env(json_object_get(value, "env"), &env) < 0)
+                return ow_fail(s, res, 502, "init", "env must be an object whose keys are environment names");
+        const char *name = json_string_value(json_object_get(value, "name"));
+        const char *entry = json_string_value(json_object_get(value, "main"));
+        r = slot_specialize(s, SLOT_OPENWHISK, name, uri, digest, entry, env, msg, sizeof(msg));
+        if (r < 0) {
+                char text[2300];
+                snprintf(text, sizeof(text), "Initialization has failed due to: %s", msg);
+                return ow_fail(s, res, 502, "init", text);
+        }
+        http_note(res, "action %s", s->action_name);
+        http_reply_json(res, 200, json_pack("{s:b}", "ok", 1));
+}
+
+/* Parses the body as an object; OpenWhisk's proxies answer anything else with 403/404. */
+static json_t *body_object(http_request *req, http_response *res)
+{
+        json_t *body;
+        if (!http_body_json(req, res, &body))
+                return NULL;
+        if (!json_is_object(body)) {
+                json_decref(body);
+                http_reply_error(res, 400, "the request body must be a JSON object");
+                return NULL;
+        }
+        return body;
+}
+
+static void ow_init(http_request *req, http_response *res)
+{
+        slot *s = req->data;
+        json_auto_t *body = body_object(req, res);
+        if (!body)
+                return;
+        pthread_mutex_lock(&s->lock);
+        do_init(s, json_object_get(body, "value"), res);
+        pthread_mutex_unlock(&s->lock);
+}
+
+/* ------------------------------------------------------------------ /run */
+
+/* "__OW_KEY" = value for every field of the message but "value": strings as they are, numbers
+ * (a deadline may come as either) and anything else as JSON text. */
+static json_t *activation_env(json_t *message)
+{
+        json_t *env = json_object();
+        const char *key;
+        json_t *v;
+        json_object_foreach(message, key, v) {
+                if (!strcmp(key, "value") || !env)
+                        continue;
+                char name[256] = "__OW_";
+                for (size_t i = 0; key[i] && i + 6 < sizeof(name); i++)
+                        name[5 + i] = (char)toupper((unsigned char)key[i]), name[6 + i] = '\0';
+                _cleanup_free_ char *text = json_is_string(v) ? strdup(json_string_value(v))
+                                                               : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+                if (text)
+                        json_object_set_new(env, name, json_string(text));
+        }
+        return env;
+}
+
+/* Milliseconds until the activation's deadline (epoch ms, number or numeric string), or the
+ * default when there is none or it makes no sense here. */
+static int deadline_timeout(json_t *deadline)
+{
+        double when = json_is_number(deadline) ? json_number_value(deadline) :
+                      json_is_string(deadline) ? strtod(json_string_value(deadline), NULL) : 0;
+        double left = when - (double)wall_ms();
+        return left >= 1 && left < 24.0 * 3600 * 1000 ? (int)left : SLOT_DEFAULT_TIMEOUT_MS;
+}
+
+static void run_error(slot *s, http_response *res, int r, const char *msg, const char *logs)
+{
+        unsigned status;
+        const char *kind;
+        invoke_error_class(r, &status, &kind);
+        metrics_error(s->d->metrics, kind);
+        char text[2300];
+        if (r == -EPROTO)
+                snprintf(text, sizeof(text), "The action did not return a dictionary.");
+        else if (r == -EREMOTEIO)
+                snprintf(text, sizeof(text), "An error has occurred: %s", msg);
+        else if (instance_dead(r))
+                snprintf(text, sizeof(text), "The action did not produce a valid response and exited unexpectedly: %s", msg);
+        else
+                snprintf(text, sizeof(text), "%s", msg);
+        slot_write_logs(s, logs, text);
+        http_reply_error(res, r == -EINVAL ? 400 : 502, "%s", text);
+}
+
+static void do_run(slot *s, json_t *message, http_response *res)
+{
+        if (s->mode != SLOT_OPENWHISK) {
+                metrics_error(s->d->metrics, "not_initialized");
+                http_reply_error(res, 403, "The action has not been initialized: POST /init first.");
+                return;
+        }
+        json_t *value = json_object_get(message, "value");
+        if (value && !json_is_object(value)) {
+                metrics_error(s->d->metrics, "bad_request");
+                http_reply_error(res, 404, "The action did not receive a dictionary as an argument.");
+                return;
+        }
+        json_auto_t *args = value ? json_copy(value) : json_object();
+        json_object_set_new(args, "__prewarm_env", activation_env(message));
+        _cleanup_free_ char *text = json_dumps(args, JSON_COMPACT);
+        _cleanup_free_ char *result = NULL, *logs = NULL;
+        char msg[2048] = "";
+        uint64_t t0 = now_us();
+        int r = text ? slot_invoke(s, text, deadline_timeout(json_object_get(message, "deadline")), &result,
+                                   &logs, msg, sizeof(msg))
+                     : -ENOMEM;
+        metrics_observe(s->d->metrics, STAGE_TOTAL, now_us() - t0);
+        metrics_invocation(s->d->metrics, "openwhisk", r < 0 ? -1 : PW_SOURCE_WARM);
+        http_note(res, "action %s", s->action_name);
+        if (r < 0)
+                return run_error(s, res, r, msg[0] ? msg : strerror(-r), logs);
+        slot_write_logs(s, logs, NULL);
+        http_reply_text(res, 200, "application/json", result, strlen(result));
+}
+
+static void ow_run(http_request *req, http_response *res)
+{
+        slot *s = req->data;
+        json_auto_t *body = body_object(req, res);
+        if (!body)
+                return;
+        pthread_mutex_lock(&s->lock);
+        do_run(s, body, res);
+        pthread_mutex_unlock(&s->lock);
+}
+
+/* Knative's single entry: {"init": {...}} and/or {"activation": {...}, "value": {...}}. On a
+ * Fission-specialized slot, / is the function itself. */
+static void slot_root(http_request *req, http_response *res)
+{
+        slot *s = req->data;
+        pthread_mutex_lock(&s->lock);
+        slot_mode mode = s->mode;
+        pthread_mutex_unlock(&s->lock);
+        if (mode == SLOT_FISSION)
+                return fission_invoke(req, res);
+        json_auto_t *body = body_object(req, res);
+        if (!body)
+                return;
+        json_t *init = json_object_get(body, "init");
+        json_t *activation = json_object_get(body, "activation");
+        pthread_mutex_lock(&s->lock);
+        if (init)
+                do_init(s, init, res);
+        if ((!init || res->status == 200) && (activation || json_object_get(body, "value"))) {
+                json_auto_t *message = json_is_object(activation) ? json_copy(activation) : json_object();
+                json_object_set(message, "value", json_object_get(body, "value") ?: json_object_get(activation, "value"));
+                if (!json_object_get(message, "value"))
+                        json_object_del(message, "value");
+                do_run(s, message, res);
+        } else if (!init)
+                http_reply_error(res, 400, "expected {\"init\": {...}} and/or {\"activation\": {...}, \"value\": {...}}");
+        pthread_mutex_unlock(&s->lock);
+}
+
+const http_route slot_routes[] = {
+        {"POST", "/init", ow_init},
+        {"POST", "/run", ow_run},
+        {"POST", "/v2/specialize", fission_specialize},
+        {"GET", "/healthz", fission_healthz},
+        {"POST", "/", slot_root},
+        {NULL, "*", fission_invoke},
+};
+const size_t slot_n_routes = ELEMENTSOF(slot_routes);

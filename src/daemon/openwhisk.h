@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Action slots: each one behaves like one OpenWhisk action container (or one Fission environment
+ * pod) on its own loopback port. A slot is free until /init (or Fission's /v2/specialize) takes a
+ * zygote from the pool and specializes it; from then on /run (or Fission's /) invokes that one
+ * instance, one activation at a time. Logs go to STATE/slots/PORT/{stdout,stderr}, each
+ * activation's closed by OpenWhisk's end-of-activation marker.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <pthread.h>
+#include <sys/types.h>
+
+#include "http.h"
+
+#define OW_LOG_MARKER "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
+#define SLOT_DEFAULT_TIMEOUT_MS 60000
+
+typedef enum slot_mode { SLOT_FREE, SLOT_OPENWHISK, SLOT_FISSION } slot_mode;
+
+typedef struct slot {
+        daemon_ctx *d;
+        unsigned port;
+        http_server *server;
+        pthread_mutex_t lock; /* held for a whole /init, /run, specialize or invocation */
+        slot_mode mode;
+        bool claimed;
+        pw_instance *instance;
+        atomic_int pid;       /* the instance's, readable without the lock (shutdown kills it) */
+        char *instance_id;    /* guarded by lock */
+        char *action_name;
+        /* What the instance was specialized with, to replace it after it died. */
+        char *code_uri, *digest, *main;
+        char **env;
+        int out_fd, err_fd;   /* STATE/slots/PORT/stdout, stderr */
+        int64_t initialized_ms;
+} slot;
+
+int slots_start(daemon_ctx *d, slots **ret);
+/* Stops accepting connections on every slot. */
+void slots_quiesce(slots *s);
+/* Stops the servers and destroys every slot's instance. Accepts NULL. */
+slots *slots_free(slots *s);
+
+void slots_count(slots *s, unsigned *ret_used, unsigned *ret_total);
+/* Appends {"id", "template", "function", "state", "owner": "slot PORT", ...} per slot instance. */
+void slots_list_instances(slots *s, json_t *list);
+bool slots_owns_instance(slots *s, const char *id);
+/* SIGKILLs the instances of the slots (shutdown after the grace period). */
+void slots_kill_instances(slots *s);
+
+/* Native API for an OpenWhisk ContainerFactory plugin: list, claim a free slot, reset one. */
+void slots_get(http_request *req, http_response *res);
+void slots_claim(http_request *req, http_response *res);
+void slots_reset(http_request *req, http_response *res);
+
+/* For slots.c, openwhisk.c and fission.c; called with the slot's lock held (or before the slot
+ * serves). */
+
+extern const http_route slot_routes[];
+extern const size_t slot_n_routes;
+/* Opens (creates) STATE/slots/PORT/{stdout,stderr} for appending. */
+int slot_open_logs(slot *s);
+/* Destroys the instance and forgets the action: the slot is free again. */
+void slot_clear(slot *s);
+
+/* Takes a zygote and specializes it with code_uri (+ digest pin), main and env ("K=V" vector,
+ * copied); the slot keeps all of it for replacements. On failure errbuf has the reason and the
+ * slot stays free. */
+int slot_specialize(slot *s, slot_mode mode, const char *action_name, const char *code_uri,
+                    const char *digest, const char *main_name, char *const *env, char *errbuf,
+                    size_t errlen);
+/* Invokes the slot's instance; an instance that died is replaced by a new one (same code) before
+ * returning the failure. *ret_logs may be set on failure too. */
+int slot_invoke(slot *s, const char *args, int timeout_ms, char **ret_result, char **ret_logs,
+                char *errbuf, size_t errlen);
+/* Appends the activation's output to the slot's stdout log and error (may be NULL) to its stderr
+ * log, then (but on a Fission slot) the end-of-activation marker to both. */
+void slot_write_logs(slot *s, const char *logs, const char *error);
+
+/* Fission's environment contract on a slot (fission.c). */
+void fission_specialize(http_request *req, http_response *res);
+void fission_healthz(http_request *req, http_response *res);
+void fission_invoke(http_request *req, http_response *res);
