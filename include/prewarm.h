@@ -210,10 +210,18 @@ typedef struct pw_pool_options {
         int cold_start_fallback;
 } pw_pool_options;
 
-/* Creates a pool over engine e; e must outlive it. */
+/* Creates a pool over engine e; e must outlive it. Starts the pool's two threads (refill, reap).
+ * The memory budget bounds what the pool keeps ready (zygotes, warm instances): to make room it
+ * evicts zygotes, then the least recently used warm instances. An invocation that finds no room
+ * still runs (admission is the caller's business) and counts in memory_mb while it does. */
 PW_PUBLIC int pw_pool_new(pw_engine *e, const pw_pool_options *opts, pw_pool **ret);
-/* Stops the pool's threads and destroys every instance it holds. Accepts NULL; returns NULL. */
+/* Stops the pool's threads and destroys every instance it holds. Accepts NULL; returns NULL.
+ * No other call on p may run or follow. */
 PW_PUBLIC pw_pool *pw_pool_free(pw_pool *p);
+
+/* The reason for the last failure of a pw_pool_* call on p made by this thread, "" if none
+ * (like pw_engine_last_error; for a failed invocation it has the instance's reason). */
+PW_PUBLIC const char *pw_pool_last_error(const pw_pool *p);
 
 /* Starts keeping zygotes of template ready now, before its first use. */
 PW_PUBLIC int pw_pool_prewarm(pw_pool *p, const char *template_name);
@@ -222,8 +230,13 @@ typedef struct pw_pool_function {
         const char *template_name;
         pw_function fn;
         int timeout_ms;          /* per invoke; <= 0: none */
-        unsigned keepalive_s;    /* warm instances live this long after their last use; 0: default 600 */
-        unsigned max_concurrency;/* invokes one instance serves at once; 0: 1 */
+        unsigned keepalive_s;    /* warm instances live this long after their last use; 0: default 600.
+                                  * With adaptive sizing, the fixed window the histogram policy
+                                  * falls back to (docs/pools.md) */
+        /* Invocations one instance takes at once; 0: 1. The agent serves one request at a time,
+         * so above 1 the extra ones queue on a busy instance (FIFO) instead of starting another:
+         * fewer instances for more latency. */
+        unsigned max_concurrency;
 } pw_pool_function;
 
 /* Registers or replaces function KEY. Warm instances of an older version are retired.

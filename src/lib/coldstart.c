@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Cold start: an instance booted the way a template build boots its zygote, without CRIU. It is
+ * the fallback when a restore fails, so it needs nothing of the checkpoint: only the built
+ * template's rootfs, its manifest's limits and the definition it was built from. The runtime
+ * starts and imports its preloads, which is what the checkpoint saves; otherwise the instance is
+ * the same: own namespaces, cgroup with the template's limits, the agent waiting on two pipes.
+ */
+#include <fcntl.h>
+#include <sys/wait.h>
+
+#include "agent.h"
+#include "cgroup.h"
+#include "definition.h"
+#include "instance.h"
+#include "manifest.h"
+#include "sandbox.h"
+#include "store.h"
+#include "zygote.h"
+
+typedef struct boot {
+        int ctl_in[2], ctl_out[2], errpipe[2];
+} boot;
+
+static void boot_cleanup(boot *b)
+{
+        close_pair(b->ctl_in);
+        close_pair(b->ctl_out);
+        close_pair(b->errpipe);
+}
+
+static int boot_pipes(boot *b, pw_err *err)
+{
+        if (pipe2(b->ctl_in, O_CLOEXEC) < 0 || pipe2(b->ctl_out, O_CLOEXEC) < 0 ||
+            pipe2(b->errpipe, O_CLOEXEC) < 0)
+                return err_set(err, negative_errno(), "pipe: %m");
+        if (fd_set_nonblocking(b->ctl_in[1]) < 0 || fd_set_nonblocking(b->ctl_out[0]) < 0 ||
+            fd_set_nonblocking(b->errpipe[0]) < 0)
+                return err_set(err, negative_errno(), "fcntl: %m");
+        /* Nobody reads stderr before the agent is ready: room enough that warnings never block. */
+        fcntl(b->errpipe[0], F_SETPIPE_SZ, 1 << 20);
+        return 0;
+}
+
+static char **boot_argv(const template_def *def)
+{
+        _cleanup_free_ char *agent = rootfs_agent_path(def->agent_path);
+        _cleanup_strv_free_ char **argv = NULL;
+        if (!agent)
+                return NULL;
+        for (char **p = def->runtime; *p; p++)
+                if (strv_push(&argv, *p) < 0)
+                        return NULL;
+        return strv_push(&argv, agent) < 0 ? NULL : TAKE_PTR(argv);
+}
+
+static int boot_spawn(pw_instance *i, const template_def *def, const manifest *m, const char *rootfs,
+                      boot *b, pw_err *err)
+{
+        _cleanup_strv_free_ char **argv = boot_argv(def);
+        _cleanup_strv_free_ char **envp = zygote_env(def);
+        if (!argv || !envp)
+                return -ENOMEM;
+        int r = boot_pipes(b, err);
+        if (r < 0)
+                return r;
+        const cgroup_limits limits = {m->memory_mb, m->pids_max};
+        if ((r = cgroup_create(i->id, &limits, &i->cg, err)) < 0)
+                return r;
+        i->memory_mb = m->memory_mb;
+        const zygote_params zp = {
+                .rootfs = rootfs, .tmp_mb = m->tmp_mb, .argv = argv, .envp = envp,
+                .ctl_in = b->ctl_in[0], .ctl_out = b->ctl_out[1], .stderr_w = b->errpipe[1], .cg = i->cg,
+        };
+        r = zygote_spawn(&zp, &i->pid, err);
+        /* The agent's ends are its own now: we must see it close them when it dies. */
+        close(b->ctl_in[0]);
+        close(b->ctl_out[1]);
+        close(b->errpipe[1]);
+        b->ctl_in[0] = b->ctl_out[1] = b->errpipe[1] = -1;
+        return r;
+}
+
+static int boot_wait_ready(pw_instance *i, const template_def *def, boot *b, pw_err *err)
+{
+        const agent_channel ch = {b->ctl_in[1], b->ctl_out[0]};
+        _cleanup_free_ char *runtime = NULL;
+        int r = agent_wait_ready(&ch, now_us() + (uint64_t)def->ready_timeout_ms * 1000, &runtime, err);
+        if (r == -ECONNRESET) {
+                char why[1024];
+                int status = reap_within(i->pid, 1000);
+                i->pid = 0;
+                stderr_tail(b->errpipe[0], why, sizeof(why));
+                return err_set(err, -ECHILD, "the runtime exited (%s %d) before it was ready%s%s",
+                               WIFSIGNALED(status) ? "signal" : "status",
+                               WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+                               why[0] ? ": " : "", why);
+        }
+        if (r == -ETIMEDOUT)
+                return err_set(err, r, "the agent did not report ready within %u ms", def->ready_timeout_ms);
+        return r;
+}
+
+/* The definition must still be the one the template was built from: its rootfs holds that
+ * definition's agent, and a cold start stands in for a restore of that build. */
+static int load_definition(pw_engine *e, const manifest *m, const char *name, template_def **ret, pw_err *err)
+{
+        _cleanup_def_ template_def *def = NULL;
+        int r = template_def_load(e->templates_dir, name, &def, err);
+        if (r < 0)
+                return r == -ENOENT ? err_set(err, -EUCLEAN, "no definition to boot it from: %s", err->msg) : r;
+        if (strcmp(def->sha256, m->definition_sha256))
+                return err_set(err, -EUCLEAN, "its definition changed since it was built: rebuild the template");
+        *ret = TAKE_PTR(def);
+        return 0;
+}
+
+static int do_cold_start(pw_instance *i, pw_err *err)
+{
+        pw_engine *e = i->engine;
+        _cleanup_free_ char *dir = engine_template_dir(e, i->template_name);
+        _cleanup_free_ char *rootfs = strdup_printf("%s/rootfs", dir ? dir : "");
+        if (!dir || !rootfs)
+                return -ENOMEM;
+        /* Held until the runtime runs on the rootfs: a rebuild must not delete it under us. */
+        _cleanup_close_ int lock_fd = store_lock_shared(dir, err);
+        if (lock_fd < 0)
+                return lock_fd;
+        _cleanup_manifest_ manifest *m = NULL;
+        _cleanup_def_ template_def *def = NULL;
+        int r = manifest_load(dir, &m, err);
+        if (r < 0 || (r = load_definition(e, m, i->template_name, &def, err)) < 0)
+                return r;
+
+        boot b = {{-1, -1}, {-1, -1}, {-1, -1}};
+        r = boot_spawn(i, def, m, rootfs, &b, err);
+        if (r >= 0)
+                r = boot_wait_ready(i, def, &b, err);
+        if (r >= 0) {
+                i->ch.to_agent = TAKE_FD(b.ctl_in[1]);
+                i->ch.from_agent = TAKE_FD(b.ctl_out[0]);
+        }
+        boot_cleanup(&b);
+        return r;
+}
+
+PW_PUBLIC int pw_instance_cold_start(pw_engine *e, const char *template_name, pw_instance **ret)
+{
+        if (!e || !ret)
+                return -EINVAL;
+        pw_err err = {""};
+        if (!name_is_valid(template_name))
+                return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "invalid template name"), &err));
+        uint64_t t0 = now_us();
+        _cleanup_(instance_destroyp) pw_instance *i = instance_new(e, template_name);
+        if (!i)
+                return -ENOMEM;
+        int r = do_cold_start(i, &err);
+        if (r < 0)
+                return engine_fail(e, r, (err_prefix(&err, r, "cold start of template %s", template_name), &err));
+        i->state = RESTORED;
+        i->timings.restore_us = now_us() - t0;
+        pw_log(e, PW_LOG_DEBUG, "instance %s cold-started as pid %d in %.2f ms", i->id, (int)i->pid,
+               i->timings.restore_us / 1000.0);
+        *ret = TAKE_PTR(i);
+        return 0;
+}

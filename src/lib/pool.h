@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The pool's state as its two files see it: pool.c (the public calls: leases of instances to
+ * invocations) and pool_threads.c (the refilling and the reaping threads). One mutex guards all
+ * of it; nothing slow (restore, specialize, invoke, destroy) runs while it is held.
+ */
+#pragma once
+
+#include "instance.h"
+#include "internal.h"
+#include "pool_policy.h"
+
+typedef struct pool_template {
+        char *name;
+        unsigned memory_mb;     /* by its limits; 0 until known */
+        bool active;            /* used or prewarmed: keeps zygotes ready */
+        unsigned restoring;     /* zygotes being restored for it now */
+        unsigned target;        /* zygotes to keep ready */
+        uint64_t refill_us;     /* smoothed time to restore one */
+        uint64_t retry_at_us;   /* after failed refills: not before */
+        unsigned failures;      /* refills failed in a row */
+        demand_log demand;
+        struct pool_template *next;
+} pool_template;
+
+typedef struct pool_fn {
+        char *key;
+        pool_template *tpl;
+        pw_pool_function conf; /* deep copy; strings owned */
+        unsigned refs;         /* the list's, each invocation's and each pre-warm's in flight */
+        bool retired;          /* replaced or removed: its instances go as they come back */
+        idle_histogram idle;
+        uint64_t prewarm_at_us;    /* a pre-warm scheduled for then; 0: none */
+        uint64_t prewarm_until_us; /* ...whose instance lives until then */
+        bool prewarming;
+        struct pool_fn *next;
+} pool_fn;
+
+typedef enum member_state { MEMBER_ZYGOTE, MEMBER_IDLE, MEMBER_BUSY } member_state;
+
+typedef struct member {
+        pw_instance *inst;
+        pool_template *tpl;
+        pool_fn *fn;            /* NULL for a zygote */
+        member_state state;
+        unsigned memory_mb;
+        unsigned waiting;       /* invocations queued for it (max_concurrency > 1) */
+        unsigned handoffs;      /* releases passed straight to a queued invocation */
+        bool dead;              /* dropped while invocations were queued for it */
+        uint64_t created_us, used_us, expires_us;
+        struct member *next;
+} member;
+
+struct pw_pool {
+        pw_engine *e;
+        pw_pool_options o;
+        pthread_mutex_t lock;
+        pthread_cond_t changed; /* members came, went or were released; work for the threads */
+        pthread_t refiller, reaper;
+        bool refiller_started, reaper_started, stopping;
+        pool_template *templates;
+        pool_fn *fns;
+        member *members;
+        uint64_t pending_mb;    /* instances being made that are no members yet */
+        pw_pool_stats stats;    /* the counters; the gauges are counted when asked */
+};
+
+/* Instances to destroy once the lock is released. */
+typedef struct grave {
+        pw_instance **v;
+        size_t n;
+} grave;
+
+void grave_add(grave *g, pw_instance *i);
+/* Destroys them; call without the lock. */
+void grave_empty(grave *g);
+
+/* --- with the lock held --- */
+
+/* Unlinks m and buries its instance; m itself goes once no queued invocation holds it. */
+void member_drop(pw_pool *p, member *m, grave *g);
+member *member_add(pw_pool *p, pw_instance *inst, pool_template *t, pool_fn *f, member_state state);
+/* Whether m's process still runs (it is our child: looked at without reaping). */
+bool member_alive(const member *m);
+/* Memory of the members, and of the instances being made when pending. */
+uint64_t pool_held_mb(const pw_pool *p, bool pending);
+/* Evicts zygotes (oldest first), then idle instances (least recently used first) until need_mb
+ * more fits in the budget or nothing is left to evict. */
+void pool_make_room(pw_pool *p, uint64_t need_mb, grave *g);
+/* The keep-alive and pre-warm windows of f now. */
+keepalive_windows pool_fn_windows(const pw_pool *p, const pool_fn *f);
+void pool_fn_unref(pool_fn *f);
+/* Recomputes every template's zygote target. */
+void pool_refresh_targets(pw_pool *p, uint64_t now);
+unsigned pool_zygotes_ready(const pw_pool *p, const pool_template *t);
+
+/* --- without the lock --- */
+
+/* A new unspecialized instance of template name: restored, or cold-started when the restore
+ * fails and the pool may. *ret_source says which. */
+int pool_make_instance(pw_pool *p, const char *name, pw_instance **ret, int *ret_source, pw_err *err);
+
+/* The threads (pool_threads.c). */
+int pool_threads_start(pw_pool *p);
+void pool_threads_stop(pw_pool *p);

@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Pools through the public API, with real CRIU: zygote hits, misses and refills, warm reuse,
+ * scale to zero, dead instances replaced, the cold-start fallback when a restore fails, the memory
+ * budget, listing and destroying instances, and several threads invoking at once. No assert is
+ * about time: the background threads are waited for by polling the pool's own stats.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "util.h"
+
+static pw_pool *pool;
+
+static void pool_teardown(void)
+{
+        pool = pw_pool_free(pool);
+}
+
+static pw_pool *pool_new(const pw_pool_options *o)
+{
+        int r = pw_pool_new(t_engine, o, &pool);
+        ck_assert_msg(r == 0, "pw_pool_new: %s", strerror(-r));
+        return pool;
+}
+
+static void set_function(const char *key, const char *fixture, unsigned keepalive_s, unsigned max_concurrency)
+{
+        char *path = t_fixture(fixture);
+        const pw_pool_function f = {.template_name = "python3", .fn = {.code_uri = path}, .timeout_ms = 30000,
+                                    .keepalive_s = keepalive_s, .max_concurrency = max_concurrency};
+        int r = pw_pool_set_function(pool, key, &f);
+        free(path);
+        ck_assert_msg(r == 0, "set_function %s: %s", key, pw_pool_last_error(pool));
+}
+
+static pw_pool_stats stats(void)
+{
+        pw_pool_stats s;
+        ck_assert_int_eq(pw_pool_stats_get(pool, &s), 0);
+        return s;
+}
+
+/* Polls until the stat reaches want (or 60 s pass, then fails): the pool's threads are slow or
+ * fast as the machine is, and the tests only care that they get there. */
+#define wait_for(field, cmp, want)                                                                 \
+        do {                                                                                       \
+                pw_pool_stats _s = stats();                                                        \
+                for (int _k = 0; _k < 6000 && !(_s.field cmp(want)); _k++) {                       \
+                        usleep(10000);                                                             \
+                        _s = stats();                                                              \
+                }                                                                                  \
+                ck_assert_msg(_s.field cmp(want), "%s is %llu, waited for %s %llu", #field,        \
+                              (unsigned long long)_s.field, #cmp, (unsigned long long)(want));     \
+        } while (0)
+
+/* Invokes hello.py through the pool as NAME; returns the info. */
+static pw_invoke_info invoke_hello(const char *key, const char *name)
+{
+        char args[128], *result = NULL, *logs = NULL;
+        snprintf(args, sizeof(args), "{\"name\": \"%s\"}", name);
+        pw_invoke_info info;
+        int r = pw_pool_invoke(pool, key, args, &result, &logs, &info);
+        ck_assert_msg(r == 0, "pool invoke %s: %d %s", key, r, pw_pool_last_error(pool));
+        json_t *obj = json_loads(result, 0, NULL);
+        ck_assert_ptr_nonnull(obj);
+        t_assert_greeting(obj, name);
+        json_decref(obj);
+        free(result);
+        free(logs);
+        ck_assert_uint_ge(info.total_us, info.invoke_us);
+        ck_assert_str_ne(info.instance_id, "");
+        return info;
+}
+
+typedef struct listing {
+        unsigned zygotes, idle, busy;
+        char id[96];
+        pid_t pid;
+} listing;
+
+static int count_one(const pw_pool_instance_info *info, void *userdata)
+{
+        listing *l = userdata;
+        ck_assert_str_eq(info->template_name, "python3");
+        if (!strcmp(info->state, "zygote")) {
+                ck_assert_ptr_null(info->function);
+                l->zygotes++;
+        } else {
+                ck_assert_ptr_nonnull(info->function);
+                l->idle += !strcmp(info->state, "idle");
+                l->busy += !strcmp(info->state, "busy");
+                str_copy(l->id, sizeof(l->id), info->id);
+                l->pid = info->pid;
+        }
+        ck_assert_int_gt(info->pid, 0);
+        return 0;
+}
+
+static listing list(void)
+{
+        listing l = {0};
+        ck_assert_int_eq(pw_pool_foreach_instance(pool, count_one, &l), 0);
+        return l;
+}
+
+START_TEST(test_zygote_hit_and_refill)
+{
+        pool_new(&(pw_pool_options){.zygotes_min = 1, .zygotes_max = 1});
+        ck_assert_int_eq(pw_pool_prewarm(pool, "python3"), 0);
+        wait_for(zygotes_ready, ==, 1);
+        ck_assert_uint_eq(list().zygotes, 1);
+        set_function("hello", "hello.py", 600, 1);
+
+        pw_invoke_info info = invoke_hello("hello", "first");
+        ck_assert_int_eq(info.source, PW_SOURCE_ZYGOTE);
+        ck_assert_uint_eq(info.restore_us, 0); /* restored ahead, not for this request */
+        ck_assert_uint_gt(info.specialize_us, 0);
+        pw_pool_stats s = stats();
+        ck_assert_uint_eq(s.zygote_hits, 1);
+        ck_assert_uint_eq(s.zygote_misses, 0);
+        ck_assert_uint_eq(s.warm_instances, 1);
+        ck_assert_uint_eq(s.busy_instances, 0);
+        /* The refiller restores the taken zygote's successor. */
+        wait_for(zygotes_ready, ==, 1);
+
+        /* A zygote taken out belongs to the caller, who specializes and destroys it. */
+        pw_instance *z = NULL;
+        int source = -1;
+        ck_assert_int_eq(pw_pool_take_zygote(pool, "python3", &z, &source), 0);
+        ck_assert_int_eq(source, PW_SOURCE_ZYGOTE);
+        t_specialize(z, "hello.py");
+        json_decref(t_invoke_hello(z, "taken"));
+        pw_instance_destroy(z);
+        wait_for(zygotes_ready, ==, 1);
+        ck_assert_uint_eq(stats().memory_mb, 2 * 256); /* one zygote, one warm instance */
+}
+END_TEST
+
+START_TEST(test_miss_restores_then_warm_reuse)
+{
+        /* No zygotes kept: every first invocation restores on demand. */
+        pool_new(&(pw_pool_options){.zygotes_min = 0, .zygotes_max = 1});
+        set_function("hello", "hello.py", 600, 1);
+        pw_invoke_info first = invoke_hello("hello", "one");
+        ck_assert_int_eq(first.source, PW_SOURCE_RESTORE);
+        ck_assert_uint_gt(first.restore_us, 0);
+        ck_assert_uint_gt(first.specialize_us, 0);
+
+        pw_invoke_info second = invoke_hello("hello", "two");
+        ck_assert_int_eq(second.source, PW_SOURCE_WARM);
+        ck_assert_str_eq(second.instance_id, first.instance_id);
+        ck_assert_uint_eq(second.restore_us, 0);
+        ck_assert_uint_eq(second.specialize_us, 0);
+
+        pw_pool_stats s = stats();
+        ck_assert_uint_eq(s.zygote_misses, 1);
+        ck_assert_uint_eq(s.zygote_hits, 0);
+        ck_assert_uint_eq(s.warm_hits, 1);
+        ck_assert_uint_eq(s.zygotes_ready, 0);
+        ck_assert_uint_eq(s.warm_instances, 1);
+
+        /* Errors: unknown function, a handler that raises (the instance stays warm). */
+        char *result = NULL;
+        ck_assert_failure(pw_pool_invoke(pool, "nope", NULL, &result, NULL, NULL), -ENOENT,
+                          pw_pool_last_error(pool), "nope");
+        ck_assert_int_eq(pw_pool_remove_function(pool, "nope"), -ENOENT);
+        set_function("raises", "modes.py", 600, 1);
+        ck_assert_failure(pw_pool_invoke(pool, "raises", "{\"mode\": \"raise\"}", &result, NULL, NULL),
+                          -EREMOTEIO, pw_pool_last_error(pool), "raises");
+        ck_assert_ptr_null(result);
+        ck_assert_uint_eq(stats().warm_instances, 2);
+        ck_assert_uint_eq(stats().instances_replaced, 0);
+}
+END_TEST
+
+START_TEST(test_scale_to_zero)
+{
+        pool_new(&(pw_pool_options){.zygotes_min = 0, .zygotes_max = 1});
+        set_function("hello", "hello.py", 1, 1);
+        invoke_hello("hello", "brief");
+        ck_assert_uint_eq(list().idle, 1);
+        /* After its 1 s keep-alive the reaper destroys it. */
+        wait_for(warm_instances, ==, 0);
+        listing l = list();
+        ck_assert_uint_eq(l.idle + l.busy + l.zygotes, 0);
+        ck_assert_uint_eq(stats().memory_mb, 0);
+        /* And the next invocation starts one again. */
+        ck_assert_int_eq(invoke_hello("hello", "again").source, PW_SOURCE_RESTORE);
+}
+END_TEST
+
+START_TEST(test_dead_instance_replaced)
+{
+        pool_new(&(pw_pool_options){.zygotes_min = 0, .zygotes_max = 1});
+        set_function("hello", "hello.py", 600, 1);
+        invoke_hello("hello", "before");
+        listing l = list();
+        ck_assert_uint_eq(l.idle, 1);
+
+        /* Killed while idle: noticed before use, never handed out. */
+        ck_assert_int_eq(kill(l.pid, SIGKILL), 0);
+        for (int k = 0; k < 6000 && t_pid_alive(l.pid); k++)
+                usleep(10000); /* SIGKILL is delivered asynchronously */
+        pw_invoke_info info = invoke_hello("hello", "after");
+        ck_assert_int_ne(info.source, PW_SOURCE_WARM);
+        ck_assert_str_ne(info.instance_id, l.id);
+        ck_assert_uint_eq(stats().instances_replaced, 1);
+
+        /* Died in an invocation: the error is the caller's, the instance goes. */
+        set_function("exit", "exit.py", 600, 1);
+        char *result = NULL;
+        ck_assert_failure(pw_pool_invoke(pool, "exit", "{\"status\": 3}", &result, NULL, NULL), -ECHILD,
+                          pw_pool_last_error(pool), "exit", "died");
+        ck_assert_uint_eq(stats().instances_replaced, 2);
+        ck_assert_uint_eq(stats().warm_instances, 1); /* hello's */
+        /* Registering hello again retires the older version's warm instance. */
+        set_function("hello", "hello.py", 600, 1);
+        ck_assert_uint_eq(stats().warm_instances, 0);
+        invoke_hello("hello", "replaced");
+}
+END_TEST
+
+/* Flips one byte of a template image in place (same size): the digest check fails the restore. */
+static void flip_byte(const char *path)
+{
+        FILE *f = fopen(path, "r+");
+        ck_assert_ptr_nonnull(f);
+        int c = fgetc(f);
+        ck_assert_int_ne(c, EOF);
+        ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
+        fputc(c ^ 0xff, f);
+        fclose(f);
+}
+
+START_TEST(test_cold_start)
+{
+        /* On its own: an unspecialized instance that behaves as a restored one. */
+        pw_instance *i = NULL;
+        int r = pw_instance_cold_start(t_engine, "python3", &i);
+        ck_assert_msg(r == 0, "cold start: %s", pw_engine_last_error(t_engine));
+        pw_timings t;
+        ck_assert_int_eq(pw_instance_timings(i, &t), 0);
+        ck_assert_uint_gt(t.restore_us, 0);
+        ck_assert_int_gt(pw_instance_pid(i), 0);
+        t_specialize(i, "hello.py");
+        json_decref(t_invoke_hello(i, "cold"));
+        json_decref(t_invoke_hello(i, "cold again"));
+        ck_assert_int_eq(t_specialize_fixture(i, "hello.py", NULL), -EALREADY);
+        pw_instance_destroy(i);
+        i = NULL;
+        ck_assert_engine_error(t_engine, pw_instance_cold_start(t_engine, "not-built", &i), -ENOENT, "not-built");
+        ck_assert_engine_error(t_engine, pw_instance_cold_start(t_engine, "../x", &i), -EINVAL, "invalid");
+}
+END_TEST
+
+START_TEST(test_cold_start_fallback)
+{
+        char *pages = strdup_printf("%s/templates/python3/images/pages-1.img", t_state);
+        flip_byte(pages);
+        pool_new(&(pw_pool_options){.zygotes_min = 0, .zygotes_max = 1});
+        set_function("hello", "hello.py", 600, 1);
+        pw_invoke_info info = invoke_hello("hello", "fallback");
+        ck_assert_int_eq(info.source, PW_SOURCE_COLD_START);
+        ck_assert_uint_gt(info.restore_us, 0);
+        ck_assert_uint_eq(stats().cold_start_fallbacks, 1);
+        ck_assert_int_eq(invoke_hello("hello", "warm").source, PW_SOURCE_WARM);
+
+        pw_instance *z = NULL;
+        int source = -1;
+        ck_assert_int_eq(pw_pool_take_zygote(pool, "python3", &z, &source), 0);
+        ck_assert_int_eq(source, PW_SOURCE_COLD_START);
+        pw_instance_destroy(z);
+        ck_assert_uint_eq(stats().cold_start_fallbacks, 2);
+        pool = pw_pool_free(pool);
+
+        /* Without the fallback the restore's error reaches the caller. */
+        pool_new(&(pw_pool_options){.zygotes_min = 0, .zygotes_max = 1, .cold_start_fallback = -1});
+        set_function("hello", "hello.py", 600, 1);
+        char *result = NULL;
+        ck_assert_failure(pw_pool_invoke(pool, "hello", NULL, &result, NULL, NULL), -EUCLEAN,
+                          pw_pool_last_error(pool), "pages-1.img");
+        ck_assert_uint_eq(stats().cold_start_fallbacks, 0);
+        flip_byte(pages);
+        invoke_hello("hello", "whole again");
+        free(pages);
+}
+END_TEST
+
+START_TEST(test_budget)
+{
+        /* Room for one python3 instance (256 MiB): the zygote makes way for the warm instance. */
+        pool_new(&(pw_pool_options){.zygotes_min = 1, .zygotes_max = 1, .memory_budget_mb = 256});
+        ck_assert_int_eq(pw_pool_prewarm(pool, "python3"), 0);
+        wait_for(zygotes_ready, ==, 1);
+        set_function("hello", "hello.py", 600, 1);
+        invoke_hello("hello", "budget");
+        pw_pool_stats s = stats();
+        ck_assert_uint_le(s.memory_mb, 256);
+        ck_assert_uint_eq(s.warm_instances, 1);
+        ck_assert_uint_eq(s.zygotes_ready, 0);
+        /* A second function evicts the first one's warm instance. */
+        set_function("hello2", "hello.py", 600, 1);
+        invoke_hello("hello2", "second");
+        s = stats();
+        ck_assert_uint_le(s.memory_mb, 256);
+        ck_assert_uint_eq(s.warm_instances, 1);
+}
+END_TEST
+
+START_TEST(test_list_and_destroy)
+{
+        pool_new(&(pw_pool_options){.zygotes_min = 0, .zygotes_max = 1});
+        set_function("hello", "hello.py", 600, 1);
+        invoke_hello("hello", "listed");
+        listing l = list();
+        ck_assert_uint_eq(l.idle, 1);
+        ck_assert_int_eq(pw_pool_destroy_instance(pool, "no-such-id"), -ENOENT);
+        ck_assert_int_eq(pw_pool_destroy_instance(pool, l.id), 0);
+        ck_assert_msg(!t_pid_alive(l.pid), "destroyed instance %d still runs", (int)l.pid);
+        ck_assert_uint_eq(list().idle, 0);
+        invoke_hello("hello", "anew");
+        ck_assert_int_eq(pw_pool_remove_function(pool, "hello"), 0);
+        ck_assert_uint_eq(stats().warm_instances, 0);
+        ck_assert_int_eq(pw_pool_invoke(pool, "hello", NULL, NULL, NULL, NULL), -ENOENT);
+}
+END_TEST
+
+#define THREADS 4
+#define CALLS 4
+
+static void *invoker(void *userdata)
+{
+        const char *key = userdata;
+        intptr_t failures = 0;
+        for (int k = 0; k < CALLS; k++) {
+                char args[64], *result = NULL;
+                snprintf(args, sizeof(args), "{\"name\": \"%d\"}", k);
+                int r = pw_pool_invoke(pool, key, args, &result, NULL, NULL);
+                failures += r < 0 || !result || !strstr(result, "Hello");
+                if (r < 0)
+                        fprintf(stderr, "invoke %s: %s\n", key, pw_pool_last_error(pool));
+                free(result);
+        }
+        return (void *)failures;
+}
+
+static void run_threads(const char *key)
+{
+        pthread_t th[THREADS];
+        for (int k = 0; k < THREADS; k++)
+                ck_assert_int_eq(pthread_create(&th[k], NULL, invoker, (void *)key), 0);
+        intptr_t failures = 0;
+        for (int k = 0; k < THREADS; k++) {
+                void *f;
+                pthread_join(th[k], &f);
+                failures += (intptr_t)f;
+        }
+        ck_assert_int_eq(failures, 0);
+        pw_pool_stats s = stats();
+        ck_assert_uint_eq(s.busy_instances, 0);
+}
+
+START_TEST(test_threads)
+{
+        pool_new(&(pw_pool_options){.zygotes_min = 1, .zygotes_max = 4, .adaptive = 1});
+        set_function("one-each", "hello.py", 600, 1);
+        set_function("shared", "hello.py", 600, THREADS);
+        run_threads("one-each");
+        pw_pool_stats s = stats();
+        ck_assert_uint_eq(s.zygote_hits + s.zygote_misses + s.warm_hits, THREADS * CALLS);
+        ck_assert_uint_le(s.warm_instances, THREADS);
+        /* Queueing on one instance: never more instances than with one each. */
+        run_threads("shared");
+        s = stats();
+        ck_assert_uint_le(s.warm_instances, 2 * THREADS);
+        ck_assert_uint_eq(s.instances_replaced, 0);
+}
+END_TEST
+
+static Suite *pool_suite(void)
+{
+        Suite *s = suite_create("pool");
+        TCase *tc = t_tcase("pool");
+        tcase_add_checked_fixture(tc, NULL, pool_teardown); /* runs before the leak check */
+        tcase_add_test(tc, test_zygote_hit_and_refill);
+        tcase_add_test(tc, test_miss_restores_then_warm_reuse);
+        tcase_add_test(tc, test_scale_to_zero);
+        tcase_add_test(tc, test_dead_instance_replaced);
+        tcase_add_test(tc, test_cold_start);
+        tcase_add_test(tc, test_cold_start_fallback);
+        tcase_add_test(tc, test_budget);
+        tcase_add_test(tc, test_list_and_destroy);
+        tcase_add_test(tc, test_threads);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void)
+{
+        return t_main(pool_suite, "python3", NULL);
+}
