@@ -106,6 +106,8 @@ unsigned policy_zygote_target(const demand_log *d, uint64_t now, uint64_t refill
 {
         uint64_t since = now > horizon_us ? now - horizon_us : 0;
         unsigned best = 0, first = 0;
+        if (refill_us == 0)
+                refill_us = 1;
         /* Sliding window over the chronological log: [first, k] spans less than one refill. */
         for (unsigned k = 0; k < d->n; k++) {
                 uint64_t t = d->t[(d->head + k) % DEMAND_LOG];
