@@ -152,7 +152,7 @@ PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e)
         if (thread_last_error.engine == e)
                 thread_last_error.engine = NULL;
         verified_cache_free(e->verified);
-        staging_free_all(e->staged);
+        staging_engine_done(e);
         netns_pool_free(e->netns);
         pthread_mutex_destroy(&e->lock);
         pthread_mutex_destroy(&e->stage_lock);

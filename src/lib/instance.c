@@ -121,21 +121,68 @@ typedef struct pipes {
 /* How a restore runs: the engine's fast path, or stock CRIU for comparison. */
 typedef enum restore_path { FAST_PATH, STOCK_CLI } restore_path;
 
-static int criu_restore_into(pw_instance *i, const manifest *m, const char *images,
-                             const restore_dir *d, pipes *p, restore_path path, pw_err *err)
+/* What a restore reads: the template's manifest and rootfs, and where CRIU finds its images. */
+typedef struct restore_source {
+        int lock_fd;    /* shared lock on the template: a rebuild may retire it meanwhile */
+        manifest *m;
+        char *rootfs, *images;
+        int images_fd;
+} restore_source;
+
+static void restore_source_done(restore_source *src)
 {
+        if (src->images_fd >= 0)
+                close(src->images_fd);
+        if (src->lock_fd >= 0)
+                close(src->lock_fd);
+        manifest_free(src->m);
+        free(src->rootfs);
+        free(src->images);
+}
+
+static int restore_source_open(pw_engine *e, const char *name, restore_path path, restore_source *src,
+                               pw_err *err)
+{
+        *src = (restore_source){.lock_fd = -1, .images_fd = -1};
+        _cleanup_free_ char *template_dir = engine_template_dir(e, name);
+        _cleanup_free_ char *images = strdup_printf("%s/images", template_dir ? template_dir : "");
+        src->rootfs = strdup_printf("%s/rootfs", template_dir ? template_dir : "");
+        if (!template_dir || !images || !src->rootfs)
+                return -ENOMEM;
+        if ((src->lock_fd = store_lock_shared(template_dir, err)) < 0)
+                return src->lock_fd;
+        int r = manifest_load(template_dir, &src->m, err);
+        if (r < 0)
+                return r;
+        /* A checkpoint holds kernel state (vDSO, feature set) of the kernel it was taken on. */
+        struct utsname u;
+        if (uname(&u) == 0 && strcmp(u.release, src->m->kernel))
+                return err_set(err, -EUCLEAN, "built on kernel %s, this is %s: rebuild the template",
+                               src->m->kernel, u.release);
+        if ((r = manifest_verify(e, images, src->m, err)) < 0)
+                return r;
         _cleanup_close_ int images_fd = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (images_fd < 0)
+                return err_set(err, negative_errno(), "opening %s: %m", images);
+        src->images_fd = TAKE_FD(images_fd);
+        src->images = TAKE_PTR(images);
+        return 0;
+}
+
+static int criu_restore_into(pw_instance *i, const restore_source *src, const restore_dir *d, pipes *p,
+                             restore_path path, pw_err *err)
+{
         _cleanup_close_ int work_fd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (images_fd < 0 || work_fd < 0)
-                return err_set(err, negative_errno(), "opening %s: %m", images_fd < 0 ? images : d->dir);
+        if (work_fd < 0)
+                return err_set(err, negative_errno(), "opening %s: %m", d->dir);
         _cleanup_strv_free_ char **external = sandbox_externals(d->tmp);
         char in_key[48], out_key[48];
-        snprintf(in_key, sizeof(in_key), "pipe:[%llu]", (unsigned long long)m->ctl_in_ino);
-        snprintf(out_key, sizeof(out_key), "pipe:[%llu]", (unsigned long long)m->ctl_out_ino);
+        snprintf(in_key, sizeof(in_key), "pipe:[%llu]", (unsigned long long)src->m->ctl_in_ino);
+        snprintf(out_key, sizeof(out_key), "pipe:[%llu]", (unsigned long long)src->m->ctl_out_ino);
         if (!external)
                 return -ENOMEM;
         _cleanup_close_ int netns_fd = -1;
-        if (m->external_netns) {
+        if (src->m->external_netns) {
                 /* Stock CRIU would make the namespace itself during the restore. */
                 int r = path == FAST_PATH ? netns_take(i->engine->netns, &netns_fd, err)
                                           : netns_create(&netns_fd, err);
@@ -145,9 +192,9 @@ static int criu_restore_into(pw_instance *i, const manifest *m, const char *imag
         const criu_inherit inherit[] = {{in_key, p->to_agent[0]}, {out_key, p->from_agent[1]},
                                         {NETNS_EXTERNAL_KEY, netns_fd}};
         const criu_restore_params params = {
-                .images_fd = images_fd, .work_fd = work_fd, .root = d->root,
+                .images_fd = src->images_fd, .work_fd = work_fd, .root = d->root,
                 .external = (const char *const *)external, .inherit = inherit,
-                .n_inherit = ELEMENTSOF(inherit) - (m->external_netns ? 0 : 1),
+                .n_inherit = ELEMENTSOF(inherit) - (src->m->external_netns ? 0 : 1),
                 .cgroup_procs = (const char *const *)i->cg->procs,
         };
         if (path == STOCK_CLI)
@@ -155,53 +202,21 @@ static int criu_restore_into(pw_instance *i, const manifest *m, const char *imag
         return criu_restore(i->engine, &params, &i->pid, err);
 }
 
-static int do_restore(pw_instance *i, restore_path path, pw_err *err)
+/* Restores into the instance's cgroup, with a fresh control channel. */
+static int restore_with(pw_instance *i, const restore_source *src, restore_path path, pw_err *err)
 {
-        pw_engine *e = i->engine;
-        _cleanup_free_ char *template_dir = engine_template_dir(e, i->template_name);
-        _cleanup_free_ char *images = strdup_printf("%s/images", template_dir ? template_dir : "");
-        _cleanup_free_ char *rootfs = strdup_printf("%s/rootfs", template_dir ? template_dir : "");
-        if (!template_dir || !images || !rootfs)
-                return -ENOMEM;
-        /* Held until CRIU is done reading: a rebuild may retire the template meanwhile. */
-        _cleanup_close_ int lock_fd = store_lock_shared(template_dir, err);
-        if (lock_fd < 0)
-                return lock_fd;
-        _cleanup_manifest_ manifest *m = NULL;
-        int r = manifest_load(template_dir, &m, err);
+        const cgroup_limits limits = {src->m->memory_mb, src->m->pids_max};
+        int r = cgroup_create(i->id, &limits, &i->cg, err);
         if (r < 0)
                 return r;
-        /* A checkpoint holds kernel state (vDSO, feature set) of the kernel it was taken on. */
-        struct utsname u;
-        if (uname(&u) == 0 && strcmp(u.release, m->kernel))
-                return err_set(err, -EUCLEAN, "built on kernel %s, this is %s: rebuild the template",
-                               m->kernel, u.release);
-        uint64_t t0 = now_us();
-        if ((r = manifest_verify(e, images, m, err)) < 0)
-                return r;
-        _cleanup_close_ int images_fd = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (images_fd < 0)
-                return err_set(err, negative_errno(), "opening %s: %m", images);
-        if (path == FAST_PATH && (r = stage_template(e, images, images_fd, err)) < 0)
-                return r;
-        uint64_t t1 = now_us();
-        i->memory_mb = m->memory_mb;
-
-        const cgroup_limits limits = {m->memory_mb, m->pids_max};
-        if ((r = cgroup_create(i->id, &limits, &i->cg, err)) < 0)
-                return r;
-
         pipes p = {{-1, -1}, {-1, -1}};
         restore_dir d = {0};
         if (pipe2(p.to_agent, O_CLOEXEC) < 0 || pipe2(p.from_agent, O_CLOEXEC) < 0)
                 r = err_set(err, negative_errno(), "pipe: %m");
         if (r >= 0)
-                r = restore_dir_setup(i, rootfs, m->tmp_mb, &d, err);
-        uint64_t t2 = now_us();
+                r = restore_dir_setup(i, src->rootfs, src->m->tmp_mb, &d, err);
         if (r >= 0)
-                r = criu_restore_into(i, m, images, &d, &p, path, err);
-        pw_log(e, PW_LOG_DEBUG, "restore %s: verify+stage %.2f ms, setup %.2f ms, criu %.2f ms", i->id,
-               (t1 - t0) / 1000.0, (t2 - t1) / 1000.0, (now_us() - t2) / 1000.0);
+                r = criu_restore_into(i, src, &d, &p, path, err);
         if (r >= 0 && ((r = fd_set_nonblocking(p.to_agent[1])) < 0 ||
                        (r = fd_set_nonblocking(p.from_agent[0])) < 0))
                 err_set(err, r, "fcntl: %s", strerror(-r));
@@ -216,6 +231,26 @@ static int do_restore(pw_instance *i, restore_path path, pw_err *err)
         close_pair(p.from_agent);
         restore_log_keep(&d, i->id);
         restore_dir_cleanup(&d);
+        return r;
+}
+
+static int do_restore(pw_instance *i, restore_path path, pw_err *err)
+{
+        uint64_t t0 = now_us();
+        restore_source src;
+        int r = restore_source_open(i->engine, i->template_name, path, &src, err);
+        uint64_t t1 = now_us();
+        if (r >= 0) {
+                i->memory_mb = src.m->memory_mb;
+                r = restore_with(i, &src, path, err);
+        }
+        pw_log(i->engine, PW_LOG_DEBUG, "restore %s: verify %.2f ms, cgroup+criu %.2f ms", i->id,
+               (t1 - t0) / 1000.0, (now_us() - t1) / 1000.0);
+        /* Only now: a stager reading while CRIU reads slows both down (docs/performance.md). */
+        pw_err stage_err;
+        if (r >= 0 && path == FAST_PATH && stage_template(i->engine, src.images, src.images_fd, &stage_err) < 0)
+                pw_log(i->engine, PW_LOG_WARNING, "staging template %s: %s", i->template_name, stage_err.msg);
+        restore_source_done(&src);
         return r;
 }
 

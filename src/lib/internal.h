@@ -32,7 +32,7 @@ struct pw_engine {
 
         pthread_mutex_t lock; /* guards the verified-template cache */
         struct verified_template *verified;
-        pthread_mutex_t stage_lock; /* guards the staged templates; held while one is staged */
+        pthread_mutex_t stage_lock; /* guards the list of staged templates */
         struct staged_template *staged;
         struct netns_pool *netns; /* network namespaces made ahead for restores */
 };

@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Image staging: a template's images are brought into memory once, with deep-queue io_uring reads,
- * and pinned there, so that CRIU never waits on the disk when it restores.
+ * Image staging: a template's images are read into memory with deep-queue io_uring reads and
+ * pinned there, so that restores never find them evicted.
  *
  * CRIU reads its images through the page cache (its restorer copies pages with one synchronous
- * preadv per mapping), so the fastest thing CRIU can read from is a file whose pages are already
- * resident. Staging therefore reads every image file with up to STAGE_QUEUE_DEPTH large reads in
- * flight (the disk works on many at once instead of one readahead window at a time), then maps the
- * files and mlock()s the mappings: locked page-cache pages stay resident under memory pressure and
- * are shared with every restore, with no second copy. pw_template_evict() undoes both.
+ * preadv per mapping), so what CRIU can read fastest is a file whose pages are resident. After an
+ * engine's first restore of a template, a stager thread reads every image file with up to
+ * STAGE_QUEUE_DEPTH reads of STAGE_CHUNK in flight, then maps the files and mlock()s them: locked
+ * page-cache pages stay resident under memory pressure and are shared by all restores without a
+ * second copy. pw_template_evict() undoes both.
  *
- * The ring lives here in the engine and only for the duration of a staging: CRIU cannot dump a
- * process that holds an io_uring, and restored processes never see one.
+ * The stager runs after that first restore, not beside it: measured here, a stager reading while
+ * CRIU reads the same cold files slows both down (docs/performance.md has the numbers).
+ *
+ * The ring lives in the stager thread and only while it reads: CRIU cannot dump a process that
+ * holds an io_uring, and restored processes never see one.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -21,46 +24,49 @@
 
 #include "staging.h"
 
-#define STAGE_QUEUE_DEPTH 64
-#define STAGE_CHUNK (512u << 10)
+#define STAGE_QUEUE_DEPTH 16
+#define STAGE_CHUNK (2u << 20)
 
-typedef struct staged_file {
+typedef struct pinned_file {
         void *addr;
         size_t len;
-} staged_file;
+} pinned_file;
+
+typedef enum stage_state { STAGING, STAGED, STAGE_FAILED } stage_state;
 
 struct staged_template {
-        char *images;      /* path of the images directory */
-        dev_t dev;         /* identity of that directory: a rebuild publishes a new one */
+        pw_engine *e;
+        char *images;      /* the template's images directory */
+        dev_t dev;         /* its identity: a rebuild publishes a new directory */
         ino_t ino;
-        staged_file *files;
+        int dir_fd;        /* open for the stager */
+        stage_state state;
+        pthread_t thread;
+        pinned_file *files;
         size_t n_files;
+        uint64_t bytes;
         struct staged_template *next;
 };
 
+/* Joins the stager (it may still be reading) and unpins the files. */
 static void staged_free(struct staged_template *s)
 {
         if (!s)
                 return;
+        pthread_join(s->thread, NULL);
         for (size_t i = 0; i < s->n_files; i++)
                 munmap(s->files[i].addr, s->files[i].len); /* also unlocks */
+        if (s->dir_fd >= 0)
+                close(s->dir_fd);
         free(s->files);
         free(s->images);
         free(s);
 }
 
-void staging_free_all(struct staged_template *s)
-{
-        while (s) {
-                struct staged_template *next = s->next;
-                staged_free(s);
-                s = next;
-        }
-}
-
 typedef struct image_file {
         int fd;
         size_t size;
+        char *name;
 } image_file;
 
 typedef struct image_set {
@@ -71,16 +77,18 @@ typedef struct image_set {
 
 static void image_set_done(image_set *set)
 {
-        for (size_t i = 0; i < set->n; i++)
+        for (size_t i = 0; i < set->n; i++) {
                 if (set->files[i].fd >= 0)
                         close(set->files[i].fd);
+                free(set->files[i].name);
+        }
         free(set->files);
         set->files = NULL;
         set->n = 0;
 }
 
-/* Opens every regular file of the images directory. */
-static int image_set_open(int dir_fd, const char *images, image_set *set, pw_err *err)
+/* Opens every regular file of the images directory with open_flags. */
+static int image_set_open(int dir_fd, const char *images, int open_flags, image_set *set, pw_err *err)
 {
         _cleanup_close_ int walk_fd = dup(dir_fd);
         DIR *d = walk_fd >= 0 ? fdopendir(walk_fd) : NULL;
@@ -92,7 +100,7 @@ static int image_set_open(int dir_fd, const char *images, image_set *set, pw_err
         while (r >= 0 && (de = readdir(d))) {
                 if (de->d_name[0] == '.')
                         continue;
-                int fd = openat(dir_fd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                int fd = openat(dir_fd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | open_flags);
                 struct stat st;
                 if (fd < 0 || fstat(fd, &st) < 0) {
                         r = err_set(err, negative_errno(), "opening %s/%s: %m", images, de->d_name);
@@ -111,14 +119,16 @@ static int image_set_open(int dir_fd, const char *images, image_set *set, pw_err
                         break;
                 }
                 set->files = grown;
-                set->files[set->n++] = (image_file){fd, (size_t)st.st_size};
+                set->files[set->n++] = (image_file){fd, (size_t)st.st_size, strdup(de->d_name)};
+                if (!set->files[set->n - 1].name)
+                        r = -ENOMEM;
                 set->bytes += (uint64_t)st.st_size;
         }
         closedir(d);
         return r;
 }
 
-/* One read in flight: which file, where, and which buffer slot it uses. */
+/* One read in flight: which file, where, into which scratch slot. */
 typedef struct read_op {
         unsigned file, slot;
         off_t offset;
@@ -127,9 +137,9 @@ typedef struct read_op {
 typedef struct ring_reader {
         struct io_uring ring;
         bool ring_ready;
-        char *buffers;          /* STAGE_QUEUE_DEPTH slots of STAGE_CHUNK, registered */
-        unsigned free_slots[STAGE_QUEUE_DEPTH], n_free;
+        char *scratch;  /* STAGE_QUEUE_DEPTH slots of STAGE_CHUNK: the data only has to pass by */
         read_op ops[STAGE_QUEUE_DEPTH];
+        unsigned free_slots[STAGE_QUEUE_DEPTH], n_free;
 } ring_reader;
 
 static int ring_submit_next(ring_reader *rr, const image_set *set, size_t *file, off_t *offset)
@@ -146,7 +156,8 @@ static int ring_submit_next(ring_reader *rr, const image_set *set, size_t *file,
         unsigned slot = rr->free_slots[--rr->n_free];
         size_t left = set->files[*file].size - (size_t)*offset;
         unsigned len = left < STAGE_CHUNK ? (unsigned)left : STAGE_CHUNK;
-        io_uring_prep_read_fixed(sqe, (int)*file, rr->buffers + (size_t)slot * STAGE_CHUNK, len, *offset, 0);
+        io_uring_prep_read_fixed(sqe, (int)*file, rr->scratch + (size_t)slot * STAGE_CHUNK, len,
+                                 (uint64_t)*offset, 0);
         sqe->flags |= IOSQE_FIXED_FILE;
         rr->ops[slot] = (read_op){(unsigned)*file, slot, *offset};
         io_uring_sqe_set_data(sqe, &rr->ops[slot]);
@@ -158,8 +169,8 @@ static void ring_reader_done(ring_reader *rr)
 {
         if (rr->ring_ready)
                 io_uring_queue_exit(&rr->ring);
-        if (rr->buffers)
-                munmap(rr->buffers, (size_t)STAGE_QUEUE_DEPTH * STAGE_CHUNK);
+        if (rr->scratch)
+                munmap(rr->scratch, (size_t)STAGE_QUEUE_DEPTH * STAGE_CHUNK);
 }
 
 static int ring_reader_init(ring_reader *rr, const image_set *set, pw_err *err)
@@ -168,11 +179,11 @@ static int ring_reader_init(ring_reader *rr, const image_set *set, pw_err *err)
         if (r < 0)
                 return err_set(err, r, "io_uring_queue_init: %s", strerror(-r));
         rr->ring_ready = true;
-        size_t buf_size = (size_t)STAGE_QUEUE_DEPTH * STAGE_CHUNK;
-        void *buffers = mmap(NULL, buf_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (buffers == MAP_FAILED)
+        size_t size = (size_t)STAGE_QUEUE_DEPTH * STAGE_CHUNK;
+        void *scratch = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (scratch == MAP_FAILED)
                 return err_set(err, negative_errno(), "staging buffers: %m");
-        rr->buffers = buffers;
+        rr->scratch = scratch;
         rr->n_free = STAGE_QUEUE_DEPTH;
         for (unsigned i = 0; i < STAGE_QUEUE_DEPTH; i++)
                 rr->free_slots[i] = i;
@@ -182,7 +193,7 @@ static int ring_reader_init(ring_reader *rr, const image_set *set, pw_err *err)
         for (size_t i = 0; i < set->n; i++)
                 fds[i] = set->files[i].fd;
         /* Registered buffers and files spare the kernel a page pinning and an fd lookup per read. */
-        struct iovec iov = {rr->buffers, buf_size};
+        struct iovec iov = {rr->scratch, size};
         if ((r = io_uring_register_buffers(&rr->ring, &iov, 1)) < 0 ||
             (set->n && (r = io_uring_register_files(&rr->ring, fds, (unsigned)set->n)) < 0))
                 return err_set(err, r, "io_uring_register: %s", strerror(-r));
@@ -206,7 +217,7 @@ static unsigned ring_reap(ring_reader *rr, int *r, pw_err *err)
         return seen;
 }
 
-/* Reads every file once through the page cache with up to STAGE_QUEUE_DEPTH reads in flight. */
+/* Reads every file of set through the page cache with up to STAGE_QUEUE_DEPTH reads in flight. */
 static int read_with_ring(const image_set *set, pw_err *err)
 {
         ring_reader rr = {0};
@@ -219,9 +230,9 @@ static int read_with_ring(const image_set *set, pw_err *err)
                         in_flight++;
                 if (in_flight == 0)
                         break;
-                int s = io_uring_submit_and_wait(&rr.ring, 1);
-                if (s < 0 && s != -EINTR)
-                        r = err_set(err, s, "io_uring_submit: %s", strerror(-s));
+                int sr = io_uring_submit_and_wait(&rr.ring, 1);
+                if (sr < 0 && sr != -EINTR)
+                        r = err_set(err, sr, "io_uring_submit: %s", strerror(-sr));
                 in_flight -= ring_reap(&rr, &r, err);
         }
         /* After a failure, what is still in flight must land before the buffers go. */
@@ -231,25 +242,15 @@ static int read_with_ring(const image_set *set, pw_err *err)
         return r;
 }
 
-/* The same with one plain read at a time, for comparison (PW_ENGINE_NO_IO_URING). */
-static int read_plain(const image_set *set, pw_err *err)
+/* Page images first: CRIU reads the small images itself at its start and the pages last. */
+static int pages_first(const void *a, const void *b)
 {
-        _cleanup_free_ char *buf = malloc(STAGE_CHUNK);
-        if (!buf)
-                return -ENOMEM;
-        for (size_t i = 0; i < set->n; i++)
-                for (off_t off = 0; (size_t)off < set->files[i].size;) {
-                        ssize_t n = pread(set->files[i].fd, buf, STAGE_CHUNK, off);
-                        if (n < 0 && errno == EINTR)
-                                continue;
-                        if (n <= 0)
-                                return err_set(err, n < 0 ? negative_errno() : -EIO, "reading image: %m");
-                        off += n;
-                }
-        return 0;
+        const image_file *x = a, *y = b;
+        bool px = !strncmp(x->name, "pages-", 6), py = !strncmp(y->name, "pages-", 6);
+        return px != py ? (px ? -1 : 1) : 0;
 }
 
-/* Maps and locks each file: resident pages stay resident until pw_template_evict. */
+/* Maps and locks each file: its resident pages stay resident until unpinned. */
 static int pin_files(const image_set *set, struct staged_template *s, pw_err *err)
 {
         s->files = calloc(set->n ? set->n : 1, sizeof(*s->files));
@@ -260,12 +261,47 @@ static int pin_files(const image_set *set, struct staged_template *s, pw_err *er
                         continue;
                 void *addr = mmap(NULL, set->files[i].size, PROT_READ, MAP_SHARED, set->files[i].fd, 0);
                 if (addr == MAP_FAILED)
-                        return err_set(err, negative_errno(), "mapping an image: %m");
-                s->files[s->n_files++] = (staged_file){addr, set->files[i].size};
+                        return err_set(err, negative_errno(), "mapping %s: %m", set->files[i].name);
+                s->files[s->n_files++] = (pinned_file){addr, set->files[i].size};
                 if (mlock(addr, set->files[i].size) < 0)
-                        return err_set(err, negative_errno(), "locking an image in memory: %m");
+                        return err_set(err, negative_errno(), "locking %s in memory: %m", set->files[i].name);
         }
         return 0;
+}
+
+static void *stager(void *userdata)
+{
+        struct staged_template *s = userdata;
+        uint64_t t0 = now_us();
+        pw_err err = {""};
+        image_set set = {0};
+        int r = image_set_open(s->dir_fd, s->images, 0, &set, &err);
+        if (r >= 0) {
+                qsort(set.files, set.n, sizeof(*set.files), pages_first);
+                s->bytes = set.bytes;
+                r = read_with_ring(&set, &err);
+        }
+        if (r >= 0)
+                r = pin_files(&set, s, &err);
+        image_set_done(&set);
+        if (r < 0)
+                pw_log(s->e, PW_LOG_WARNING, "staging %s: %s (restores read from disk)", s->images, err.msg);
+        else
+                pw_log(s->e, PW_LOG_DEBUG, "staged %s: %.1f MiB in %.2f ms", s->images,
+                       s->bytes / 1048576.0, (now_us() - t0) / 1000.0);
+        close(s->dir_fd); /* the engine keeps no descriptor of a template it staged */
+        s->dir_fd = -1;
+        __atomic_store_n(&s->state, r < 0 ? STAGE_FAILED : STAGED, __ATOMIC_RELEASE);
+        return NULL;
+}
+
+void staging_engine_done(pw_engine *e)
+{
+        while (e->staged) {
+                struct staged_template *next = e->staged->next;
+                staged_free(e->staged);
+                e->staged = next;
+        }
 }
 
 static struct staged_template **staged_find(pw_engine *e, const char *images)
@@ -276,55 +312,66 @@ static struct staged_template **staged_find(pw_engine *e, const char *images)
         return p;
 }
 
+/* A new entry whose stager thread starts reading now. */
+static int stage_start(pw_engine *e, const char *images, int images_fd, const struct stat *st,
+                       struct staged_template **ret, pw_err *err)
+{
+        struct staged_template *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        *s = (struct staged_template){.e = e, .dev = st->st_dev, .ino = st->st_ino, .state = STAGING};
+        s->images = strdup(images);
+        s->dir_fd = fcntl(images_fd, F_DUPFD_CLOEXEC, 3);
+        int r = !s->images ? -ENOMEM : s->dir_fd < 0 ? negative_errno() : 0;
+        if (r >= 0 && (r = -pthread_create(&s->thread, NULL, stager, s)) < 0)
+                err_set(err, r, "starting the stager: %s", strerror(-r));
+        if (r < 0) {
+                if (s->dir_fd >= 0)
+                        close(s->dir_fd);
+                free(s->images);
+                free(s);
+                return r;
+        }
+        *ret = s;
+        return 0;
+}
+
 int stage_template(pw_engine *e, const char *images, int images_fd, pw_err *err)
 {
+        if (e->flags & PW_ENGINE_NO_IO_URING)
+                return 0; /* CRIU reads the files itself, with its plain reads */
         struct stat st;
         if (fstat(images_fd, &st) < 0)
                 return err_set(err, negative_errno(), "stat %s: %m", images);
         pthread_mutex_lock(&e->stage_lock);
         struct staged_template **p = staged_find(e, images);
-        if (*p && (*p)->dev == st.st_dev && (*p)->ino == st.st_ino) {
-                pthread_mutex_unlock(&e->stage_lock);
-                return 0; /* the hot path: staged before, still the published images */
-        }
-        if (*p) { /* the template was rebuilt: let the old images go */
-                struct staged_template *old = *p;
-                *p = old->next;
-                staged_free(old);
-        }
-        uint64_t t0 = now_us();
-        image_set set = {0};
-        struct staged_template *s = calloc(1, sizeof(*s));
-        int r = s && (s->images = strdup(images)) ? 0 : -ENOMEM;
-        if (r >= 0)
-                r = image_set_open(images_fd, images, &set, err);
-        if (r >= 0)
-                r = e->flags & PW_ENGINE_NO_IO_URING ? read_plain(&set, err) : read_with_ring(&set, err);
-        if (r >= 0)
-                r = pin_files(&set, s, err);
-        if (r >= 0) {
-                s->dev = st.st_dev;
-                s->ino = st.st_ino;
-                s->next = e->staged;
-                e->staged = TAKE_PTR(s);
-                pw_log(e, PW_LOG_DEBUG, "staged %s: %zu files, %.1f MiB in %.2f ms (%s)", images, set.n,
-                       set.bytes / 1048576.0, (now_us() - t0) / 1000.0,
-                       e->flags & PW_ENGINE_NO_IO_URING ? "plain reads" : "io_uring");
+        struct staged_template *old = NULL;
+        int r = 0;
+        if (!*p || (*p)->dev != st.st_dev || (*p)->ino != st.st_ino) {
+                if (*p) { /* the template was rebuilt: unpin the old images */
+                        old = *p;
+                        *p = old->next;
+                }
+                struct staged_template *s = NULL;
+                r = stage_start(e, images, images_fd, &st, &s, err);
+                if (r >= 0) {
+                        s->next = e->staged;
+                        e->staged = s;
+                }
         }
         pthread_mutex_unlock(&e->stage_lock);
-        staged_free(s);
-        image_set_done(&set);
+        staged_free(old);
         return r;
 }
 
-/* Drops every file of the directory from the page cache. Pages that someone maps stay. */
+/* Drops every file of the directory from the page cache. */
 static int evict_files(const char *images, pw_err *err)
 {
         _cleanup_close_ int dir_fd = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dir_fd < 0)
                 return err_set(err, negative_errno(), "opening %s: %m", images);
         image_set set = {0};
-        int r = image_set_open(dir_fd, images, &set, err);
+        int r = image_set_open(dir_fd, images, 0, &set, err);
         for (size_t i = 0; r >= 0 && i < set.n; i++) {
                 int a = posix_fadvise(set.files[i].fd, 0, 0, POSIX_FADV_DONTNEED);
                 if (a)
@@ -338,14 +385,12 @@ int unstage_template(pw_engine *e, const char *images, pw_err *err)
 {
         pthread_mutex_lock(&e->stage_lock);
         struct staged_template **p = staged_find(e, images);
-        if (*p) {
-                struct staged_template *s = *p;
+        struct staged_template *s = *p;
+        if (s)
                 *p = s->next;
-                staged_free(s);
-        }
-        int r = evict_files(images, err);
         pthread_mutex_unlock(&e->stage_lock);
-        return r;
+        staged_free(s); /* unpinned first: fadvise skips pages that are mapped */
+        return evict_files(images, err);
 }
 
 PW_PUBLIC int pw_template_evict(pw_engine *e, const char *name)

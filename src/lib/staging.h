@@ -4,12 +4,13 @@
 
 #include "internal.h"
 
-/* Makes sure the images directory (open as images_fd) is resident and pinned in memory for this
- * engine; cheap when it already is. Reads with io_uring unless PW_ENGINE_NO_IO_URING. */
+/* Makes sure the images directory (open as images_fd) gets resident and pinned in memory for this
+ * engine: the first call starts a stager thread that reads the files with io_uring and returns at
+ * once; later calls are cheap. Nothing with PW_ENGINE_NO_IO_URING. A staging failure only costs speed: it is logged, and restores read from disk. */
 int stage_template(pw_engine *e, const char *images, int images_fd, pw_err *err);
 
-/* Unpins the staged copy, if any, and drops the files from the page cache. */
+/* Unpins the template's images, if staged, and drops its files from the page cache. */
 int unstage_template(pw_engine *e, const char *images, pw_err *err);
 
-struct staged_template;
-void staging_free_all(struct staged_template *s);
+/* Waits for the engine's stagers and unpins everything. */
+void staging_engine_done(pw_engine *e);

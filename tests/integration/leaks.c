@@ -319,8 +319,28 @@ static void check_state_dir(const char *state_dir, report *r)
                        "unfinished template build");
 }
 
+/* True once only the descriptors open at the start (and a live engine's namespaces) are open. */
+static bool fds_settled(unsigned engines_alive)
+{
+        static bool now[MAX_FD];
+        open_fds(now);
+        for (int fd = 0; fd < MAX_FD; fd++) {
+                if (!now[fd] || fds_at_begin[fd])
+                        continue;
+                char link[64], target[64] = "";
+                snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+                if (engines_alive && readlink(link, target, sizeof(target) - 1) > 5 && !strncmp(target, "net:[", 5))
+                        continue;
+                return false;
+        }
+        return true;
+}
+
 static void check_fds(report *r, unsigned engines_alive)
 {
+        /* An engine's stager thread may still be reading a template it staged after a restore. */
+        for (int attempt = 0; attempt < 100 && !fds_settled(engines_alive); attempt++)
+                pause_ms(20);
         static bool now[MAX_FD];
         open_fds(now);
         unsigned netns_allowed = engines_alive * ENGINE_NETNS_FDS;

@@ -22,7 +22,8 @@ void leaks_begin(void);
 /* Looks for everything listed above, appends one line per finding to report (NUL-terminated,
  * truncated to size) and cleans it up. Returns the number of findings. While engines are alive
  * (engines_alive > 0) each may hold up to ENGINE_NETNS_FDS network namespaces made ahead for
- * restores; once they are freed, none may be left. */
+ * restores, and its stager thread gets a moment to finish reading a template; once engines are
+ * freed, nothing may be left. */
 #define ENGINE_NETNS_FDS 4
 int leaks_check(const char *state_dir, unsigned engines_alive, char *report, size_t size);
 
