@@ -209,14 +209,20 @@ static int bench_open(const cli_globals *g, bench *b)
         return 0;
 }
 
-/* One line rewritten in place on a terminal; in a log, a line per round and per throughput mode. */
-static void progress(bench *b, const char *phase, bench_mode m)
+/* One line rewritten in place on a terminal; in a log, a line per round and per throughput mode.
+ * round counts from 1; 0 is the throughput phase. */
+static void progress(bench *b, unsigned round, bench_mode m)
 {
+        const char *phase = round == 0 ? "throughput" : round <= WARMUP_RUNS ? "warm-up" : "run";
         b->step++;
         if (b->tty)
                 fprintf(stderr, "\r[%3u/%u] %-10s %-20s", b->step, b->steps, phase, bench_mode_name(m));
-        else if (m == b->first_mode || bench_mode_restores(m))
-                fprintf(stderr, "[%3u/%u] %s %s\n", b->step, b->steps, phase, bench_mode_name(m));
+        else if (round == 0)
+                fprintf(stderr, "[%3u/%u] throughput %s\n", b->step, b->steps, bench_mode_name(m));
+        else if (m == b->first_mode)
+                fprintf(stderr, "[%3u/%u] %s %u of %u\n", b->step, b->steps, phase,
+                        round <= WARMUP_RUNS ? round : round - WARMUP_RUNS,
+                        round <= WARMUP_RUNS ? WARMUP_RUNS : b->a.runs);
         fflush(stderr);
 }
 
@@ -238,7 +244,8 @@ static int mode_failed(const bench *b, bench_mode m, const char *phase, const pw
 static int run_latency(bench *b)
 {
         for (unsigned round = 0; round < WARMUP_RUNS + b->a.runs; round++)
-                for (int m = 0; m < _MODE_MAX; m++) {
+                for (int k = 0; k < _MODE_MAX; k++) {
+                        bench_mode m = bench_round_order[k];
                         bench_mode_result *mr = &b->report.modes[m];
                         bench_sample s;
                         pw_err err = {""};
@@ -246,7 +253,7 @@ static int run_latency(bench *b)
                                 continue;
                         if (interrupted)
                                 return 130;
-                        progress(b, round < WARMUP_RUNS ? "warm-up" : "run", m);
+                        progress(b, round + 1, m);
                         if (bench_run_once(&b->ctx, m, &s, &err) < 0)
                                 return mode_failed(b, m, "a run", &err);
                         if (round >= WARMUP_RUNS)
@@ -271,7 +278,7 @@ static int run_throughput(bench *b)
                         continue;
                 if (interrupted)
                         return 130;
-                progress(b, "throughput", m);
+                progress(b, 0, m);
                 if (bench_throughput(&b->ctx, m, b->a.concurrency, total, &mr->throughput_wall_s, &err) < 0)
                         return mode_failed(b, m, "the throughput phase", &err);
                 mr->throughput_restores = total;
@@ -294,7 +301,8 @@ static int bench_measure(bench *b)
 {
         pw_err err = {""};
         unsigned selected = 0, restoring = 0;
-        for (int m = _MODE_MAX - 1; m >= 0; m--) {
+        for (int k = _MODE_MAX - 1; k >= 0; k--) {
+                bench_mode m = bench_round_order[k];
                 if (b->a.selected[m])
                         b->first_mode = m;
                 selected += b->a.selected[m];

@@ -99,6 +99,7 @@ typedef struct bench_ctx {
         const char *fork_zygote_program;
         fork_zygote zygote;
         pw_instance *warm;
+        bool unstaged; /* the main engine's staging of the template was evicted since its last restore */
         volatile sig_atomic_t *interrupted;
 } bench_ctx;
 
@@ -107,6 +108,12 @@ typedef struct bench_ctx {
 int bench_ctx_setup(bench_ctx *c, const bool selected[_MODE_MAX], pw_err *err);
 /* Destroys the warm instance, stops the zygote and its children, frees the rest. Idempotent. */
 void bench_ctx_teardown(bench_ctx *c);
+
+/* The order of the modes within a round of runs. The cold modes go first: an eviction also drops
+ * the main engine's staging, which prewarm_cold's restore starts again on that engine; the modes
+ * that do not read the images run while the stager reads them; prewarm, last, then finds the
+ * template staged, as a long-lived engine has it. */
+extern const bench_mode bench_round_order[_MODE_MAX];
 
 /* One timed run of mode m; everything it started is gone when it returns. */
 int bench_run_once(bench_ctx *c, bench_mode m, bench_sample *ret, pw_err *err);

@@ -73,7 +73,7 @@ if [ "$status" -eq 0 ]; then ok "bench runs"; else fail "bench runs (status $sta
 for mode in exec criu_cli prewarm prewarm_cold prewarm_cold_noring fork_zygote warm; do
         check "table has $mode" grep -qE "^$mode +[0-9]" "$work/out"
 done
-check "progress on stderr" grep -q "run exec" "$work/err"
+check "progress on stderr" grep -q "run 3 of 3" "$work/err"
 if python3 - "$work/bench.json" <<'PY'
 import json, math, sys
 doc = json.load(open(sys.argv[1]))
@@ -121,7 +121,7 @@ import json, sys; d = json.load(open(sys.argv[1])); sys.exit(sorted(d["modes"]) 
 # Ctrl-C in the middle of the runs: exit 130, everything torn down.
 "$prewarm" bench --template python3 --runs 50 --concurrency 2 >"$work/out" 2>"$work/err" &
 bench_pid=$!
-for _ in $(seq 100); do grep -q "run exec" "$work/err" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do grep -q "run 1 of" "$work/err" 2>/dev/null && break; sleep 0.1; done
 kill -INT $bench_pid
 wait $bench_pid
 status=$?
