@@ -12,7 +12,7 @@
 
 #define TICK_US 1000000ull               /* the threads look at least this often */
 #define REFILL_GUESS_US 100000ull        /* a restore, before one was measured */
-#define DEMAND_HORIZON_US 60000000ull    /* zygote demand is judged over the last minute */
+#define DEMAND_HORIZON_US 600000000ull   /* zygote demand is judged over the last 10 minutes (pool-sim) */
 #define RETRY_MIN_US 100000ull
 #define RETRY_MAX_US 30000000ull
 
