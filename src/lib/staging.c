@@ -373,6 +373,11 @@ static int evict_files(const char *images, pw_err *err)
         image_set set = {0};
         int r = image_set_open(dir_fd, images, 0, &set, err);
         for (size_t i = 0; r >= 0 && i < set.n; i++) {
+                /* Dirty pages (a template built moments ago) are not dropped: write them first. */
+                if (fdatasync(set.files[i].fd) < 0) {
+                        r = err_set(err, negative_errno(), "writing %s/%s: %m", images, set.files[i].name);
+                        break;
+                }
                 int a = posix_fadvise(set.files[i].fd, 0, 0, POSIX_FADV_DONTNEED);
                 if (a)
                         r = err_set(err, -a, "evicting %s: %s", images, strerror(a));
