@@ -66,6 +66,15 @@ static int match_template(const pw_template_info *t, void *userdata)
         return 1;
 }
 
+bool api_template_built(daemon_ctx *d, const char *name)
+{
+        find_template f = {name, NULL};
+        pw_template_foreach(d->engine, match_template, &f);
+        bool built = f.found != NULL;
+        json_decref(f.found);
+        return built;
+}
+
 static bool template_building(daemon_ctx *d, const char *name, bool set, bool value)
 {
         pthread_mutex_lock(&d->build_lock);
@@ -139,6 +148,8 @@ static void template_build(http_request *req, http_response *res)
                 return;
         }
         http_note(res, "built in %.0f ms", (now_us() - t0) / 1000.0);
+        if (d->cfg.ow_port_first && !strcmp(name, d->cfg.slot_template))
+                pw_pool_prewarm(d->pool, name); /* the slots take their zygotes from here */
         template_get(req, res);
 }
 
@@ -278,7 +289,7 @@ static void invocation_run(invocation *inv)
         if (inv->r >= 0)
                 return;
         invoke_error_class(inv->r, &inv->status, &inv->kind);
-        const char *why = pw_engine_last_error(d->engine);
+        const char *why = pw_pool_last_error(d->pool);
         str_copy(inv->error, sizeof(inv->error), why && *why ? why : strerror(-inv->r));
         metrics_error(d->metrics, inv->kind);
 }
@@ -364,7 +375,7 @@ static void invoke_sync(http_response *res, invocation *inv)
         add_timing_headers(res, &inv->info);
         http_note(res, "fn=%s source=%s", inv->function, source_name(inv->info.source));
         if (inv->r < 0)
-                http_reply_error(res, inv->status, "function %s: %s", inv->function, inv->error);
+                http_reply_error(res, inv->status, "%s", inv->error);
         else
                 http_reply_text(res, 200, "application/json", inv->result, strlen(inv->result));
         invocation_free(inv);

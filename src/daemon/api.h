@@ -14,5 +14,8 @@ void invoke_error_class(int r, unsigned *ret_status, const char **ret_kind);
 /* The source names used in headers and records: "warm", "zygote", "restore", "cold-start". */
 const char *source_name(int source);
 
+/* Whether template name is built. */
+bool api_template_built(daemon_ctx *d, const char *name);
+
 /* Registers every function of the registry with the pool (at startup). */
 int api_register_all(daemon_ctx *d);

@@ -18,6 +18,7 @@ struct http_server {
 /* What one request accumulates between MHD's calls of the access handler. */
 typedef struct conn_state {
         uint64_t start_us;
+        bool entered; /* counted in flight until its answer is sent */
         char *body;
         size_t size, capacity;
         bool too_big;
@@ -212,20 +213,21 @@ static bool authorized(const http_server *s, const http_request *req)
         return auth && !strncasecmp(auth, "Bearer ", 7) && token_equal(auth + 7, s->daemon->token);
 }
 
-static void dispatch(http_server *s, http_request *req, http_response *res)
+/* True when the request was let in: it stays in flight until on_completed. */
+static bool dispatch(http_server *s, http_request *req, http_response *res)
 {
         if (!authorized(s, req)) {
                 http_reply_error(res, 401, "missing or wrong bearer token");
                 http_add_header(res, "WWW-Authenticate", "Bearer realm=\"prewarmd\"");
-                return;
+                return false;
         }
         if (!daemon_enter(s->daemon)) {
                 http_reply_error(res, 503, "prewarmd is shutting down; retry elsewhere or later");
                 http_add_header(res, "Retry-After", "1");
-                return;
+                return false;
         }
         route(s, req, res);
-        daemon_leave(s->daemon);
+        return true;
 }
 
 static enum MHD_Result send_response(struct MHD_Connection *c, http_response *res)
@@ -298,13 +300,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 *con_cls = st;
                 if (!st->too_big)
                         return MHD_YES;
+                /* A declared oversized body is refused before it is read (with "Expect:
+                 * 100-continue" the client never sends it). */
         }
-        if (*upload_data_size && !st->too_big) {
-                body_append(st, upload_data, *upload_data_size);
+        if (*upload_data_size) {
+                /* Past the cap the rest is read and dropped: MHD takes no answer mid-upload. */
+                if (!st->too_big)
+                        body_append(st, upload_data, *upload_data_size);
                 *upload_data_size = 0;
                 return MHD_YES;
         }
-        *upload_data_size = 0; /* an oversized body: answered below without reading it */
 
         http_request req = {.method = method, .path = url, .conn = c, .body = st->body ? st->body : "",
                             .body_size = st->size, .data = s->cfg.data, .daemon = s->daemon};
@@ -312,7 +317,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (st->too_big)
                 http_reply_error(&res, 413, "request body larger than the limit of %u bytes", HTTP_MAX_BODY);
         else
-                dispatch(s, &req, &res);
+                st->entered = dispatch(s, &req, &res);
         if (!res.status)
                 http_reply_error(&res, 500, "handler gave no answer");
         log_request(s, &req, &res, st->start_us);
@@ -327,6 +332,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         conn_state *st = *con_cls;
         if (!st)
                 return;
+        /* Only now is the answer out: shutdown must not close the connection before. */
+        if (st->entered)
+                daemon_leave(((http_server *)cls)->daemon);
         free(st->body);
         free(st);
         *con_cls = NULL;

@@ -350,9 +350,12 @@ static int serve(daemon_ctx *d, servers *s, const sigset_t *set)
         if ((r = open_engine(d)) < 0 || (r = open_state(d)) < 0 || (r = start_api(d, s)) < 0 ||
             (r = slots_start(d, &d->slots)) < 0)
                 return r;
-        if (d->cfg.ow_port_first && pw_pool_prewarm(d->pool, d->cfg.slot_template) < 0)
-                dlog(PW_LOG_WARNING, "slots: cannot keep zygotes of %s ready: %s (build it: POST /v1/templates/%s/build)",
-                     d->cfg.slot_template, pw_engine_last_error(d->engine), d->cfg.slot_template);
+        if (d->cfg.ow_port_first && !api_template_built(d, d->cfg.slot_template))
+                dlog(PW_LOG_WARNING, "slots: template %s is not built yet (POST /v1/templates/%s/build)",
+                     d->cfg.slot_template, d->cfg.slot_template);
+        else if (d->cfg.ow_port_first && pw_pool_prewarm(d->pool, d->cfg.slot_template) < 0)
+                dlog(PW_LOG_WARNING, "slots: cannot keep zygotes of %s ready: %s", d->cfg.slot_template,
+                     pw_pool_last_error(d->pool));
         dlog(PW_LOG_INFO, "ready (state %s)", d->cfg.state_dir);
         int sig = wait_for_signal(set);
         dlog(PW_LOG_INFO, "%s: stopping", strsignal(sig));

@@ -84,7 +84,7 @@ static int slot_load(slot *s, char *errbuf, size_t errlen)
         int r = pw_pool_take_zygote(d->pool, d->cfg.slot_template, &i, &source);
         if (r < 0) {
                 snprintf(errbuf, errlen, "no instance of template %s: %s", d->cfg.slot_template,
-                         pw_engine_last_error(d->engine));
+                         pw_pool_last_error(d->pool));
                 return r;
         }
         const pw_function fn = {.code_uri = s->code_uri, .main = s->main, .digest = s->digest,
@@ -371,7 +371,10 @@ static void slot_root(http_request *req, http_response *res)
                 if (!json_object_get(message, "value"))
                         json_object_del(message, "value");
                 do_run(s, message, res);
-        } else if (!init)
+        } else if (!init && s->mode == SLOT_FREE)
+                /* Neither form: a Fission router's request to a slot not specialized yet. */
+                http_reply_error(res, 500, "Generic container: no requests supported");
+        else if (!init)
                 http_reply_error(res, 400, "expected {\"init\": {...}} and/or {\"activation\": {...}, \"value\": {...}}");
         pthread_mutex_unlock(&s->lock);
 }

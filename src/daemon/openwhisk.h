@@ -22,6 +22,7 @@ typedef enum slot_mode { SLOT_FREE, SLOT_OPENWHISK, SLOT_FISSION } slot_mode;
 typedef struct slot {
         daemon_ctx *d;
         unsigned port;
+        char name[32];        /* "slot PORT", the server's name in log lines */
         http_server *server;
         pthread_mutex_t lock; /* held for a whole /init, /run, specialize or invocation */
         slot_mode mode;

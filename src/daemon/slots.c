@@ -34,9 +34,8 @@ static int slot_init(daemon_ctx *d, slot *s, unsigned port)
                 dlog(PW_LOG_ERROR, "slot %u: cannot listen on 127.0.0.1:%u: %s", port, port, strerror(-r));
                 return r;
         }
-        char name[32];
-        snprintf(name, sizeof(name), "slot %u", port);
-        const http_server_config cfg = {.name = name, .listen_fd = fd, .routes = slot_routes,
+        snprintf(s->name, sizeof(s->name), "slot %u", port);
+        const http_server_config cfg = {.name = s->name, .listen_fd = fd, .routes = slot_routes,
                                         .n_routes = slot_n_routes, .data = s};
         if ((r = http_server_start(d, &cfg, &s->server)) < 0)
                 dlog(PW_LOG_ERROR, "slot %u: cannot start its HTTP server", port);

@@ -48,7 +48,8 @@ static pid_t owner_pid(const char *name)
         return 0;
 }
 
-/* When process pid started, in seconds since the epoch; 0 if unknown. */
+/* When process pid started, in seconds since the epoch; 0 if unknown. A zombie (an engine that
+ * died and that its parent has not reaped yet) counts as gone: -1. */
 static time_t process_start(pid_t pid)
 {
         char path[64], text[1024];
@@ -58,10 +59,13 @@ static time_t process_start(pid_t pid)
                 return 0;
         const char *p = strrchr(text, ')'); /* comm may hold spaces */
         unsigned long long start = 0;
+        char state;
         /* After ")": state is field 3, starttime field 22. */
-        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-                         &start) != 1)
+        if (!p || sscanf(p + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                         &state, &start) != 2)
                 return 0;
+        if (state == 'Z' || state == 'X')
+                return -1;
         _cleanup_fclose_ FILE *s = fopen("/proc/stat", "re");
         unsigned long long btime = 0;
         char line[256];
@@ -80,7 +84,7 @@ static bool owner_gone(pid_t pid, time_t created)
         if (kill(pid, 0) < 0 && errno == ESRCH)
                 return true;
         time_t started = process_start(pid);
-        return started > 0 && started > created + 1; /* reused pid: younger than the object */
+        return started < 0 || (started > 0 && started > created + 1); /* reused: younger than the object */
 }
 
 static bool path_stale(const char *path, const char *name)

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# prewarmd under faults: instances that crash, hang or run out of memory mid-invocation, a corrupt
+# template (the pool's cold-start fallback serves), a daemon killed with SIGKILL (its successor reaps
+# what it left), SIGTERM with a request in flight (it finishes) and with one that outlasts the grace
+# period (it fails), each stop checked for leftovers.
+# Usage: faults_test.sh PREWARMD SOURCE_DIR
+prewarmd=$1 source=$2
+. "$(dirname "$0")/lib.sh"
+
+cat >"$work/faulty.py" <<'PY'
+import os, time
+def main(args):
+    if args.get("crash"):
+        os._exit(3)
+    if args.get("sleep"):
+        time.sleep(args["sleep"])
+    if args.get("hog"):
+        hog = bytearray(args["hog"] << 20)
+        for i in range(0, len(hog), 4096):
+            hog[i] = 1
+    return {"ok": True, "slept": args.get("sleep", 0)}
+PY
+faulty="{\"code\": \"file://$work/faulty.py\", \"timeout_ms\": 1500}"
+
+in_flight() {
+        curl -s --unix-socket "$sock" http://prewarmd/healthz |
+                python3 -c 'import json, sys; print(json.load(sys.stdin)["in_flight"])'
+}
+wait_in_flight() {
+        for _ in $(seq 1 200); do [ "$(in_flight)" -ge 1 ] && return 0; sleep 0.05; done
+        return 1
+}
+
+start_daemon || exit 1
+build_template
+api PUT /v1/functions/faulty -d "$faulty";       expect "register" 201 ''
+api POST /v1/functions/faulty/invoke -d '{}';    expect "healthy invocation" 200 '"ok":true'
+api POST /v1/functions/faulty/invoke -d '{"crash": 1}'
+expect "instance crashes mid-invocation: 502" 502 'died \(exit status 3\)'
+api POST /v1/functions/faulty/invoke -d '{}';    expect "next invocation on a new instance" 200 '"ok":true'
+api POST /v1/functions/faulty/invoke -d '{"sleep": 30}'
+expect "instance hangs: 504 at the function's timeout" 504 'timed out after 1500 ms'
+api POST /v1/functions/faulty/invoke -d '{}';    expect "next invocation after the timeout" 200 '"ok":true'
+api POST /v1/functions/faulty/invoke -d '{"hog": 1024}'
+expect "instance exceeds its memory limit: 502" 502 'memory limit'
+api POST /v1/functions/faulty/invoke -d '{}';    expect "next invocation after the OOM kill" 200 '"ok":true'
+api GET /metrics
+for kind in crash timeout memory; do
+        grep -Eq "prewarm_errors_total\{kind=\"$kind\"\} [1-9]" "$work/body" && ok "error kind $kind counted" || fail "error kind $kind"
+done
+
+# ---------------------------------------------------------------- SIGTERM with a request in flight
+curl -s --unix-socket "$sock" -o "$work/slow.body" -w '%{http_code}' -X POST \
+        http://prewarmd/v1/functions/faulty/invoke -d '{"sleep": 1}' >"$work/slow.code" &
+client=$!
+wait_in_flight && ok "slow request in flight" || fail "slow request never in flight"
+stop_daemon
+wait "$client"
+[ "$(cat "$work/slow.code")" = 200 ] && grep -q '"slept":1' "$work/slow.body" &&
+        ok "SIGTERM: the request in flight finished with 200" || fail "in-flight request: $(cat "$work/slow.code") $(cat "$work/slow.body")"
+[ "$stop_status" -eq 0 ] && ok "SIGTERM: exit 0" || fail "SIGTERM: exit $stop_status"
+
+# ---------------------------------------------------------------- SIGTERM after the grace period
+start_daemon --grace 1 || exit 1
+api PUT /v1/functions/slow -d "{\"code\": \"file://$work/faulty.py\", \"timeout_ms\": 60000}"
+curl -s --unix-socket "$sock" -o "$work/stuck.body" -w '%{http_code}' -X POST \
+        http://prewarmd/v1/functions/slow/invoke -d '{"sleep": 50}' >"$work/stuck.code" &
+client=$!
+wait_in_flight && ok "stuck request in flight" || fail "stuck request never in flight"
+start=$(date +%s)
+stop_daemon
+wait "$client"
+[ "$(cat "$work/stuck.code")" = 502 ] && ok "grace period over: the stuck request failed with 502" ||
+        fail "stuck request: $(cat "$work/stuck.code") $(cat "$work/stuck.body")"
+[ $(( $(date +%s) - start )) -lt 40 ] && ok "shutdown did not wait for the stuck handler" || fail "shutdown waited"
+grep -q "grace period over" "$log" && ok "grace period logged" || fail "grace period not logged"
+
+# ---------------------------------------------------------------- SIGKILL, then a successor
+start_daemon || exit 1
+api POST /v1/functions/faulty/invoke -d '{}';    expect "warm instance before the crash" 200 '"ok":true'
+old=$daemon_pid
+kill -KILL "$old"; wait "$old" 2>/dev/null; daemon_pid=
+if grep -lE "/prewarm/[^/]*-$old-[0-9]+\$" /proc/[0-9]*/cgroup 2>/dev/null | grep -q .; then
+        ok "the killed daemon left instances running"
+else fail "the killed daemon left no instances (nothing to reap)"; fi
+start_daemon || exit 1
+grep -q "reaped [1-9][0-9]* object(s) a crashed predecessor left behind" "$log" && ok "successor reaped its predecessor" ||
+        fail "no reaping logged"
+mv "$sock" "$sock.keep"  # check_clean looks for a socket of the dead daemon
+check_clean "$old"
+mv "$sock.keep" "$sock"
+api POST /v1/functions/faulty/invoke -d '{}';    expect "registrations survived the crash" 200 '"ok":true'
+stop_daemon
+
+# ---------------------------------------------------------------- corrupt template
+images=$state/templates/python3/images
+victim=$(ls -S "$images" | head -n 1)
+printf 'corrupt' | dd of="$images/$victim" bs=1 seek=4096 conv=notrunc status=none
+start_daemon || exit 1
+api POST /v1/functions/faulty/invoke -d '{}';    expect "corrupt template: the invocation still succeeds" 200 '"ok":true'
+api GET /metrics
+grep -Eq 'prewarm_pool_cold_start_fallbacks_total [1-9]' "$work/body" && ok "cold-start fallback counted" ||
+        { fail "cold-start fallback not counted"; grep cold_start "$work/body"; }
+grep -q "falling back to a cold start" "$log" && ok "cold-start fallback logged" || fail "fallback not logged"
+stop_daemon
+finish

@@ -1,0 +1,113 @@
+# Helpers of the prewarmd integration tests (sourced). The caller sets prewarmd (the binary) and
+# source (the source tree) first. Every test runs its own daemon on a temporary state dir and
+# checks after each stop that the daemon left nothing behind.
+set -uo pipefail
+work=$(mktemp -d /tmp/prewarmd-test.XXXXXX)
+state=$work/state
+sock=$state/prewarmd.sock
+log=$work/daemon.log
+passed=0 failed=0 daemon_pid= code=
+
+ok()   { passed=$((passed + 1)); echo "ok   $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1"; }
+
+cleanup() {
+        if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
+                kill -TERM "$daemon_pid"; wait "$daemon_pid"
+        fi
+        [ -n "${extra_cleanup:-}" ] && eval "$extra_cleanup"
+        if [ "$failed" -gt 0 ]; then echo "--- daemon log (last 40 lines)"; tail -n 40 "$log"; fi
+        rm -rf "$work"
+}
+trap cleanup EXIT
+
+finish() {
+        echo "$passed passed, $failed failed"
+        [ "$failed" -eq 0 ]
+}
+
+# A free-looking TCP port: the tests of one run use different ones.
+free_port() {
+        local p
+        for p in $(shuf -i 20000-60000 -n 50); do
+                if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+        done
+        echo 0
+}
+
+# start_daemon [OPTIONS...]: starts prewarmd on $state and waits until it answers.
+start_daemon() {
+        "$prewarmd" --state-dir "$state" "$@" 2>>"$log" &
+        daemon_pid=$!
+        for _ in $(seq 1 200); do
+                curl -s --unix-socket "$sock" -o /dev/null http://prewarmd/healthz 2>/dev/null && return 0
+                kill -0 "$daemon_pid" 2>/dev/null || break
+                sleep 0.05
+        done
+        fail "prewarmd did not come up"; tail -n 20 "$log"; return 1
+}
+
+# stop_daemon: SIGTERM, wait, and check what it left (see check_clean). Sets $stop_status.
+stop_daemon() {
+        local pid=$daemon_pid
+        kill -TERM "$pid"
+        wait "$pid"
+        stop_status=$?
+        daemon_pid=
+        check_clean "$pid"
+}
+
+# Processes in a cgroup named after the daemon's pid, cgroups of that name, mounts under the state
+# dir, restore directories, the socket: none may be left once the daemon has exited.
+check_clean() {
+        local pid=$1 leaks=0 dir
+        if kill -0 "$pid" 2>/dev/null; then fail "daemon $pid still running"; leaks=1; fi
+        if grep -lE "/prewarm/[^/]*-$pid(-[0-9]+)?\$" /proc/[0-9]*/cgroup 2>/dev/null | grep -q .; then
+                fail "processes left in cgroups of daemon $pid"; leaks=1
+        fi
+        for dir in /sys/fs/cgroup/prewarm /sys/fs/cgroup/memory/prewarm /sys/fs/cgroup/pids/prewarm; do
+                [ -d "$dir" ] || continue
+                if ls "$dir" | grep -qE -- "-$pid(-[0-9]+)?\$"; then fail "cgroup of daemon $pid left in $dir"; leaks=1; fi
+        done
+        if grep -q " $state/" /proc/self/mountinfo; then fail "mounts left under $state"; leaks=1; fi
+        if [ -n "$(ls -A "$state/run" 2>/dev/null)" ]; then fail "restore directories left in $state/run"; leaks=1; fi
+        if [ -e "$sock" ]; then fail "socket $sock left"; leaks=1; fi
+        [ "$leaks" -eq 0 ] && ok "nothing left behind by daemon $pid"
+}
+
+# api METHOD PATH [CURL ARGS...]: the answer's body in $work/body, headers in $work/headers, the
+# status in $code.
+api() {
+        local method=$1 path=$2
+        shift 2
+        code=$(curl -s --unix-socket "$sock" -X "$method" -o "$work/body" -D "$work/headers" \
+                -w '%{http_code}' "http://prewarmd$path" "$@")
+}
+
+# url METHOD URL [CURL ARGS...]: the same over TCP.
+url() {
+        local method=$1 u=$2
+        shift 2
+        code=$(curl -s -X "$method" -o "$work/body" -D "$work/headers" -w '%{http_code}' "$u" "$@")
+}
+
+# expect NAME STATUS BODY_REGEX: checks the last answer.
+expect() {
+        local name=$1 want=$2 re=$3
+        if [ "$code" != "$want" ] || { [ -n "$re" ] && ! grep -Eq -- "$re" "$work/body"; }; then
+                fail "$name (status $code, wanted $want)"; sed 's/^/     body: /' "$work/body" | head -c 2000; echo
+                return 1
+        fi
+        ok "$name"
+}
+
+header() { grep -i "^$1:" "$work/headers" | head -n 1 | cut -d' ' -f2- | tr -d '\r'; }
+
+# A JSON string of a file's text.
+json_string() { python3 -c 'import json, sys; print(json.dumps(open(sys.argv[1]).read()))' "$1"; }
+
+# build_template: the python3 template in this state dir, through the API.
+build_template() {
+        api POST /v1/templates/python3/build
+        expect "template python3 built through the API" 200 '"status":"built"'
+}
