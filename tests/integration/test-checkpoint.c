@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Second-level templates through the public API, with real CRIU: a specialized instance
+ * checkpointed into a template of its own keeps running, and copies restored from that template
+ * come back specialized, with the function's memory and /tmp as they were at the checkpoint.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "util.h"
+
+static json_int_t counter(pw_instance *i)
+{
+        json_t *res = t_invoke(i, NULL);
+        ck_assert(json_is_true(json_object_get(res, "mark")));
+        json_int_t n = json_integer_value(json_object_get(res, "count"));
+        json_decref(res);
+        return n;
+}
+
+START_TEST(test_round_trip)
+{
+        pw_instance *i = t_restore("python3");
+        t_specialize(i, "counter.py");
+        ck_assert_int_eq(counter(i), 1);
+        ck_assert_int_eq(counter(i), 2);
+        pid_t pid = pw_instance_pid(i);
+        int r = pw_instance_checkpoint(i, "counter-l2");
+        ck_assert_msg(r == 0, "checkpoint: %d %s", r, pw_instance_last_error(i));
+        /* The instance went on running, state and all. */
+        ck_assert_int_eq(pw_instance_pid(i), pid);
+        ck_assert_int_eq(counter(i), 3);
+
+        /* Copies start where the checkpoint was, without a specialize. */
+        pw_instance *a = t_restore("counter-l2");
+        pw_instance *b = t_restore("counter-l2");
+        ck_assert_str_eq(pw_instance_template(a), "counter-l2");
+        ck_assert_int_eq(t_specialize_fixture(a, "hello.py", NULL), -EALREADY);
+        ck_assert_int_eq(counter(a), 3);
+        ck_assert_int_eq(counter(a), 4);
+        ck_assert_int_eq(counter(b), 3);
+        pw_timings t;
+        ck_assert_int_eq(pw_instance_timings(a, &t), 0);
+        ck_assert_uint_gt(t.restore_us, 0);
+        ck_assert_uint_eq(t.specialize_us, 0);
+        t_destroy(a);
+        t_destroy(b);
+        t_destroy(i);
+
+        /* A second-level template may be checkpointed again, and removed like any other. */
+        pw_instance *c = t_restore("counter-l2");
+        ck_assert_int_eq(counter(c), 3);
+        r = pw_instance_checkpoint(c, "counter-l3");
+        ck_assert_msg(r == 0, "checkpoint: %d %s", r, pw_instance_last_error(c));
+        t_destroy(c);
+        pw_instance *d = t_restore("counter-l3");
+        ck_assert_int_eq(counter(d), 4);
+        t_destroy(d);
+        ck_assert_int_eq(pw_template_remove(t_engine, "counter-l3"), 0);
+        ck_assert_int_eq(pw_template_remove(t_engine, "counter-l2"), 0);
+}
+END_TEST
+
+START_TEST(test_replaces_older_checkpoint)
+{
+        pw_instance *i = t_restore("python3");
+        t_specialize(i, "counter.py");
+        ck_assert_int_eq(pw_instance_checkpoint(i, "counter-l2"), 0);
+        ck_assert_int_eq(counter(i), 1);
+        ck_assert_int_eq(pw_instance_checkpoint(i, "counter-l2"), 0);
+        pw_instance *a = t_restore("counter-l2");
+        ck_assert_int_eq(counter(a), 2);
+        t_destroy(a);
+        t_destroy(i);
+        ck_assert_int_eq(pw_template_remove(t_engine, "counter-l2"), 0);
+}
+END_TEST
+
+START_TEST(test_errors)
+{
+        pw_instance *i = t_restore("python3");
+        ck_assert_instance_error(i, pw_instance_checkpoint(i, "x-l2"), -EBADFD, "x-l2", "not specialized");
+        t_specialize(i, "hello.py");
+        ck_assert_instance_error(i, pw_instance_checkpoint(i, "../x"), -EINVAL, "invalid");
+        ck_assert_instance_error(i, pw_instance_checkpoint(i, "python3"), -EINVAL, "python3");
+        ck_assert_int_eq(pw_instance_checkpoint(NULL, "x"), -EINVAL);
+        pid_t pid = pw_instance_pid(i);
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        for (int k = 0; k < 6000 && t_pid_alive(pid); k++)
+                usleep(10000);
+        ck_assert_instance_error(i, pw_instance_checkpoint(i, "x-l2"), -ESRCH, "dead");
+        t_destroy(i);
+        pw_instance *none = NULL;
+        ck_assert_int_eq(pw_instance_restore(t_engine, "x-l2", &none), -ENOENT);
+}
+END_TEST
+
+static Suite *checkpoint_suite(void)
+{
+        Suite *s = suite_create("checkpoint");
+        TCase *tc = t_tcase("checkpoint");
+        tcase_add_test(tc, test_round_trip);
+        tcase_add_test(tc, test_replaces_older_checkpoint);
+        tcase_add_test(tc, test_errors);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void)
+{
+        return t_main(checkpoint_suite, "python3", NULL);
+}
