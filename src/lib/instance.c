@@ -19,6 +19,7 @@
 #include "agent.h"
 #include "blob.h"
 #include "cgroup.h"
+#include "checkpoint.h"
 #include "criu.h"
 #include "instance.h"
 #include "internal.h"
@@ -285,7 +286,8 @@ static int restore_by(pw_engine *e, const char *template_name, restore_path path
         int r = do_restore(i, path, &err);
         if (r < 0)
                 return engine_fail(e, r, (err_prefix(&err, r, "restore of template %s", template_name), &err));
-        i->state = RESTORED;
+        /* A second-level template's copies come back with their function loaded (checkpoint.c). */
+        i->state = template_restores_specialized(e, template_name) ? SPECIALIZED : RESTORED;
         i->timings.restore_us = now_us() - t0;
         pw_log(e, PW_LOG_DEBUG, "instance %s restored as pid %d in %.2f ms", i->id, (int)i->pid,
                i->timings.restore_us / 1000.0);
