@@ -326,11 +326,12 @@ static int zygote_fork(bench_ctx *c, agent_proc *p, pw_err *err)
         long pid = strtol(answer, &end, 10);
         if (*end || pid <= 0)
                 return err_set(err, -EPROTO, "the fork zygote answered '%s'", answer);
-        /* The child blocks on our pipe until we let it go, so this pid is still the child's. */
-        p->pid = (pid_t)pid;
-        p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+        /* The child blocks on our pipe until we let it go, so this pid is still the child's. Without
+         * a pidfd it is not ours to kill: closing its pipes ends it. */
+        p->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
         if (p->pidfd < 0)
                 return err_set(err, negative_errno(), "pidfd_open %ld: %m", pid);
+        p->pid = (pid_t)pid;
         return 0;
 }
 
