@@ -8,8 +8,8 @@
  *    always ends the dumped tree (a build's zygote is not wanted afterwards), so this rare
  *    operation runs `criu dump` from the command line with the same options;
  *  - its control pipes are the ones the restore made, so the manifest records their inodes;
- *  - its /tmp is dumped with the images rather than declared external: the function may keep
- *    files there (a .zip action is unpacked into /tmp), and its copies need them;
+ *  - its /tmp is dumped with the images unless it is empty: the function may keep files there (a
+ *    .zip action is unpacked into /tmp), and its copies need them;
  *  - its network namespace is external again when the parent's was (a restore supplies one);
  *  - its rootfs is a copy of the parent's (same agent, same /etc); restores bind it read-only;
  *  - the manifest says "specialized": true and names the parent, so that a restore knows the
@@ -90,7 +90,25 @@ static int snap_prepare(snap *s, pw_err *err)
         return rootfs_prepare(s->rootfs, agent, err);
 }
 
-/* `criu dump` arguments: the build's, plus --leave-running, minus /tmp among the externals. */
+/* Whether the instance's /tmp holds nothing: then it need not be dumped (CRIU archives a tmpfs
+ * with tar at dump and unpacks it at every restore), and copies get a fresh one like zygotes. */
+static bool tmp_is_empty(pid_t pid)
+{
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/root/tmp", (int)pid);
+        DIR *d = opendir(path);
+        if (!d)
+                return false;
+        bool empty = true;
+        struct dirent *de;
+        while (empty && (de = readdir(d)))
+                empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+        closedir(d);
+        return empty;
+}
+
+/* `criu dump` arguments: the build's, plus --leave-running, and /tmp among the externals only
+ * when it is empty. */
 static char **dump_argv(const pw_engine *e, pid_t pid, int images_fd, int work_fd, bool external_netns)
 {
         _cleanup_strv_free_ char **v = NULL;
@@ -111,6 +129,8 @@ static char **dump_argv(const pw_engine *e, pid_t pid, int images_fd, int work_f
                 if (!ext || strv_push(&v, "--external") < 0 || strv_push(&v, ext) < 0)
                         return NULL;
         }
+        if (tmp_is_empty(pid) && (strv_push(&v, "--external") < 0 || strv_push(&v, "mnt[/tmp]:tmp") < 0))
+                return NULL;
         if (external_netns) {
                 char path[64];
                 struct stat st;
