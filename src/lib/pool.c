@@ -1,13 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Pools: instances leased to invocations (docs/pools.md).
- *
- * An invocation of a function takes, in this order: an idle warm instance of the function (the
- * most recently used, so that the others can expire); a place in the queue of a busy one when
- * max_concurrency allows more than one invocation per instance (the agent serves one request at a
- * time, so the others wait for it); a ready zygote of its template, which it specializes; or an
- * instance restored (or cold-started) right now. After the invocation the instance stays warm for
- * the keep-alive window, unless it died, then it is dropped and counted as replaced.
+ * Pools (docs/pools.md): the pool's lifecycle, its members, templates and functions, and the
+ * calls that look at them. Invocations lease members in pool_lease.c; two threads refill and reap
+ * in pool_threads.c; second-level templates are made in pool_level2.c.
  */
 #include <sys/wait.h>
 
@@ -24,7 +19,7 @@ static __thread struct {
 } thread_last_error;
 
 /* Records the reason for this thread (pw_pool_last_error); logs it when nobody logged it yet. */
-static int pool_fail(pw_pool *p, int r, const pw_err *err, bool log)
+int pool_fail(pw_pool *p, int r, const pw_err *err, bool log)
 {
         thread_last_error.pool = p;
         thread_last_error.err = *err;
@@ -59,8 +54,6 @@ void grave_empty(grave *g)
         *g = (grave){0};
 }
 
-static void grave_emptyp(grave *g) { grave_empty(g); }
-#define _cleanup_grave_ _cleanup_(grave_emptyp)
 
 member *member_add(pw_pool *p, pw_instance *inst, pool_template *t, pool_fn *f, member_state state)
 {
@@ -201,7 +194,7 @@ static unsigned template_memory_mb(pw_engine *e, const char *name)
 }
 
 /* Finds (or creates) the template's entry, learning its memory from the manifest when new. */
-static pool_template *template_lookup(pw_pool *p, const char *name)
+pool_template *pool_template_lookup(pw_pool *p, const char *name)
 {
         pthread_mutex_lock(&p->lock);
         bool known = template_find(p, name) != NULL;
@@ -215,7 +208,7 @@ static pool_template *template_lookup(pw_pool *p, const char *name)
         return t;
 }
 
-static pool_fn *fn_find(pw_pool *p, const char *key)
+pool_fn *pool_fn_find(pw_pool *p, const char *key)
 {
         for (pool_fn *f = p->fns; f; f = f->next)
                 if (!strcmp(f->key, key))
@@ -310,7 +303,7 @@ PW_PUBLIC int pw_pool_prewarm(pw_pool *p, const char *template_name)
         pw_err err = {""};
         if (!name_is_valid(template_name))
                 return pool_fail(p, -EINVAL, (err_set(&err, -EINVAL, "pool: invalid template name"), &err), true);
-        pool_template *t = template_lookup(p, template_name);
+        pool_template *t = pool_template_lookup(p, template_name);
         if (!t)
                 return -ENOMEM;
         pthread_mutex_lock(&p->lock);
@@ -379,14 +372,14 @@ PW_PUBLIC int pw_pool_set_function(pw_pool *p, const char *key, const pw_pool_fu
         if (!nf)
                 return -ENOMEM;
         nf->refs = 1;
-        if (!(nf->key = strdup(key)) || fn_copy(nf, f) < 0 || !(nf->tpl = template_lookup(p, f->template_name))) {
+        if (!(nf->key = strdup(key)) || fn_copy(nf, f) < 0 || !(nf->tpl = pool_template_lookup(p, f->template_name))) {
                 pool_fn_free(nf);
                 return -ENOMEM;
         }
         idle_histogram_init(&nf->idle, (uint64_t)nf->conf.keepalive_s * 1000000);
         _cleanup_grave_ grave g = {0};
         pthread_mutex_lock(&p->lock);
-        pool_fn *old = fn_find(p, key);
+        pool_fn *old = pool_fn_find(p, key);
         if (old)
                 fn_retire(p, old, &g);
         nf->next = p->fns;
@@ -401,7 +394,7 @@ PW_PUBLIC int pw_pool_remove_function(pw_pool *p, const char *key)
                 return -EINVAL;
         _cleanup_grave_ grave g = {0};
         pthread_mutex_lock(&p->lock);
-        pool_fn *f = fn_find(p, key);
+        pool_fn *f = pool_fn_find(p, key);
         if (f)
                 fn_retire(p, f, &g);
         pthread_mutex_unlock(&p->lock);
@@ -409,270 +402,6 @@ PW_PUBLIC int pw_pool_remove_function(pw_pool *p, const char *key)
                 pw_err err = {""};
                 return pool_fail(p, -ENOENT, (err_set(&err, -ENOENT, "pool: no function %s", key), &err), true);
         }
-        return 0;
-}
-
-/* --- leases: with the lock held --- */
-
-typedef struct lease {
-        member *m;
-        int source;
-        uint64_t restore_us, specialize_us;
-} lease;
-
-/* The most recently used idle instance of f that still lives; dead ones are dropped. */
-static member *take_idle(pw_pool *p, pool_fn *f, grave *g)
-{
-        for (;;) {
-                member *best = NULL;
-                for (member *m = p->members; m; m = m->next)
-                        if (m->fn == f && m->state == MEMBER_IDLE && !m->waiting &&
-                            (!best || m->used_us > best->used_us))
-                                best = m;
-                if (!best || member_alive(best))
-                        return best;
-                p->stats.instances_replaced++;
-                member_drop(p, best, g);
-        }
-}
-
-/* A busy instance of f that takes one more queued invocation, the one with the shortest queue. */
-static member *queue_candidate(pw_pool *p, pool_fn *f)
-{
-        member *best = NULL;
-        for (member *m = p->members; m; m = m->next)
-                if (m->fn == f && m->state == MEMBER_BUSY && 1 + m->waiting < f->conf.max_concurrency &&
-                    (!best || m->waiting < best->waiting))
-                        best = m;
-        return best;
-}
-
-/* Waits in m's queue until a release hands m over; false when m died meanwhile. */
-static bool queue_wait(pw_pool *p, member *m)
-{
-        m->waiting++;
-        while (!m->dead && m->handoffs == 0)
-                pthread_cond_wait(&p->changed, &p->lock);
-        m->waiting--;
-        if (m->dead) {
-                if (m->waiting == 0)
-                        free(m);
-                return false;
-        }
-        m->handoffs--;
-        return true;
-}
-
-static member *take_zygote(pw_pool *p, pool_template *t, grave *g)
-{
-        for (;;) {
-                member *z = NULL;
-                for (member *m = p->members; m; m = m->next)
-                        if (m->state == MEMBER_ZYGOTE && m->tpl == t && (!z || m->created_us < z->created_us))
-                                z = m;
-                if (!z || member_alive(z))
-                        return z;
-                p->stats.instances_replaced++;
-                member_drop(p, z, g);
-        }
-}
-
-/* Takes a ready zygote of t out of the pool (NULL on a miss) and counts the demand. */
-static pw_instance *zygote_demand(pw_pool *p, pool_template *t, grave *g)
-{
-        t->active = true;
-        demand_record(&t->demand, now_us());
-        member *z = take_zygote(p, t, g);
-        if (!z) {
-                p->stats.zygote_misses++;
-                return NULL;
-        }
-        p->stats.zygote_hits++;
-        pw_instance *i = TAKE_PTR(z->inst);
-        member_drop(p, z, g);
-        return i;
-}
-
-/* Makes an instance of f's template now and specializes it. Drops the lock meanwhile. */
-static int lease_new(pw_pool *p, pool_fn *f, lease *l, grave *g, pw_err *err)
-{
-        pool_template *t = f->tpl;
-        pw_instance *i = zygote_demand(p, t, g);
-        int source = i ? PW_SOURCE_ZYGOTE : PW_SOURCE_RESTORE;
-        pool_make_room(p, i ? 0 : t->memory_mb, g);
-        uint64_t pending = i ? i->memory_mb : t->memory_mb;
-        p->pending_mb += pending;
-        pthread_cond_broadcast(&p->changed); /* the refiller: a zygote went */
-        pthread_mutex_unlock(&p->lock);
-
-        grave_empty(g); /* free memory before making more */
-        int r = 0;
-        unsigned replaced = 0;
-        for (int attempt = 0; attempt < 2; attempt++) {
-                if (!i && (r = pool_make_instance(p, t->name, &i, &source, err)) < 0)
-                        break;
-                r = pw_instance_specialize(i, &f->conf.fn);
-                if (r >= 0)
-                        break;
-                err_set(err, r, "%s", pw_instance_last_error(i));
-                bool died_waiting = source == PW_SOURCE_ZYGOTE && (r == -ECHILD || r == -ESRCH);
-                i = pw_instance_destroy(i);
-                if (!died_waiting)
-                        break;
-                /* A zygote that died while it waited in the pool is not the function's fault. */
-                source = PW_SOURCE_RESTORE;
-                replaced++;
-        }
-
-        pthread_mutex_lock(&p->lock);
-        p->pending_mb -= pending;
-        p->stats.instances_replaced += replaced;
-        if (r < 0)
-                return r;
-        if (source == PW_SOURCE_COLD_START)
-                p->stats.cold_start_fallbacks++;
-        l->m = member_add(p, i, t, f, MEMBER_BUSY);
-        if (!l->m) {
-                pw_instance_destroy(i);
-                return -ENOMEM;
-        }
-        l->source = source;
-        pw_timings tm;
-        pw_instance_timings(i, &tm);
-        l->restore_us = source == PW_SOURCE_ZYGOTE ? 0 : tm.restore_us;
-        l->specialize_us = tm.specialize_us;
-        return 0;
-}
-
-static int lease_acquire(pw_pool *p, pool_fn *f, lease *l, grave *g, pw_err *err)
-{
-        for (;;) {
-                member *m = take_idle(p, f, g);
-                if (!m && (m = queue_candidate(p, f)) && !queue_wait(p, m))
-                        continue; /* it died under us: look again */
-                if (!m)
-                        return lease_new(p, f, l, g, err);
-                m->state = MEMBER_BUSY;
-                p->stats.warm_hits++;
-                *l = (lease){.m = m, .source = PW_SOURCE_WARM};
-                return 0;
-        }
-}
-
-/* Back from an invocation that returned r: m goes to a queued invocation, stays warm, or goes. */
-static void lease_release(pw_pool *p, pool_fn *f, member *m, int r, grave *g)
-{
-        uint64_t now = now_us();
-        m->used_us = now;
-        bool dead = r == -ETIMEDOUT || r == -ENOMEM || r == -ECHILD || r == -ESRCH || !member_alive(m);
-        if (dead) {
-                p->stats.instances_replaced++;
-                member_drop(p, m, g);
-                return;
-        }
-        if (f->retired) {
-                member_drop(p, m, g);
-                return;
-        }
-        if (m->waiting > m->handoffs) {
-                m->handoffs++;
-                pthread_cond_broadcast(&p->changed);
-                return;
-        }
-        keepalive_windows w = pool_fn_windows(p, f);
-        if (w.prewarm_us > 0) {
-                /* The next arrival is not expected before the pre-warm window: unload until then. */
-                f->prewarm_at_us = now + w.prewarm_us;
-                f->prewarm_until_us = f->prewarm_at_us + w.keepalive_us;
-                member_drop(p, m, g);
-                return;
-        }
-        m->state = MEMBER_IDLE;
-        m->expires_us = now + w.keepalive_us;
-        pool_make_room(p, 0, g);
-        pthread_cond_broadcast(&p->changed);
-}
-
-static void info_fill(pw_invoke_info *info, const lease *l, const pw_instance *i, uint64_t invoke_us,
-                      uint64_t t0)
-{
-        *info = (pw_invoke_info){.source = l->source, .restore_us = l->restore_us,
-                                 .specialize_us = l->specialize_us, .invoke_us = invoke_us,
-                                 .total_us = now_us() - t0};
-        if (i)
-                str_copy(info->instance_id, sizeof(info->instance_id), i->id);
-}
-
-PW_PUBLIC int pw_pool_invoke(pw_pool *p, const char *key, const char *args_json, char **ret_result,
-                             char **ret_logs, pw_invoke_info *ret_info)
-{
-        if (ret_logs)
-                *ret_logs = NULL;
-        if (!p || !key)
-                return -EINVAL;
-        pw_err err = {""};
-        uint64_t t0 = now_us();
-        _cleanup_grave_ grave g = {0};
-        pthread_mutex_lock(&p->lock);
-        pool_fn *f = fn_find(p, key);
-        if (!f) {
-                pthread_mutex_unlock(&p->lock);
-                return pool_fail(p, -ENOENT, (err_set(&err, -ENOENT, "pool: no function %s", key), &err), true);
-        }
-        f->refs++;
-        idle_histogram_arrival(&f->idle, t0);
-        lease l = {0};
-        int r = lease_acquire(p, f, &l, &g, &err);
-        pthread_mutex_unlock(&p->lock);
-
-        pw_instance *i = r >= 0 ? l.m->inst : NULL;
-        uint64_t t1 = now_us();
-        if (i && (r = pw_instance_invoke_logs(i, args_json, f->conf.timeout_ms, ret_result, ret_logs)) < 0)
-                err_set(&err, r, "%s", pw_instance_last_error(i));
-        uint64_t invoke_us = now_us() - t1;
-        if (ret_info && r >= 0)
-                info_fill(ret_info, &l, i, invoke_us, t0);
-
-        pthread_mutex_lock(&p->lock);
-        if (l.m)
-                lease_release(p, f, l.m, r, &g);
-        idle_histogram_done(&f->idle, now_us());
-        pool_fn_unref(f);
-        pthread_mutex_unlock(&p->lock);
-        if (r < 0)
-                return pool_fail(p, r, (err_prefix(&err, r, "pool: function %s", key), &err), false);
-        return 0;
-}
-
-PW_PUBLIC int pw_pool_take_zygote(pw_pool *p, const char *template_name, pw_instance **ret, int *ret_source)
-{
-        if (!p || !ret)
-                return -EINVAL;
-        pw_err err = {""};
-        if (!name_is_valid(template_name))
-                return pool_fail(p, -EINVAL, (err_set(&err, -EINVAL, "pool: invalid template name"), &err), true);
-        pool_template *t = template_lookup(p, template_name);
-        if (!t)
-                return -ENOMEM;
-        _cleanup_grave_ grave g = {0};
-        pthread_mutex_lock(&p->lock);
-        pw_instance *i = zygote_demand(p, t, &g);
-        pthread_cond_broadcast(&p->changed);
-        pthread_mutex_unlock(&p->lock);
-        int source = PW_SOURCE_ZYGOTE;
-        if (!i) {
-                int r = pool_make_instance(p, template_name, &i, &source, &err);
-                if (r < 0)
-                        return pool_fail(p, r, (err_prefix(&err, r, "pool: zygote of %s", template_name), &err), false);
-        }
-        if (source == PW_SOURCE_COLD_START) {
-                pthread_mutex_lock(&p->lock);
-                p->stats.cold_start_fallbacks++;
-                pthread_mutex_unlock(&p->lock);
-        }
-        *ret = i;
-        if (ret_source)
-                *ret_source = source;
         return 0;
 }
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The pool's state as its two files see it: pool.c (the public calls: leases of instances to
- * invocations) and pool_threads.c (the refilling and the reaping threads). One mutex guards all
- * of it; nothing slow (restore, specialize, invoke, destroy) runs while it is held.
+ * The pool's state as its files see it: pool.c (lifecycle, members, registrations, listing),
+ * pool_lease.c (invocations lease instances), pool_threads.c (the refilling and the reaping
+ * threads) and pool_level2.c (second-level templates of functions). One mutex guards all of it;
+ * nothing slow (restore, specialize, invoke, checkpoint, destroy) runs while it is held.
  */
 #pragma once
 
@@ -74,6 +75,11 @@ typedef struct grave {
 void grave_add(grave *g, pw_instance *i);
 /* Destroys them; call without the lock. */
 void grave_empty(grave *g);
+static inline void grave_emptyp(grave *g) { grave_empty(g); }
+#define _cleanup_grave_ _cleanup_(grave_emptyp)
+
+/* Records the reason for this thread (pw_pool_last_error); logs it when nobody logged it yet. */
+int pool_fail(pw_pool *p, int r, const pw_err *err, bool log);
 
 /* --- with the lock held --- */
 
@@ -94,7 +100,12 @@ void pool_fn_unref(pool_fn *f);
 void pool_refresh_targets(pw_pool *p, uint64_t now);
 unsigned pool_zygotes_ready(const pw_pool *p, const pool_template *t);
 
+pool_fn *pool_fn_find(pw_pool *p, const char *key);
+
 /* --- without the lock --- */
+
+/* Finds (or creates) the template's entry, learning its memory from the manifest when new. */
+pool_template *pool_template_lookup(pw_pool *p, const char *name);
 
 /* A new unspecialized instance of template name: restored, or cold-started when the restore
  * fails and the pool may. *ret_source says which. */
