@@ -23,6 +23,17 @@
 #define USAGE "usage: prewarm bench --template NAME [--runs N] [--concurrency C] [--modes a,b,...] " \
               "[--handler FILE] [--json FILE] [--plot FILE.svg]"
 
+#define MODES_HELP \
+        "modes (default: all), each timed from the request for a new instance to the handler's first answer:\n" \
+        "  exec                 exec the template's runtime, import its preloads, load, invoke\n" \
+        "  criu_cli             stock `criu restore` exec'd per restore, then specialize and invoke\n" \
+        "  prewarm              pw_instance_restore + specialize + invoke, template hot\n" \
+        "  prewarm_cold         the same after pw_template_evict\n" \
+        "  prewarm_cold_noring  the same on an engine with PW_ENGINE_NO_IO_URING\n" \
+        "  fork_zygote          fork from a running zygote with the preloads imported, load, invoke\n" \
+        "  warm                 invoke an instance specialized before the runs\n" \
+        "defaults: --runs 20 --concurrency 2 --handler bench/handler.py; see docs/bench.md\n"
+
 static volatile sig_atomic_t interrupted;
 
 static void on_signal(int sig)
@@ -101,7 +112,7 @@ static int parse(int argc, char **argv, bench_args *a)
                 case 'p': a->plot_path = optarg; break;
                 case 'm': r = parse_modes(optarg, a->selected); break;
                 case 'H': a->handler = optarg; break;
-                case 'h': printf("%s\n", USAGE); return -1;
+                case 'h': printf("%s\n\n%s", USAGE, MODES_HELP); return -1;
                 default: return cli_error(USAGE);
                 }
         }
