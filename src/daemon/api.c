@@ -252,6 +252,7 @@ static void function_delete(http_request *req, http_response *res)
 typedef struct invocation {
         daemon_ctx *d;
         char *function;
+        char *template_name;
         char *args;
         char activation_id[33];
         int r;
@@ -265,6 +266,7 @@ typedef struct invocation {
 static void invocation_free(invocation *inv)
 {
         free(inv->function);
+        free(inv->template_name);
         free(inv->args);
         free(inv->result);
         free(inv->logs);
@@ -291,6 +293,13 @@ static void invocation_run(invocation *inv)
         invoke_error_class(inv->r, &inv->status, &inv->kind);
         const char *why = pw_pool_last_error(d->pool);
         str_copy(inv->error, sizeof(inv->error), why && *why ? why : strerror(-inv->r));
+        if (inv->r == -ENOENT && !api_template_built(d, inv->template_name)) {
+                /* Not the code's fault: the function was registered before its template was built. */
+                inv->status = 409;
+                inv->kind = "template";
+                snprintf(inv->error, sizeof(inv->error), "function %s: template %s is not built (POST /v1/templates/%s/build)",
+                         inv->function, inv->template_name, inv->template_name);
+        }
         metrics_error(d->metrics, inv->kind);
 }
 
@@ -390,15 +399,16 @@ static void function_invoke(http_request *req, http_response *res)
                 http_reply_error(res, 404, "no function named '%s'", req->params[0]);
                 return;
         }
-        json_decref(def);
         json_t *args;
         if (!http_body_json(req, res, &args)) {
+                json_decref(def);
                 metrics_error(d->metrics, "bad_request");
                 return;
         }
         bool object = !args || json_is_object(args);
         json_decref(args);
         if (!object) {
+                json_decref(def);
                 metrics_error(d->metrics, "bad_request");
                 http_reply_error(res, 400, "the argument must be a JSON object");
                 return;
@@ -407,9 +417,11 @@ static void function_invoke(http_request *req, http_response *res)
         if (inv) {
                 inv->d = d;
                 inv->function = strdup(req->params[0]);
+                inv->template_name = strdup(json_string_value(json_object_get(def, "template")));
                 inv->args = strdup(req->body_size ? req->body : "{}");
         }
-        if (!inv || !inv->function || !inv->args) {
+        json_decref(def);
+        if (!inv || !inv->function || !inv->template_name || !inv->args) {
                 if (inv)
                         invocation_free(inv);
                 http_reply_error(res, 500, "out of memory");

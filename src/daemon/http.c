@@ -52,7 +52,6 @@ void http_reply_json(http_response *res, unsigned status, json_t *body)
                 return;
         }
         size_t n = strlen(text);
-        text[n] = '\0';
         free(res->body);
         res->body = strdup_printf("%s\n", text);
         res->body_size = res->body ? n + 1 : 0;

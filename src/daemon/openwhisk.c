@@ -366,10 +366,11 @@ static void slot_root(http_request *req, http_response *res)
         if (init)
                 do_init(s, init, res);
         if ((!init || res->status == 200) && (activation || json_object_get(body, "value"))) {
+                /* The activation's fields are the context; the value may sit beside it or in it. */
                 json_auto_t *message = json_is_object(activation) ? json_copy(activation) : json_object();
-                json_object_set(message, "value", json_object_get(body, "value") ?: json_object_get(activation, "value"));
-                if (!json_object_get(message, "value"))
-                        json_object_del(message, "value");
+                json_t *value = json_object_get(body, "value");
+                if (value)
+                        json_object_set(message, "value", value);
                 do_run(s, message, res);
         } else if (!init && s->mode == SLOT_FREE)
                 /* Neither form: a Fission router's request to a slot not specialized yet. */

@@ -60,6 +60,47 @@ wait "$client"
         ok "SIGTERM: the request in flight finished with 200" || fail "in-flight request: $(cat "$work/slow.code") $(cat "$work/slow.body")"
 [ "$stop_status" -eq 0 ] && ok "SIGTERM: exit 0" || fail "SIGTERM: exit $stop_status"
 
+# ---------------------------------------------------------------- 503 on an open connection
+# A keep-alive connection opened before SIGTERM gets 503 while a slow request finishes; new
+# connections are refused once the daemon stopped listening.
+port=$(free_port)
+start_daemon --listen "127.0.0.1:$port" || exit 1
+python3 - "$port" "$daemon_pid" >"$work/stop503.out" 2>&1 <<'PY'
+import http.client, json, os, signal, socket, sys, threading, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+slow = {}
+def run_slow():
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request("POST", "/v1/functions/faulty/invoke", body='{"sleep": 1}')
+    r = c.getresponse()
+    slow["status"] = r.status
+    r.read()
+keep = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+keep.request("GET", "/healthz")
+keep.getresponse().read()
+t = threading.Thread(target=run_slow)
+t.start()
+while True:   # until the slow request is in flight
+    keep.request("GET", "/healthz")
+    if json.loads(keep.getresponse().read())["in_flight"] >= 1:
+        break
+os.kill(pid, signal.SIGTERM)
+while True:   # until the daemon stopped listening
+    try:
+        socket.create_connection(("127.0.0.1", port)).close()
+    except ConnectionRefusedError:
+        break
+keep.request("POST", "/v1/functions/faulty/invoke", body="{}")
+r = keep.getresponse()
+print("open-connection", r.status, r.getheader("Retry-After"), r.read().decode().strip())
+t.join()
+print("slow", slow.get("status"))
+PY
+grep -q '^open-connection 503 1 {"error":"prewarmd is shutting down' "$work/stop503.out" &&
+        ok "stopping: a request on an open connection gets 503 + Retry-After" || { fail "503 while stopping"; cat "$work/stop503.out"; }
+grep -q '^slow 200$' "$work/stop503.out" && ok "stopping: the slow request still finished" || fail "slow request while stopping"
+pid=$daemon_pid; wait "$pid"; daemon_pid=; check_clean "$pid"
+
 # ---------------------------------------------------------------- SIGTERM after the grace period
 start_daemon --grace 1 || exit 1
 api PUT /v1/functions/slow -d "{\"code\": \"file://$work/faulty.py\", \"timeout_ms\": 60000}"
