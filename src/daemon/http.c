@@ -406,7 +406,11 @@ int http_listen_unix(const char *path, int *ret_fd)
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return negative_errno();
-        /* A stale socket of a predecessor: the state dir lock says no daemon owns it now. */
+        /* A stale socket of a predecessor (the state dir lock says no daemon owns it now); never
+         * anything else that happens to have that name. */
+        struct stat st;
+        if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+                return -EEXIST;
         if (unlink(path) < 0 && errno != ENOENT)
                 return negative_errno();
         mode_t old = umask(0117);

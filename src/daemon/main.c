@@ -213,6 +213,7 @@ static int read_token(const char *path, char **ret)
 typedef struct servers {
         http_server *unix_api, *tcp_api;
         char *socket_path;
+        bool socket_bound; /* ours to remove at exit */
 } servers;
 
 static int start_api(daemon_ctx *d, servers *s)
@@ -223,7 +224,9 @@ static int start_api(daemon_ctx *d, servers *s)
         if (!s->socket_path)
                 return -ENOMEM;
         if ((r = http_listen_unix(s->socket_path, &fd)) < 0)
-                return dlog(PW_LOG_ERROR, "cannot listen on %s: %s", s->socket_path, strerror(-r)), r;
+                return dlog(PW_LOG_ERROR, "cannot listen on %s: %s", s->socket_path,
+                            r == -EEXIST ? "a file that is not a socket has that name" : strerror(-r)), r;
+        s->socket_bound = true;
         http_server_config cfg = {.name = "api", .listen_fd = fd, .routes = api_routes,
                                   .n_routes = api_n_routes, .data = d, .check_token = true};
         if ((r = http_server_start(d, &cfg, &s->unix_api)) < 0)
@@ -317,7 +320,7 @@ static void shutdown_daemon(daemon_ctx *d, servers *s)
         s->tcp_api = http_server_free(s->tcp_api);
         d->slots = slots_free(d->slots);
         d->pool = pw_pool_free(d->pool);
-        if (s->socket_path)
+        if (s->socket_bound)
                 unlink(s->socket_path);
 }
 

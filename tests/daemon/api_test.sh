@@ -26,6 +26,10 @@ digest=sha256:$(sha256sum "$work/echo.py" | cut -d' ' -f1)
 start_daemon || exit 1
 api GET /healthz;                               expect "healthz" 200 '"status":"ok"'
 api GET /v1/templates;                          expect "no templates yet" 200 '^\{"templates":\[\]\}'
+api PUT /v1/functions/early -d "{\"code\": \"file://$work/echo.py\"}"
+expect "register a function before its template is built" 201 '"name":"early"'
+api POST /v1/functions/early/invoke -d '{}';    expect "invoke it: template not built" 409 'template python3 is not built'
+api DELETE /v1/functions/early;                 expect "remove it" 200 ''
 build_template
 api GET /v1/templates/python3;                  expect "template status" 200 '"runtime":"Python 3'
 api GET /v1/templates;                          expect "template list" 200 '"name":"python3"'
@@ -158,4 +162,8 @@ stop_daemon
 [ $? -eq 1 ] && grep -q "not a loopback address: give --token-file" "$work/open.log" && ok "non-loopback listener without a token refused" ||
         { fail "non-loopback without token"; cat "$work/open.log"; }
 [ ! -e "$sock" ] && ok "refused daemon removed its socket" || fail "socket left by a refused daemon"
+touch "$work/not-a-socket"
+"$prewarmd" --state-dir "$state" --socket "$work/not-a-socket" 2>"$work/notsock.log"
+[ $? -eq 1 ] && [ -f "$work/not-a-socket" ] && grep -q "not a socket" "$work/notsock.log" &&
+        ok "a --socket path naming a regular file is left alone" || { fail "--socket over a file"; cat "$work/notsock.log"; }
 finish
