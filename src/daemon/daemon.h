@@ -24,6 +24,7 @@ typedef struct daemon_config {
         const char *slot_template;   /* template the slots' zygotes come from */
         unsigned grace_s;            /* how long shutdown waits for in-flight requests */
         unsigned zygotes_min, zygotes_max;
+        uint64_t memory_budget_mb;   /* of what the pool keeps ready; 0: none */
         bool verbose;
 } daemon_config;
 

@@ -247,8 +247,6 @@ static enum MHD_Result send_response(struct MHD_Connection *c, http_response *re
 static void log_request(const http_server *s, const http_request *req, const http_response *res,
                         uint64_t start_us)
 {
-        if (s->cfg.quiet && res->status < 400)
-                return;
         dlog(res->status >= 500 ? PW_LOG_WARNING : PW_LOG_INFO, "%s: %s %s -> %u in %.2f ms%s%s",
              s->cfg.name, req->method, req->path, res->status, (now_us() - start_us) / 1000.0,
              res->note[0] ? " " : "", res->note);

@@ -56,7 +56,6 @@ typedef struct http_server_config {
         size_t n_routes;
         void *data;
         bool check_token;        /* require the daemon's bearer token, when it has one */
-        bool quiet;              /* log failures only */
 } http_server_config;
 
 typedef struct http_server http_server;

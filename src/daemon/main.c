@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -114,6 +115,7 @@ static void usage(FILE *f)
                 "  --openwhisk-ports A-B    one action slot per port on 127.0.0.1 (OpenWhisk, Knative, Fission)\n"
                 "  --slot-template NAME     template of the slots' instances (default python3)\n"
                 "  --zygotes MIN-MAX        zygotes kept ready per template (default 1-4)\n"
+                "  --memory-budget MB       memory the pool may keep ready, by the templates' limits (default: no limit)\n"
                 "  --grace SECONDS          how long shutdown waits for requests in flight (default 30)\n"
                 "  -v, --verbose            debug logging\n",
                 PW_DEFAULT_STATE_DIR);
@@ -139,7 +141,8 @@ static int parse_options(int argc, char **argv, daemon_config *c)
                 {"socket", required_argument, NULL, 'S'},    {"listen", required_argument, NULL, 'l'},
                 {"token-file", required_argument, NULL, 'T'}, {"openwhisk-ports", required_argument, NULL, 'o'},
                 {"slot-template", required_argument, NULL, 'm'}, {"zygotes", required_argument, NULL, 'z'},
-                {"grace", required_argument, NULL, 'g'},    {"verbose", no_argument, NULL, 'v'},
+                {"grace", required_argument, NULL, 'g'},    {"memory-budget", required_argument, NULL, 'b'},
+                {"verbose", no_argument, NULL, 'v'},
                 {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
                 {0},
         };
@@ -163,6 +166,14 @@ static int parse_options(int argc, char **argv, daemon_config *c)
                         if (parse_range(optarg, &c->zygotes_min, &c->zygotes_max, 256) < 0)
                                 return fprintf(stderr, "prewarmd: --zygotes wants MIN-MAX (1-256), got '%s'\n", optarg), -EINVAL;
                         break;
+                case 'b': {
+                        char *end;
+                        unsigned long long v = strtoull(optarg, &end, 10);
+                        if (*end || !*optarg || v > (1ull << 30))
+                                return fprintf(stderr, "prewarmd: --memory-budget wants megabytes\n"), -EINVAL;
+                        c->memory_budget_mb = v;
+                        break;
+                }
                 case 'g': {
                         char *end;
                         unsigned long v = strtoul(optarg, &end, 10);
@@ -180,6 +191,17 @@ static int parse_options(int argc, char **argv, daemon_config *c)
 }
 
 /* ------------------------------------------------------------------ startup */
+
+/* Each connection and each instance holds descriptors; the default soft limit of 1024 is too low
+ * for a daemon with hundreds of both. */
+static void raise_fd_limit(void)
+{
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl);
+        }
+}
 
 /* One daemon per state dir: a second one would reap the first one's instances as its own. */
 static int lock_state_dir(const char *state_dir, int *ret_fd)
@@ -263,7 +285,7 @@ static int open_engine(daemon_ctx *d)
         else if (r < 0)
                 dlog(PW_LOG_WARNING, "reaping what a predecessor left: %s", pw_engine_last_error(d->engine));
         const pw_pool_options po = {.zygotes_min = d->cfg.zygotes_min, .zygotes_max = d->cfg.zygotes_max,
-                                    .adaptive = 1};
+                                    .memory_budget_mb = d->cfg.memory_budget_mb, .adaptive = 1};
         if ((r = pw_pool_new(d->engine, &po, &d->pool)) < 0)
                 return dlog(PW_LOG_ERROR, "cannot create the pool: %s", strerror(-r)), r;
         return 0;
@@ -312,9 +334,14 @@ static void shutdown_daemon(daemon_ctx *d, servers *s)
                 dlog(PW_LOG_INFO, "waiting up to %u s for %d request(s) in flight", d->cfg.grace_s, n);
         if (!drain(d, d->cfg.grace_s * 1000)) {
                 dlog(PW_LOG_WARNING, "grace period over: failing %d request(s) in flight", atomic_load(&d->in_flight));
-                daemon_fail_busy(d);
-                if (!drain(d, 10000))
-                        dlog(PW_LOG_ERROR, "%d request(s) still in flight; stopping anyway", atomic_load(&d->in_flight));
+                /* Their instances die, so their invokes return; the pool must not be freed under a
+                 * request still inside it, so this waits for as long as that takes. */
+                for (;;) {
+                        daemon_fail_busy(d);
+                        if (drain(d, 5000))
+                                break;
+                        dlog(PW_LOG_WARNING, "%d request(s) still in flight", atomic_load(&d->in_flight));
+                }
         }
         s->unix_api = http_server_free(s->unix_api);
         s->tcp_api = http_server_free(s->tcp_api);
@@ -382,6 +409,7 @@ int main(int argc, char **argv)
         sigaddset(&set, SIGINT);
         pthread_sigmask(SIG_BLOCK, &set, NULL);
         signal(SIGPIPE, SIG_IGN);
+        raise_fd_limit();
         pthread_mutex_init(&d.build_lock, NULL);
 
         _cleanup_close_ int lock_fd = -1;
