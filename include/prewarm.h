@@ -237,6 +237,12 @@ typedef struct pw_pool_function {
          * so above 1 the extra ones queue on a busy instance (FIFO) instead of starting another:
          * fewer instances for more latency. */
         unsigned max_concurrency;
+        /* Second-level template (pw_instance_checkpoint) of the function, made by the pool in the
+         * background from one of its warm instances. 0 (auto): made once the function's
+         * specialize is measured to take longer than a restore, and restored from on a miss while
+         * that measures faster than specializing a zygote (docs/pools.md). 1: made after the first
+         * invocation and always restored from. -1: never. */
+        int second_level;
 } pw_pool_function;
 
 /* Registers or replaces function KEY. Warm instances of an older version are retired.
@@ -250,6 +256,7 @@ enum pw_instance_source {
         PW_SOURCE_ZYGOTE = 1,     /* a ready zygote was taken and specialized */
         PW_SOURCE_RESTORE = 2,    /* restored on demand (pool miss) */
         PW_SOURCE_COLD_START = 3, /* restore failed; booted without CRIU */
+        PW_SOURCE_SECOND_LEVEL = 4, /* restored from the function's second-level template, specialized */
 };
 
 typedef struct pw_invoke_info {
@@ -290,6 +297,8 @@ typedef struct pw_pool_stats {
         uint64_t zygote_hits, zygote_misses, warm_hits, cold_start_fallbacks, instances_replaced;
         unsigned zygotes_ready, warm_instances, busy_instances;
         uint64_t memory_mb; /* by the templates' limits */
+        uint64_t second_level_restores;  /* instances restored from a function's second-level template */
+        unsigned second_level_templates; /* functions that have one in use */
 } pw_pool_stats;
 
 /* Counters of the pool so far, over all templates and functions. */

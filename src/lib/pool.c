@@ -46,11 +46,29 @@ void grave_add(grave *g, pw_instance *i)
         g->v[g->n++] = i;
 }
 
+void grave_add_template(grave *g, pw_engine *e, const char *name)
+{
+        g->e = e;
+        if (strv_push(&g->templates, name) < 0)
+                pw_log(e, PW_LOG_WARNING, "pool: out of memory; template %s is left in the store", name);
+}
+
 void grave_empty(grave *g)
 {
         for (size_t k = 0; k < g->n; k++)
                 pw_instance_destroy(g->v[k]);
+        /* After the instances: a template still in use would only be renamed aside. */
+        for (char **t = g->templates; t && *t; t++) {
+                if (pw_template_remove(g->e, *t) < 0)
+                        pw_log(g->e, PW_LOG_WARNING, "pool: removing second-level template %s: %s", *t,
+                               pw_engine_last_error(g->e));
+                /* Its name was made for this pool alone: nobody else takes the build lock. */
+                _cleanup_free_ char *lock = strdup_printf("%s/templates/.lock-%s", g->e->state_dir, *t);
+                if (lock)
+                        unlink(lock);
+        }
         free(g->v);
+        strv_free(g->templates);
         *g = (grave){0};
 }
 
@@ -145,6 +163,7 @@ static void pool_fn_free(pool_fn *f)
         free((char *)f->conf.fn.main);
         free((char *)f->conf.fn.digest);
         strv_free((char **)f->conf.fn.env);
+        free(f->l2_name);
         free(f);
 }
 
@@ -235,6 +254,25 @@ int pool_make_instance(pw_pool *p, const char *name, pw_instance **ret, int *ret
         return 0;
 }
 
+/* Unlinks f: its idle instances go now, its busy ones when their invocations end. */
+static void fn_retire(pw_pool *p, pool_fn *f, grave *g)
+{
+        for (pool_fn **pp = &p->fns; *pp; pp = &(*pp)->next)
+                if (*pp == f) {
+                        *pp = f->next;
+                        break;
+                }
+        f->retired = true;
+        if (f->l2_name && !f->l2_rejected)
+                grave_add_template(g, p->e, f->l2_name);
+        for (member *m = p->members, *next; m; m = next) {
+                next = m->next;
+                if (m->fn == f && m->state == MEMBER_IDLE && !m->waiting)
+                        member_drop(p, m, g);
+        }
+        pool_fn_unref(f);
+}
+
 PW_PUBLIC int pw_pool_new(pw_engine *e, const pw_pool_options *opts, pw_pool **ret)
 {
         static const pw_pool_options none = {0};
@@ -275,11 +313,8 @@ PW_PUBLIC pw_pool *pw_pool_free(pw_pool *p)
         pthread_mutex_lock(&p->lock);
         while (p->members)
                 member_drop(p, p->members, &g);
-        while (p->fns) {
-                pool_fn *f = p->fns;
-                p->fns = f->next;
-                pool_fn_unref(f);
-        }
+        while (p->fns)
+                fn_retire(p, p->fns, &g);
         while (p->templates) {
                 pool_template *t = p->templates;
                 p->templates = t->next;
@@ -337,23 +372,6 @@ static int fn_copy(pool_fn *dst, const pw_pool_function *f)
         if (!dst->conf.max_concurrency)
                 dst->conf.max_concurrency = 1;
         return 0;
-}
-
-/* Unlinks f: its idle instances go now, its busy ones when their invocations end. */
-static void fn_retire(pw_pool *p, pool_fn *f, grave *g)
-{
-        for (pool_fn **pp = &p->fns; *pp; pp = &(*pp)->next)
-                if (*pp == f) {
-                        *pp = f->next;
-                        break;
-                }
-        f->retired = true;
-        for (member *m = p->members, *next; m; m = next) {
-                next = m->next;
-                if (m->fn == f && m->state == MEMBER_IDLE && !m->waiting)
-                        member_drop(p, m, g);
-        }
-        pool_fn_unref(f);
 }
 
 static bool key_is_valid(const char *key)
@@ -490,13 +508,15 @@ PW_PUBLIC int pw_pool_stats_get(pw_pool *p, pw_pool_stats *ret)
                 return -EINVAL;
         pthread_mutex_lock(&p->lock);
         pw_pool_stats s = p->stats;
-        s.zygotes_ready = s.warm_instances = s.busy_instances = 0;
+        s.zygotes_ready = s.warm_instances = s.busy_instances = s.second_level_templates = 0;
         for (const member *m = p->members; m; m = m->next) {
                 s.zygotes_ready += m->state == MEMBER_ZYGOTE;
                 s.warm_instances += m->state == MEMBER_IDLE;
                 s.busy_instances += m->state == MEMBER_BUSY;
         }
         s.memory_mb = pool_held_mb(p, false);
+        for (const pool_fn *f = p->fns; f; f = f->next)
+                s.second_level_templates += f->l2_name && !f->l2_rejected;
         pthread_mutex_unlock(&p->lock);
         *ret = s;
         return 0;

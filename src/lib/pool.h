@@ -34,6 +34,12 @@ typedef struct pool_fn {
         uint64_t prewarm_at_us;    /* a pre-warm scheduled for then; 0: none */
         uint64_t prewarm_until_us; /* ...whose instance lives until then */
         bool prewarming;
+        uint64_t specialize_us;    /* smoothed, on the zygote path */
+        /* Its second-level template (pool_level2.c): set once made and kept until f goes (leases
+         * may hold the name unlocked); rejected when slower or broken. */
+        char *l2_name;
+        uint64_t l2_restore_us;    /* smoothed */
+        bool l2_making, l2_rejected;
         struct pool_fn *next;
 } pool_fn;
 
@@ -48,6 +54,7 @@ typedef struct member {
         unsigned waiting;       /* invocations queued for it (max_concurrency > 1) */
         unsigned handoffs;      /* releases passed straight to a queued invocation */
         bool dead;              /* dropped while invocations were queued for it */
+        bool checkpointing;     /* busy being dumped into a second-level template */
         uint64_t created_us, used_us, expires_us;
         struct member *next;
 } member;
@@ -66,13 +73,16 @@ struct pw_pool {
         pw_pool_stats stats;    /* the counters; the gauges are counted when asked */
 };
 
-/* Instances to destroy once the lock is released. */
+/* Instances to destroy and templates to remove once the lock is released. */
 typedef struct grave {
         pw_instance **v;
         size_t n;
+        pw_engine *e;
+        char **templates;
 } grave;
 
 void grave_add(grave *g, pw_instance *i);
+void grave_add_template(grave *g, pw_engine *e, const char *name);
 /* Destroys them; call without the lock. */
 void grave_empty(grave *g);
 static inline void grave_emptyp(grave *g) { grave_empty(g); }
@@ -110,6 +120,29 @@ pool_template *pool_template_lookup(pw_pool *p, const char *name);
 /* A new unspecialized instance of template name: restored, or cold-started when the restore
  * fails and the pool may. *ret_source says which. */
 int pool_make_instance(pw_pool *p, const char *name, pw_instance **ret, int *ret_source, pw_err *err);
+
+/* Second-level templates (pool_level2.c). With the lock: */
+typedef struct level2_job {
+        pool_fn *f;        /* holds a reference */
+        member *m;         /* the idle instance to dump, marked checkpointing */
+        char *name;
+        int r;
+        bool made;          /* the checkpoint worked: the template exists */
+        pw_instance *trial; /* the first copy restored from it: measured, then kept warm */
+        pw_err err;
+} level2_job;
+/* A function whose second-level template is due: marks its instance and fills *j. */
+bool level2_next_job(pw_pool *p, level2_job *j);
+/* Without the lock: checkpoints, then restores one copy to time it. */
+void level2_job_run(pw_pool *p, level2_job *j);
+/* With the lock: decides whether the function uses it, frees *j. */
+void level2_job_finish(pw_pool *p, level2_job *j, grave *g);
+/* Whether f's next new instance should come from its second-level template. */
+bool level2_preferred(const pw_pool *p, const pool_fn *f);
+/* The template stopped working for f: restores go the zygote way, it gets removed. */
+void level2_reject(pw_pool *p, pool_fn *f, grave *g);
+/* A template's expected restore time: measured, or a guess before the first. */
+uint64_t pool_refill_us(const pool_template *t);
 
 /* The threads (pool_threads.c). */
 int pool_threads_start(pw_pool *p);

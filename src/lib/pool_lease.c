@@ -90,53 +90,95 @@ static pw_instance *zygote_demand(pw_pool *p, pool_template *t, grave *g)
         return i;
 }
 
-/* Makes an instance of f's template now and specializes it. Drops the lock meanwhile. */
+/* What a new instance of a function takes, decided with the lock and made without it. */
+typedef struct making {
+        pw_instance *i;     /* a zygote taken from the pool, then the instance made */
+        const char *l2;     /* restore from this second-level template first */
+        int source;
+        unsigned replaced;  /* zygotes found dead on the way */
+        bool l2_failed;
+} making;
+
+/* Without the lock: f's instance restored from its second-level template, or specialized from the
+ * zygote taken (or one restored now). */
+static int make_specialized(pw_pool *p, pool_fn *f, making *mk, pw_err *err)
+{
+        if (mk->l2) {
+                if (pw_instance_restore(p->e, mk->l2, &mk->i) >= 0) {
+                        mk->source = PW_SOURCE_SECOND_LEVEL;
+                        return 0;
+                }
+                pw_log(p->e, PW_LOG_WARNING, "pool: function %s: restoring its second-level template failed; "
+                       "back to the zygote path: %s", f->key, pw_engine_last_error(p->e));
+                mk->l2_failed = true;
+        }
+        int r = 0;
+        for (int attempt = 0; attempt < 2; attempt++) {
+                if (!mk->i && (r = pool_make_instance(p, f->tpl->name, &mk->i, &mk->source, err)) < 0)
+                        break;
+                r = pw_instance_specialize(mk->i, &f->conf.fn);
+                if (r >= 0)
+                        break;
+                err_set(err, r, "%s", pw_instance_last_error(mk->i));
+                bool died_waiting = mk->source == PW_SOURCE_ZYGOTE && (r == -ECHILD || r == -ESRCH);
+                mk->i = pw_instance_destroy(mk->i);
+                if (!died_waiting)
+                        break;
+                /* A zygote that died while it waited in the pool is not the function's fault. */
+                mk->source = PW_SOURCE_RESTORE;
+                mk->replaced++;
+        }
+        return r;
+}
+
+/* With the lock again: what the new instance taught about f's two paths. */
+static void learn(pw_pool *p, pool_fn *f, const making *mk, const pw_timings *tm, grave *g)
+{
+        p->stats.instances_replaced += mk->replaced;
+        if (mk->l2_failed)
+                level2_reject(p, f, g);
+        if (mk->source == PW_SOURCE_COLD_START)
+                p->stats.cold_start_fallbacks++;
+        if (mk->source == PW_SOURCE_SECOND_LEVEL) {
+                p->stats.second_level_restores++;
+                f->l2_restore_us = policy_refill_estimate(f->l2_restore_us, tm->restore_us);
+        } else if (tm->specialize_us) {
+                f->specialize_us = policy_refill_estimate(f->specialize_us, tm->specialize_us);
+        }
+}
+
+/* Makes an instance of f now: from its second-level template when that is faster, else from a
+ * zygote (or a restore) it specializes. Drops the lock meanwhile. */
 static int lease_new(pw_pool *p, pool_fn *f, lease *l, grave *g, pw_err *err)
 {
         pool_template *t = f->tpl;
-        pw_instance *i = zygote_demand(p, t, g);
-        int source = i ? PW_SOURCE_ZYGOTE : PW_SOURCE_RESTORE;
-        pool_make_room(p, i ? 0 : t->memory_mb, g);
-        uint64_t pending = i ? i->memory_mb : t->memory_mb;
+        making mk = {.l2 = level2_preferred(p, f) ? f->l2_name : NULL};
+        mk.i = mk.l2 ? NULL : zygote_demand(p, t, g);
+        mk.source = mk.i ? PW_SOURCE_ZYGOTE : PW_SOURCE_RESTORE;
+        pool_make_room(p, mk.i ? 0 : t->memory_mb, g);
+        uint64_t pending = mk.i ? mk.i->memory_mb : t->memory_mb;
         p->pending_mb += pending;
         pthread_cond_broadcast(&p->changed); /* the refiller: a zygote went */
         pthread_mutex_unlock(&p->lock);
 
         grave_empty(g); /* free memory before making more */
-        int r = 0;
-        unsigned replaced = 0;
-        for (int attempt = 0; attempt < 2; attempt++) {
-                if (!i && (r = pool_make_instance(p, t->name, &i, &source, err)) < 0)
-                        break;
-                r = pw_instance_specialize(i, &f->conf.fn);
-                if (r >= 0)
-                        break;
-                err_set(err, r, "%s", pw_instance_last_error(i));
-                bool died_waiting = source == PW_SOURCE_ZYGOTE && (r == -ECHILD || r == -ESRCH);
-                i = pw_instance_destroy(i);
-                if (!died_waiting)
-                        break;
-                /* A zygote that died while it waited in the pool is not the function's fault. */
-                source = PW_SOURCE_RESTORE;
-                replaced++;
-        }
+        int r = make_specialized(p, f, &mk, err);
+        pw_timings tm = {0};
+        if (r >= 0)
+                pw_instance_timings(mk.i, &tm);
 
         pthread_mutex_lock(&p->lock);
         p->pending_mb -= pending;
-        p->stats.instances_replaced += replaced;
+        learn(p, f, &mk, &tm, g);
         if (r < 0)
                 return r;
-        if (source == PW_SOURCE_COLD_START)
-                p->stats.cold_start_fallbacks++;
-        l->m = member_add(p, i, t, f, MEMBER_BUSY);
+        l->m = member_add(p, mk.i, t, f, MEMBER_BUSY);
         if (!l->m) {
-                pw_instance_destroy(i);
+                pw_instance_destroy(mk.i);
                 return -ENOMEM;
         }
-        l->source = source;
-        pw_timings tm;
-        pw_instance_timings(i, &tm);
-        l->restore_us = source == PW_SOURCE_ZYGOTE ? 0 : tm.restore_us;
+        l->source = mk.source;
+        l->restore_us = mk.source == PW_SOURCE_ZYGOTE ? 0 : tm.restore_us;
         l->specialize_us = tm.specialize_us;
         return 0;
 }

@@ -2,7 +2,8 @@
 /*
  * The pool's two threads. The refiller makes instances ahead of demand: zygotes up to each
  * template's target and the pre-warmed instances the adaptive keep-alive schedules, one at a
- * time (restores compete for the same CPUs as the invocations). The reaper retires what is no
+ * time (restores compete for the same CPUs as the invocations), and, when nothing else is due,
+ * second-level templates of functions (pool_level2.c). The reaper retires what is no
  * longer wanted: warm instances past their keep-alive (scale to zero), zygotes that died or
  * exceed a target that went down.
  */
@@ -34,6 +35,11 @@ static uint64_t warm_mb(const pw_pool *p)
         return mb;
 }
 
+uint64_t pool_refill_us(const pool_template *t)
+{
+        return t->refill_us ? t->refill_us : REFILL_GUESS_US;
+}
+
 void pool_refresh_targets(pw_pool *p, uint64_t now)
 {
         size_t n = 0, k = 0;
@@ -49,7 +55,7 @@ void pool_refresh_targets(pw_pool *p, uint64_t now)
                 if (!t->active)
                         want[k] = 0;
                 else if (p->o.adaptive)
-                        want[k] = policy_zygote_target(&t->demand, now, t->refill_us ? t->refill_us : REFILL_GUESS_US,
+                        want[k] = policy_zygote_target(&t->demand, now, pool_refill_us(t),
                                                        DEMAND_HORIZON_US, p->o.zygotes_min, p->o.zygotes_max);
                 else
                         want[k] = p->o.zygotes_min;
@@ -184,6 +190,19 @@ static void job_finish(pw_pool *p, const job *j, job_result *res, grave *g)
         pthread_cond_broadcast(&p->changed);
 }
 
+/* Called and returns with the lock held; drops it meanwhile. */
+static void run_level2(pw_pool *p, level2_job *l2)
+{
+        pthread_mutex_unlock(&p->lock);
+        level2_job_run(p, l2);
+        grave g = {0};
+        pthread_mutex_lock(&p->lock);
+        level2_job_finish(p, l2, &g);
+        pthread_mutex_unlock(&p->lock);
+        grave_empty(&g);
+        pthread_mutex_lock(&p->lock);
+}
+
 static void *refiller_main(void *userdata)
 {
         pw_pool *p = userdata;
@@ -192,8 +211,12 @@ static void *refiller_main(void *userdata)
                 uint64_t now = now_us(), wake = now + TICK_US;
                 pool_refresh_targets(p, now);
                 job j;
+                level2_job l2;
                 if (!next_prewarm(p, now, &j, &wake) && !next_zygote(p, now, &j, &wake)) {
-                        wait_until(p, wake);
+                        if (level2_next_job(p, &l2))
+                                run_level2(p, &l2);
+                        else
+                                wait_until(p, wake);
                         continue;
                 }
                 p->pending_mb += j.mb;

@@ -5,6 +5,7 @@
  * budget, listing and destroying instances, and several threads invoking at once. No assert is
  * about time: the background threads are waited for by polling the pool's own stats.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -383,6 +384,94 @@ START_TEST(test_threads)
 }
 END_TEST
 
+static int collect_idle(const pw_pool_instance_info *info, void *userdata)
+{
+        char ***ids = userdata;
+        if (!strcmp(info->state, "idle"))
+                ck_assert_int_eq(strv_push(ids, info->id), 0);
+        return 0;
+}
+
+/* Destroys every idle warm instance, so that the next invocation misses. */
+static void destroy_idle(void)
+{
+        char **ids = NULL;
+        ck_assert_int_eq(pw_pool_foreach_instance(pool, collect_idle, &ids), 0);
+        for (char **id = ids; id && *id; id++)
+                ck_assert_int_eq(pw_pool_destroy_instance(pool, *id), 0);
+        strv_free(ids);
+        ck_assert_uint_eq(stats().warm_instances, 0);
+}
+
+static json_int_t invoke_counter(const char *key, int want_source)
+{
+        char *result = NULL;
+        pw_invoke_info info;
+        int r = pw_pool_invoke(pool, key, NULL, &result, NULL, &info);
+        ck_assert_msg(r == 0, "pool invoke %s: %s", key, pw_pool_last_error(pool));
+        ck_assert_int_eq(info.source, want_source);
+        json_t *obj = json_loads(result, 0, NULL);
+        ck_assert(json_is_true(json_object_get(obj, "mark")));
+        json_int_t n = json_integer_value(json_object_get(obj, "count"));
+        json_decref(obj);
+        free(result);
+        return n;
+}
+
+/* Entries of the store for second-level templates: templates, or with dot files (locks, retired
+ * or unfinished ones) too. */
+static unsigned second_level_templates_in_store(bool dot_files)
+{
+        char *dir = strdup_printf("%s/templates", t_state);
+        DIR *d = opendir(dir);
+        ck_assert_ptr_nonnull(d);
+        unsigned n = 0;
+        struct dirent *de;
+        while ((de = readdir(d)))
+                n += strstr(de->d_name, ".l2-") && (dot_files || de->d_name[0] != '.');
+        closedir(d);
+        free(dir);
+        return n;
+}
+
+START_TEST(test_second_level)
+{
+        pool_new(&(pw_pool_options){.zygotes_min = 0, .zygotes_max = 1});
+        char *path = t_fixture("counter.py");
+        const pw_pool_function f = {.template_name = "python3", .fn = {.code_uri = path}, .timeout_ms = 30000,
+                                    .second_level = 1};
+        ck_assert_int_eq(pw_pool_set_function(pool, "counter", &f), 0);
+        free(path);
+        ck_assert_int_eq(invoke_counter("counter", PW_SOURCE_RESTORE), 1);
+        /* The refiller checkpoints the warm instance and keeps the copy it timed as a second one. */
+        wait_for(second_level_templates, ==, 1);
+        wait_for(warm_instances, ==, 2);
+        ck_assert_uint_eq(second_level_templates_in_store(false), 1);
+        destroy_idle();
+
+        /* A miss now restores the checkpoint: specialized, with the state it had then. */
+        pw_invoke_info info;
+        char *result = NULL;
+        ck_assert_int_eq(pw_pool_invoke(pool, "counter", NULL, &result, NULL, &info), 0);
+        ck_assert_int_eq(info.source, PW_SOURCE_SECOND_LEVEL);
+        ck_assert_uint_gt(info.restore_us, 0);
+        ck_assert_uint_eq(info.specialize_us, 0);
+        json_t *obj = json_loads(result, 0, NULL);
+        ck_assert_int_eq(json_integer_value(json_object_get(obj, "count")), 2);
+        json_decref(obj);
+        free(result);
+        ck_assert_int_eq(invoke_counter("counter", PW_SOURCE_WARM), 3);
+        pw_pool_stats s = stats();
+        ck_assert_uint_eq(s.second_level_restores, 1);
+        ck_assert_uint_eq(s.zygote_misses, 1);
+
+        /* Its template goes with the function. */
+        ck_assert_int_eq(pw_pool_remove_function(pool, "counter"), 0);
+        ck_assert_uint_eq(second_level_templates_in_store(true), 0);
+        ck_assert_uint_eq(stats().second_level_templates, 0);
+}
+END_TEST
+
 static Suite *pool_suite(void)
 {
         Suite *s = suite_create("pool");
@@ -397,6 +486,7 @@ static Suite *pool_suite(void)
         tcase_add_test(tc, test_budget);
         tcase_add_test(tc, test_list_and_destroy);
         tcase_add_test(tc, test_threads);
+        tcase_add_test(tc, test_second_level);
         suite_add_tcase(s, tc);
         return s;
 }
