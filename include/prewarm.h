@@ -309,8 +309,8 @@ PW_PUBLIC int pw_pool_stats_get(pw_pool *p, pw_pool_stats *ret);
  */
 
 /* Removes what engines that are gone left: their instances' processes (killed through their
- * cgroups), their cgroups under prewarm/ (instances and template builds), and the mounts and
- * directories of their restores under STATE/run. An object belongs to the engine whose pid is in
+ * cgroups), their cgroups under prewarm/ (instances and template builds), the mounts and
+ * directories of their restores under STATE/run, and unfinished builds in STATE/templates. An object belongs to the engine whose pid is in
  * its name; it is stale when that pid no longer runs or now names a younger process. Objects of
  * live engines are left alone, so this is safe while other engines run. Meant for a long-lived
  * caller (a daemon) at startup. Returns how many objects it removed (each logged at warning

@@ -94,21 +94,25 @@ slots *slots_free(slots *s)
         return NULL;
 }
 
-void slots_count(slots *s, unsigned *ret_used, unsigned *ret_total)
-{
-        *ret_used = *ret_total = 0;
-        for (size_t i = 0; s && i < s->n; i++) {
-                pthread_mutex_lock(&s->v[i].lock);
-                *ret_used += s->v[i].mode != SLOT_FREE;
-                pthread_mutex_unlock(&s->v[i].lock);
-                (*ret_total)++;
-        }
-}
-
 /* The lock of a busy slot is held for a whole activation; listings must not wait for it. */
 static bool lock_or_busy(slot *sl)
 {
         return pthread_mutex_trylock(&sl->lock) == 0;
+}
+
+void slots_count(slots *s, unsigned *ret_used, unsigned *ret_total)
+{
+        *ret_used = *ret_total = 0;
+        for (size_t i = 0; s && i < s->n; i++) {
+                slot *sl = &s->v[i];
+                if (!lock_or_busy(sl)) { /* busy in an activation: it holds an action */
+                        (*ret_used)++;
+                } else {
+                        *ret_used += sl->mode != SLOT_FREE;
+                        pthread_mutex_unlock(&sl->lock);
+                }
+                (*ret_total)++;
+        }
 }
 
 void slots_list_instances(slots *s, json_t *list)

@@ -7,11 +7,15 @@
  * object is stale when that pid no longer runs, or runs a process younger than the object: the pid
  * was reused. Stale cgroups have their processes killed (the instances a crashed engine restored
  * keep running without it) and are removed; stale mounts under STATE/run are detached and their
- * directories removed. Objects of live engines, on this state dir or any other, are left alone.
+ * directories removed; a template build that died leaves STATE/templates/.build-NAME, stale when
+ * no one holds that name's build lock. Objects of live engines, on this state dir or any other, are
+ * left alone.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <linux/magic.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -229,6 +233,34 @@ static int reap_run_dirs(pw_engine *e)
         return n;
 }
 
+/* ------------------------------------------------------------------ unfinished builds */
+
+/* STATE/templates/.build-NAME of a build that died: no one holds the name's build lock. */
+static int reap_builds(pw_engine *e)
+{
+        _cleanup_free_ char *templates = strdup_printf("%s/templates", e->state_dir);
+        DIR *d = templates ? opendir(templates) : NULL;
+        if (!d)
+                return 0;
+        int n = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (strncmp(de->d_name, ".build-", 7))
+                        continue;
+                _cleanup_free_ char *dir = strdup_printf("%s/%s", templates, de->d_name);
+                _cleanup_free_ char *lock = strdup_printf("%s/.lock-%s", templates, de->d_name + 7);
+                _cleanup_close_ int fd = lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
+                if (!dir || fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+                        continue; /* a build in progress, here or in another process */
+                if (rm_rf(dir) >= 0) {
+                        pw_log(e, PW_LOG_WARNING, "removed unfinished template build %s", dir);
+                        n++;
+                }
+        }
+        closedir(d);
+        return n;
+}
+
 PW_PUBLIC int pw_engine_reap_stale(pw_engine *e)
 {
         if (!e)
@@ -239,5 +271,5 @@ PW_PUBLIC int pw_engine_reap_stale(pw_engine *e)
                 pw_err err;
                 return engine_fail(e, r, (err_set(&err, r, "reaping stale restore directories: %s", strerror(-r)), &err));
         }
-        return r + reap_cgroups(e);
+        return r + reap_cgroups(e) + reap_builds(e);
 }

@@ -124,9 +124,11 @@ kill -KILL "$old"; wait "$old" 2>/dev/null; daemon_pid=
 if grep -lE "/prewarm/[^/]*-$old-[0-9]+\$" /proc/[0-9]*/cgroup 2>/dev/null | grep -q .; then
         ok "the killed daemon left instances running"
 else fail "the killed daemon left no instances (nothing to reap)"; fi
+mkdir -p "$state/templates/.build-ghost/images"   # what a build killed with its daemon leaves
 start_daemon || exit 1
 grep -q "reaped [1-9][0-9]* object(s) a crashed predecessor left behind" "$log" && ok "successor reaped its predecessor" ||
         fail "no reaping logged"
+[ ! -e "$state/templates/.build-ghost" ] && ok "unfinished build removed" || fail "unfinished build left"
 mv "$sock" "$sock.keep"  # check_clean looks for a socket of the dead daemon
 check_clean "$old"
 mv "$sock.keep" "$sock"
