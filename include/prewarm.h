@@ -161,7 +161,9 @@ PW_PUBLIC int pw_instance_invoke_logs(pw_instance *i, const char *args_json, int
 PW_PUBLIC int pw_instance_cold_start(pw_engine *e, const char *template_name, pw_instance **ret);
 
 /* Checkpoints a specialized instance into a new template NAME (a "second-level" template): later
- * copies restored from it start with the function already loaded. The instance keeps running.
+ * copies restored from it start with the function already loaded (pw_instance_specialize on them
+ * returns -EALREADY), with its memory and /tmp as they were. The instance keeps running. The copies
+ * share the random state the instance had: the agent reseeds only a zygote's copies (docs/pools.md).
  * Errors: -EBADFD (not specialized), -ESRCH (dead), -EINVAL (invalid name), -EIO (CRIU failed). */
 PW_PUBLIC int pw_instance_checkpoint(pw_instance *i, const char *template_name);
 
@@ -238,10 +240,11 @@ typedef struct pw_pool_function {
          * fewer instances for more latency. */
         unsigned max_concurrency;
         /* Second-level template (pw_instance_checkpoint) of the function, made by the pool in the
-         * background from one of its warm instances. 0 (auto): made once the function's
-         * specialize is measured to take longer than a restore, and restored from on a miss while
-         * that measures faster than specializing a zygote (docs/pools.md). 1: made after the first
-         * invocation and always restored from. -1: never. */
+         * background from one of its warm instances. 0: never, the default, because copies of a
+         * checkpoint share the random state the instance had (docs/pools.md). 1 (auto): made once
+         * the function's specialize is measured to take longer than a restore, and restored from
+         * on a miss while that measures faster than specializing a zygote. 2: made after the
+         * first invocation and always restored from. */
         int second_level;
 } pw_pool_function;
 

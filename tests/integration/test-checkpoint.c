@@ -80,6 +80,20 @@ START_TEST(test_replaces_older_checkpoint)
 }
 END_TEST
 
+START_TEST(test_empty_tmp)
+{
+        /* Nothing in /tmp: it stays out of the images, and copies get a fresh one. */
+        pw_instance *i = t_restore("python3");
+        t_specialize(i, "hello.py");
+        ck_assert_int_eq(pw_instance_checkpoint(i, "hello-l2"), 0);
+        t_destroy(i);
+        pw_instance *a = t_restore("hello-l2");
+        json_decref(t_invoke_hello(a, "copy"));
+        t_destroy(a);
+        ck_assert_int_eq(pw_template_remove(t_engine, "hello-l2"), 0);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
         pw_instance *i = t_restore("python3");
@@ -105,6 +119,7 @@ static Suite *checkpoint_suite(void)
         TCase *tc = t_tcase("checkpoint");
         tcase_add_test(tc, test_round_trip);
         tcase_add_test(tc, test_replaces_older_checkpoint);
+        tcase_add_test(tc, test_empty_tmp);
         tcase_add_test(tc, test_errors);
         suite_add_tcase(s, tc);
         return s;

@@ -439,7 +439,7 @@ START_TEST(test_second_level)
         pool_new(&(pw_pool_options){.zygotes_min = 0, .zygotes_max = 1});
         char *path = t_fixture("counter.py");
         const pw_pool_function f = {.template_name = "python3", .fn = {.code_uri = path}, .timeout_ms = 30000,
-                                    .second_level = 1};
+                                    .second_level = 2};
         ck_assert_int_eq(pw_pool_set_function(pool, "counter", &f), 0);
         free(path);
         ck_assert_int_eq(invoke_counter("counter", PW_SOURCE_RESTORE), 1);
@@ -472,6 +472,27 @@ START_TEST(test_second_level)
 }
 END_TEST
 
+START_TEST(test_second_level_auto)
+{
+        pool_new(&(pw_pool_options){.zygotes_min = 1, .zygotes_max = 1});
+        char *path = t_fixture("slow_load.py");
+        const pw_pool_function f = {.template_name = "python3", .fn = {.code_uri = path}, .timeout_ms = 30000,
+                                    .second_level = 1};
+        ck_assert_int_eq(pw_pool_set_function(pool, "slow", &f), 0);
+        free(path);
+        pw_invoke_info info;
+        ck_assert_int_eq(pw_pool_invoke(pool, "slow", NULL, NULL, NULL, &info), 0);
+        ck_assert_int_ne(info.source, PW_SOURCE_SECOND_LEVEL);
+        /* Its specialize (2 s of loading) outlasts any restore: the pool checkpoints it. */
+        wait_for(second_level_templates, ==, 1);
+        wait_for(warm_instances, ==, 2);
+        destroy_idle();
+        ck_assert_int_eq(pw_pool_invoke(pool, "slow", NULL, NULL, NULL, &info), 0);
+        ck_assert_int_eq(info.source, PW_SOURCE_SECOND_LEVEL);
+        ck_assert_uint_eq(info.specialize_us, 0);
+}
+END_TEST
+
 static Suite *pool_suite(void)
 {
         Suite *s = suite_create("pool");
@@ -487,6 +508,7 @@ static Suite *pool_suite(void)
         tcase_add_test(tc, test_list_and_destroy);
         tcase_add_test(tc, test_threads);
         tcase_add_test(tc, test_second_level);
+        tcase_add_test(tc, test_second_level_auto);
         suite_add_tcase(s, tc);
         return s;
 }
