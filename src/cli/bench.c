@@ -7,6 +7,7 @@
  * Modes take turns run by run, so that whatever the machine does meanwhile hits all of them alike.
  */
 #include <getopt.h>
+#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -147,6 +148,20 @@ static char *existing_file(const char *path, const char *what)
         return abs;
 }
 
+/* Output goes where it can be written, which is checked before a minute of measuring, not after. */
+static int check_writable(const char *path, const char *what)
+{
+        _cleanup_free_ char *copy = path ? strdup(path) : NULL;
+        if (!path)
+                return 0;
+        if (!copy)
+                return cli_error("out of memory");
+        const char *dir = dirname(copy);
+        if (access(dir, W_OK) < 0)
+                return cli_error("bench: cannot write the %s %s: %s: %m", what, path, dir);
+        return 0;
+}
+
 static void log_line(int level, const char *message, void *userdata)
 {
         /* Errors reach the user once, through the bench's own reason; the rest below the progress line. */
@@ -200,6 +215,8 @@ static int bench_open(const cli_globals *g, bench *b)
         _cleanup_free_ char *zygote = bench_file("fork_zygote.py");
         if (!default_handler || !zygote)
                 return cli_error("out of memory");
+        if (check_writable(b->a.json_path, "JSON") != 0 || check_writable(b->a.plot_path, "plot") != 0)
+                return 1;
         if (!(b->handler_path = existing_file(b->a.handler ? b->a.handler : default_handler, "handler")))
                 return 1;
         if (b->a.selected[MODE_FORK_ZYGOTE] && !(b->fork_zygote_program = existing_file(zygote, "fork zygote")))

@@ -60,6 +60,8 @@ check "stray argument" grep -q "unexpected argument 'stray'" "$work/err"
 check "missing --template" grep -q -- "--template is required" "$work/err"
 "$prewarm" bench --template python3 --handler "$work/none.py" >"$work/out" 2>"$work/err"
 check "missing handler" grep -q "handler $work/none.py" "$work/err"
+"$prewarm" bench --template python3 --json "$work/no/such/dir/b.json" >"$work/out" 2>"$work/err"
+check "unwritable --json, before any run" grep -q "cannot write the JSON $work/no/such/dir/b.json" "$work/err"
 
 if "$prewarm" template build python3 >"$work/out" 2>"$work/err"; then ok "build python3"; else fail "build python3"; cat "$work/err"; fi
 
@@ -125,7 +127,7 @@ for _ in $(seq 100); do grep -q "run 1 of" "$work/err" 2>/dev/null && break; sle
 kill -INT $bench_pid
 wait $bench_pid
 status=$?
-check "Ctrl-C: exit status 130" [ "$status" -eq 130 ]
+if [ "$status" -eq 130 ]; then ok "Ctrl-C: exit status 130"; else fail "Ctrl-C: exit status 130 (got $status)"; tr '\r' '\n' <"$work/err" | tail -5; fi
 check "Ctrl-C: says so" grep -q "interrupted" "$work/err"
 nothing_left "after Ctrl-C" "$bench_pid"
 
