@@ -26,11 +26,15 @@ finish() {
         [ "$failed" -eq 0 ]
 }
 
-# A free-looking TCP port: the tests of one run use different ones.
+# free_port [N]: the first of N consecutive TCP ports on 127.0.0.1 that nothing listens on.
 free_port() {
-        local p
-        for p in $(shuf -i 20000-60000 -n 50); do
-                if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+        local n=${1:-1} p i busy
+        for p in $(shuf -i 20000-60000 -n 100); do
+                busy=0
+                for ((i = 0; i < n; i++)); do
+                        if (exec 3<>"/dev/tcp/127.0.0.1/$((p + i))") 2>/dev/null; then busy=1; break; fi
+                done
+                [ "$busy" -eq 0 ] && { echo "$p"; return; }
         done
         echo 0
 }

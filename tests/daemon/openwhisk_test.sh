@@ -28,8 +28,7 @@ mkdir -p "$work/zip" && printf 'def main(args):\n    return {"from": "zip"}\n' >
 (cd "$work/zip" && python3 -c 'import zipfile; z = zipfile.ZipFile("../action.zip", "w"); z.write("__main__.py"); z.close()')
 action=$(json_string "$work/action.py")
 
-base=$(free_port)
-while [ "$base" -gt 59990 ]; do base=$(free_port); done
+base=$(free_port 3)
 p1=$base p2=$((base + 1)) p3=$((base + 2))
 start_daemon --openwhisk-ports "$p1-$p3" || exit 1
 build_template
