@@ -118,6 +118,7 @@ void level2_job_finish(pw_pool *p, level2_job *j, grave *g)
                 m->expires_us = m->used_us + pool_fn_windows(p, f).keepalive_us;
         else
                 grave_add(g, j->trial);
+        pool_make_room(p, 0, g); /* the trial copy may have taken the budget's last room */
         pool_fn_unref(f);
         free(j->name);
         *j = (level2_job){0};
