@@ -22,6 +22,7 @@ typedef struct daemon_config {
         const char *token_file;
         unsigned ow_port_first, ow_port_last; /* 0: no OpenWhisk slots */
         const char *slot_template;   /* template the slots' zygotes come from */
+        const char *fission_root;    /* Fission packages must lie under it */
         unsigned grace_s;            /* how long shutdown waits for in-flight requests */
         unsigned zygotes_min, zygotes_max;
         uint64_t memory_budget_mb;   /* of what the pool keeps ready; 0: none */

@@ -17,28 +17,47 @@ void fission_healthz(http_request *req, http_response *res)
 }
 
 /* "module.func" -> module "module", function "func"; "func" -> main.func; "" -> main.main, as
- * Fission's Python environment reads functionName. */
-static void split_function_name(const char *name, char module[256], char func[128])
+ * Fission's Python environment reads functionName. False for names that are not Python
+ * identifiers (which also keeps "../" out of the module's path). */
+static bool split_function_name(const char *name, char module[256], char func[128])
 {
-        const char *dot = name ? strrchr(name, '.') : NULL;
+        if (!name || !*name)
+                name = "main";
+        if (strlen(name) >= 256 || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") !=
+                                           strlen(name) || name[0] == '.' || strstr(name, ".."))
+                return false;
+        const char *dot = strrchr(name, '.');
+        str_copy(func, 128, dot ? dot + 1 : name);
         str_copy(module, 256, "main");
-        str_copy(func, 128, name && *name ? (dot ? dot + 1 : name) : "main");
-        if (dot && (size_t)(dot - name) < 256) {
+        if (dot) {
                 memcpy(module, name, (size_t)(dot - name));
                 module[dot - name] = '\0';
                 for (char *p = module; *p; p++) /* pkg.mod -> pkg/mod */
                         if (*p == '.')
                                 *p = '/';
         }
+        return *func != '\0';
+}
+
+/* Whether path, symlinks resolved, lies inside root: the slot's API has no authentication, so it
+ * must not read whatever file a local caller names. */
+static bool inside_root(const char *path, const char *root)
+{
+        _cleanup_free_ char *p = realpath(path, NULL), *r = realpath(root, NULL);
+        size_t n = r ? strlen(r) : 0;
+        return p && r && !strncmp(p, r, n) && (p[n] == '/' || p[n] == '\0' || !strcmp(r, "/"));
 }
 
 /* The code URI for the package at filepath: the file itself (a .py source or a .zip with
- * __main__.py), or MODULE.py inside a directory; else the url. */
-static int package_uri(const char *filepath, const char *url, const char *module, char **ret,
+ * __main__.py), or MODULE.py inside a directory; else an http(s) url. */
+static int package_uri(const char *root, const char *filepath, const char *url, const char *module, char **ret,
                        char *errbuf, size_t errlen)
 {
-        struct stat st;
         if ((!filepath || !*filepath) && url && *url) {
+                if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
+                        snprintf(errbuf, errlen, "url must be http:// or https://");
+                        return -EINVAL;
+                }
                 *ret = strdup(url);
                 return *ret ? 0 : -ENOMEM;
         }
@@ -46,12 +65,19 @@ static int package_uri(const char *filepath, const char *url, const char *module
                 snprintf(errbuf, errlen, "filepath must be an absolute path on this host (or give url)");
                 return -EINVAL;
         }
+        struct stat st;
         if (stat(filepath, &st) < 0) {
                 snprintf(errbuf, errlen, "deployment package %s: %m", filepath);
                 return -ENOENT;
         }
-        *ret = S_ISDIR(st.st_mode) ? strdup_printf("file://%s/%s.py", filepath, module)
-                                   : strdup_printf("file://%s", filepath);
+        _cleanup_free_ char *file = S_ISDIR(st.st_mode) ? strdup_printf("%s/%s.py", filepath, module) : strdup(filepath);
+        if (!file)
+                return -ENOMEM;
+        if (!inside_root(file, root)) {
+                snprintf(errbuf, errlen, "%s is not a file under the Fission package root %s (--fission-root)", file, root);
+                return -EACCES;
+        }
+        *ret = strdup_printf("file://%s", file);
         return *ret ? 0 : -ENOMEM;
 }
 
@@ -76,14 +102,18 @@ static void specialize_locked(slot *s, json_t *body, http_response *res)
         char module[256], func[128], msg[2048] = "";
         json_t *meta = json_object_get(body, "FunctionMetadata");
         const char *fname = json_string_value(json_object_get(body, "functionName"));
-        split_function_name(fname, module, func);
+        if (!split_function_name(fname, module, func)) {
+                metrics_error(s->d->metrics, "specialize");
+                http_reply_error(res, 400, "functionName '%s' is not MODULE.FUNCTION", fname);
+                return;
+        }
         _cleanup_free_ char *uri = NULL;
         _cleanup_strv_free_ char **env = NULL;
-        int r = package_uri(json_string_value(json_object_get(body, "filepath")),
+        int r = package_uri(s->d->cfg.fission_root, json_string_value(json_object_get(body, "filepath")),
                             json_string_value(json_object_get(body, "url")), module, &uri, msg, sizeof(msg));
         if (r < 0) {
                 metrics_error(s->d->metrics, "specialize");
-                http_reply_error(res, r == -ENOMEM ? 500 : 400, "%s", msg);
+                http_reply_error(res, r == -ENOMEM ? 500 : r == -EACCES ? 403 : 400, "%s", msg);
                 return;
         }
         if ((r = blob_check(uri, NULL, msg, sizeof(msg))) < 0) {

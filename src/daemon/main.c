@@ -114,6 +114,7 @@ static void usage(FILE *f)
                 "  --token-file FILE        require 'Authorization: Bearer TOKEN' on every API request\n"
                 "  --openwhisk-ports A-B    one action slot per port on 127.0.0.1 (OpenWhisk, Knative, Fission)\n"
                 "  --slot-template NAME     template of the slots' instances (default python3)\n"
+                "  --fission-root DIR       where Fission's deployment packages are (default /userfunc)\n"
                 "  --zygotes MIN-MAX        zygotes kept ready per template (default 1-4)\n"
                 "  --memory-budget MB       memory the pool may keep ready, by the templates' limits (default: no limit)\n"
                 "  --grace SECONDS          how long shutdown waits for requests in flight (default 30)\n"
@@ -141,6 +142,7 @@ static int parse_options(int argc, char **argv, daemon_config *c)
                 {"socket", required_argument, NULL, 'S'},    {"listen", required_argument, NULL, 'l'},
                 {"token-file", required_argument, NULL, 'T'}, {"openwhisk-ports", required_argument, NULL, 'o'},
                 {"slot-template", required_argument, NULL, 'm'}, {"zygotes", required_argument, NULL, 'z'},
+                {"fission-root", required_argument, NULL, 'F'},
                 {"grace", required_argument, NULL, 'g'},    {"memory-budget", required_argument, NULL, 'b'},
                 {"verbose", no_argument, NULL, 'v'},
                 {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
@@ -155,6 +157,7 @@ static int parse_options(int argc, char **argv, daemon_config *c)
                 case 'l': c->listen = optarg; break;
                 case 'T': c->token_file = optarg; break;
                 case 'm': c->slot_template = optarg; break;
+                case 'F': c->fission_root = optarg; break;
                 case 'v': c->verbose = true; break;
                 case 'h': usage(stdout); exit(0);
                 case 'V': printf("prewarmd %s\n", PW_VERSION); exit(0);
@@ -394,7 +397,7 @@ static int serve(daemon_ctx *d, servers *s, const sigset_t *set)
 
 int main(int argc, char **argv)
 {
-        daemon_ctx d = {.cfg = {.grace_s = 30, .slot_template = "python3"}};
+        daemon_ctx d = {.cfg = {.grace_s = 30, .slot_template = "python3", .fission_root = "/userfunc"}};
         if (parse_options(argc, argv, &d.cfg) < 0)
                 return 2;
         if (!d.cfg.state_dir)

@@ -30,7 +30,8 @@ action=$(json_string "$work/action.py")
 
 base=$(free_port 3)
 p1=$base p2=$((base + 1)) p3=$((base + 2))
-start_daemon --openwhisk-ports "$p1-$p3" || exit 1
+mkdir -p "$work/fission"
+start_daemon --openwhisk-ports "$p1-$p3" --fission-root "$work/fission" || exit 1
 build_template
 s1=http://127.0.0.1:$p1 s2=http://127.0.0.1:$p2 s3=http://127.0.0.1:$p3
 
@@ -115,7 +116,6 @@ expect "no free slot left" 503 'no free action slot'
 api DELETE /v1/slots/1;                             expect "reset an unknown slot" 404 'no slot'
 
 # ---------------------------------------------------------------- Fission
-mkdir -p "$work/fission"
 printf 'import os\ndef handler(args):\n    return {"fission": args, "fn": os.environ.get("FISSION_FUNCTION_NAME")}\n' >"$work/fission/hello.py"
 url POST $s1/ -d '{}';                              expect "Fission request before specialize" 500 'Generic container'
 url GET $s1/healthz;                                expect "Fission readiness probe" 200 ''
@@ -130,6 +130,16 @@ expect "Fission specialize (single file)" 200 ''
 url POST $s2/ -d '{"r": 2}';                        expect "Fission request, single file" 200 '"fission":\{"r":2\}'
 url POST $s3/v2/specialize -d "{\"filepath\": \"$work/fission/nope\", \"functionName\": \"x.y\"}"
 expect "Fission package missing" 400 'deployment package'
+url POST $s3/v2/specialize -d "{\"filepath\": \"$work/action.py\", \"functionName\": \"main\"}"
+expect "Fission package outside --fission-root" 403 'not a file under the Fission package root'
+ln -s "$work/action.py" "$work/fission/escape.py"
+url POST $s3/v2/specialize -d "{\"filepath\": \"$work/fission/escape.py\", \"functionName\": \"main\"}"
+expect "Fission package symlinked out of the root" 403 'not a file under the Fission package root'
+url POST $s3/v2/specialize -d "{\"filepath\": \"$work/fission\", \"functionName\": \"../action.main\"}"
+expect "Fission functionName that climbs out" 400 'is not MODULE.FUNCTION'
+url POST $s3/v2/specialize -d '{"url": "file:///etc/hostname", "functionName": "main"}'
+expect "Fission url that is not http(s)" 400 'url must be http'
+url GET $s3/healthz;                                expect "refused specializations leave the slot free" 200 ''
 
 api GET /metrics
 grep -Eq 'prewarm_invocations_total\{protocol="openwhisk",source="warm"\} [1-9]' "$work/body" && ok "OpenWhisk invocations counted" || fail "openwhisk metric"
