@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "staging.h"
@@ -272,6 +273,9 @@ static int pin_files(const image_set *set, struct staged_template *s, pw_err *er
 static void *stager(void *userdata)
 {
         struct staged_template *s = userdata;
+        /* Background work: the request that started it is still being answered, and the next
+         * restores come first. Lowest CPU priority for this thread (Linux: per thread). */
+        setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
         uint64_t t0 = now_us();
         pw_err err = {""};
         image_set set = {0};
