@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -227,6 +228,41 @@ int blob_cache_put(daemon_ctx *d, const void *data, size_t n, const char *ext, c
         *ret_uri = TAKE_PTR(uri);
         *ret_digest = TAKE_PTR(digest);
         return 0;
+}
+
+/* Whether some registered function's code is the blob called name. */
+static bool blob_referenced(json_t *defs, const char *blob_dir, const char *name)
+{
+        size_t i, n = strlen(blob_dir);
+        json_t *def;
+        json_array_foreach(defs, i, def) {
+                const char *code = json_string_value(json_object_get(def, "code"));
+                if (code && !strncmp(code, "file://", 7) && !strncmp(code + 7, blob_dir, n) &&
+                    code[7 + n] == '/' && !strcmp(code + 8 + n, name))
+                        return true;
+        }
+        return false;
+}
+
+int blob_cache_gc(daemon_ctx *d)
+{
+        json_t *defs = registry_list(d->functions);
+        DIR *dir = defs ? opendir(d->blob_dir) : NULL;
+        if (!dir) {
+                json_decref(defs);
+                return defs ? 0 : -ENOMEM;
+        }
+        int n = 0;
+        struct dirent *de;
+        while ((de = readdir(dir))) {
+                if (strncmp(de->d_name, "sha256-", 7) || blob_referenced(defs, d->blob_dir, de->d_name))
+                        continue;
+                if (unlinkat(dirfd(dir), de->d_name, 0) == 0)
+                        n++;
+        }
+        closedir(dir);
+        json_decref(defs);
+        return n;
 }
 
 int blob_check(const char *uri, const char *digest, char *errbuf, size_t errlen)

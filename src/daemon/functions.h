@@ -52,6 +52,10 @@ int blob_cache_put(daemon_ctx *d, const void *data, size_t n, const char *ext, c
  * the blob cache; like blob_cache_put, with errbuf set on failure. */
 int inline_code_store(daemon_ctx *d, const char *source, const char *zip_b64, char **ret_uri,
                       char **ret_digest, char *errbuf, size_t errlen);
+/* Removes the cached blobs no registered function uses (those of slots, which do not survive a
+ * restart, and of functions since removed or updated). At startup, before anything serves.
+ * Returns how many it removed. */
+int blob_cache_gc(daemon_ctx *d);
 /* Fetches uri once and checks it against digest (may be NULL), the way specialize will. On failure
  * a negative errno and errbuf. */
 int blob_check(const char *uri, const char *digest, char *errbuf, size_t errlen);

@@ -303,6 +303,8 @@ static int open_state(daemon_ctx *d)
         d->blob_dir = strdup_printf("%s/blobs", d->cfg.state_dir);
         if (!d->blob_dir || (r = mkdir_p(d->blob_dir, 0755)) < 0)
                 return dlog(PW_LOG_ERROR, "cannot create the blob cache %s", d->blob_dir), -ENOMEM;
+        if ((r = blob_cache_gc(d)) > 0)
+                dlog(PW_LOG_INFO, "blob cache: removed %d blob(s) no function uses", r);
         d->metrics = metrics_new();
         d->activations = activations_new();
         d->building = json_object();

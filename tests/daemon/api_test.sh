@@ -152,6 +152,9 @@ url GET "http://127.0.0.1:$port/v1/functions/echo" -H 'Authorization: Bearer wro
 expect "TCP with a wrong token" 401 'bearer token'
 url GET "http://127.0.0.1:$port/v1/functions/echo" -H 'Authorization: Bearer secret-token-0123456789'
 expect "registration survived the restart (TCP, token)" 200 '"COLOR":"green"'
+ls "$state/blobs/" | grep -q '\.zip$' && fail "the removed zip function's blob survived the restart" ||
+        ok "blob cache: the removed function's blob collected at the restart"
+ls "$state/blobs/" | grep -q '\.py$' && ok "blob cache: the inline function's blob kept" || fail "inline blob collected"
 url POST "http://127.0.0.1:$port/v1/functions/inline/invoke" -H 'Authorization: Bearer secret-token-0123456789' -d '{}'
 expect "invoke after the restart" 200 '"entry":"other"'
 api GET /healthz;                              expect "the unix socket wants the token too" 401 'bearer token'
