@@ -208,11 +208,15 @@ static void function_put(http_request *req, http_response *res)
                 return;
         }
         json_t *old = registry_get(d->functions, req->params[0]);
-        if ((r = pool_set(d, def)) < 0 || (r = registry_put(d->functions, def)) < 0) {
+        bool in_pool = false;
+        if ((r = pool_set(d, def)) < 0 || (in_pool = true, r = registry_put(d->functions, def)) < 0) {
                 http_reply_error(res, r == -EINVAL ? 400 : 500, "function %s: cannot store it: %s", req->params[0],
                                  strerror(-r));
+                /* The pool keeps serving what the registry still says. */
                 if (old)
-                        pool_set(d, old); /* the pool keeps serving what the registry still says */
+                        pool_set(d, old);
+                else if (in_pool)
+                        pw_pool_remove_function(d->pool, req->params[0]);
                 json_decref(old);
                 json_decref(def);
                 return;

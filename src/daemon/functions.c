@@ -360,10 +360,13 @@ static int resolve_code(daemon_ctx *d, const fn_fields *f, char **ret_uri, char 
                 return *ret_uri && (!f->digest || *ret_digest) ? 0 : -ENOMEM;
         }
         int r = inline_code_store(d, f->source, f->zip, ret_uri, ret_digest, errbuf, errlen);
+        if (r == -EINVAL || r == -EFBIG) { /* the caller's code: errbuf says what is wrong with it */
+                *ret_status = r == -EFBIG ? 413 : 400;
+                return r;
+        }
         if (r < 0) {
-                *ret_status = r == -EFBIG ? 413 : r == -EINVAL ? 400 : 500;
-                return r == -ENOMEM || r == -EINVAL || r == -EFBIG ? r : fail(errbuf, errlen, r,
-                                                                          "blob cache: %s", strerror(-r));
+                *ret_status = 500;
+                return fail(errbuf, errlen, r, "writing to the blob cache %s: %s", d->blob_dir, strerror(-r));
         }
         char want[65];
         if (f->digest && (digest_parse(f->digest, want) < 0 || strcmp(want, *ret_digest + 7))) {
