@@ -208,8 +208,11 @@ static void function_put(http_request *req, http_response *res)
                 return;
         }
         json_t *old = registry_get(d->functions, req->params[0]);
-        bool in_pool = false;
-        if ((r = pool_set(d, def)) < 0 || (in_pool = true, r = registry_put(d->functions, def)) < 0) {
+        r = pool_set(d, def);
+        bool in_pool = r >= 0;
+        if (r >= 0)
+                r = registry_put(d->functions, def);
+        if (r < 0) {
                 http_reply_error(res, r == -EINVAL ? 400 : 500, "function %s: cannot store it: %s", req->params[0],
                                  strerror(-r));
                 /* The pool keeps serving what the registry still says. */
