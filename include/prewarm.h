@@ -236,8 +236,8 @@ typedef struct pw_pool_function {
                                   * With adaptive sizing, the fixed window the histogram policy
                                   * falls back to (docs/pools.md) */
         /* Invocations one instance takes at once; 0: 1. The agent serves one request at a time,
-         * so above 1 the extra ones queue on a busy instance (FIFO) instead of starting another:
-         * fewer instances for more latency. */
+         * so above 1 the extra ones queue on a busy instance, served in turn, instead of starting
+         * another: fewer instances for more latency. */
         unsigned max_concurrency;
         /* Second-level template (pw_instance_checkpoint) of the function, made by the pool in the
          * background from one of its warm instances. 0: never, the default, because copies of a

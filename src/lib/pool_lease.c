@@ -38,8 +38,8 @@ static member *queue_candidate(pw_pool *p, pool_fn *f)
 {
         member *best = NULL;
         for (member *m = p->members; m; m = m->next)
-                if (m->fn == f && m->state == MEMBER_BUSY && 1 + m->waiting < f->conf.max_concurrency &&
-                    (!best || m->waiting < best->waiting))
+                if (m->fn == f && m->state == MEMBER_BUSY && !m->checkpointing &&
+                    1 + m->waiting < f->conf.max_concurrency && (!best || m->waiting < best->waiting))
                         best = m;
         return best;
 }
