@@ -69,6 +69,9 @@ typedef struct pw_options {
 enum pw_engine_flags {
         /* Read template images with plain reads instead of io_uring (also $PREWARM_NO_IO_URING=1). */
         PW_ENGINE_NO_IO_URING = 1u << 0,
+        /* Prepare nothing ahead of requests: no restore prepared after a restore, no image staging.
+         * For callers that restore once and exit, like `prewarm run`. */
+        PW_ENGINE_NOTHING_AHEAD = 1u << 1,
 };
 
 /* Opens an engine. On success *ret owns a new engine to be released with pw_engine_free().
@@ -79,6 +82,12 @@ PW_PUBLIC int pw_engine_new(pw_engine **ret, const pw_options *opts);
 
 /* Releases the engine. Accepts NULL; always returns NULL. Instances must be destroyed first. */
 PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e);
+
+/* Releases what the engine keeps ready ahead of requests: the restore it prepared per template (a
+ * started CRIU, a cgroup, mounts under the state dir), its network namespaces made ahead, and
+ * its staged (memory-pinned) template images. They are made again as restores need them. For
+ * memory pressure, and for callers that must see nothing of the engine between requests. */
+PW_PUBLIC int pw_engine_trim(pw_engine *e);
 
 /* The reason for the last failure of a call on e made by this thread, "" if none. Like errno,
  * each thread sees its own. Valid until this thread's next call on e. */

@@ -44,6 +44,8 @@ pw_engine *cli_engine(const cli_globals *g)
                 .templates_dir = g->templates_dir,
                 .log = log_to_stderr,
                 .log_level = g->verbose ? PW_LOG_DEBUG : PW_LOG_WARNING,
+                /* Every command but bench restores at most once and exits. */
+                .flags = PW_ENGINE_NOTHING_AHEAD,
         };
         pw_engine *e = NULL;
         int r = pw_engine_new(&e, &opts);

@@ -289,19 +289,46 @@ static void log_errors(int work_fd, const char *log_name, char *out, size_t size
                 }
 }
 
-/* Sends req through a fresh swrk and returns its answer. */
-static int criu_call(const pw_engine *e, CriuReq *req, const int *keep, size_t n_keep,
-                     const char *const *cgroup_procs, pid_t *ret_root_pid, CriuResp **ret, pw_err *err)
+struct criu_worker {
+        swrk w;
+};
+
+static int criu_worker_start(const pw_engine *e, const int *keep, size_t n_keep, const char *const *cgroup_procs,
+                             criu_worker **ret, pw_err *err)
 {
-        swrk w = {.pid = -1, .sk = -1};
-        int r = swrk_start(e, keep, n_keep, cgroup_procs, &w, err);
-        if (r < 0)
+        criu_worker *cw = malloc(sizeof(*cw));
+        if (!cw)
+                return -ENOMEM;
+        *cw = (criu_worker){{.pid = -1, .sk = -1}};
+        int r = swrk_start(e, keep, n_keep, cgroup_procs, &cw->w, err);
+        if (r < 0) {
+                free(cw);
                 return r;
-        r = send_req(w.sk, req, err);
+        }
+        *ret = cw;
+        return 0;
+}
+
+criu_worker *criu_worker_free(criu_worker *cw)
+{
+        if (!cw)
+                return NULL;
+        if (cw->w.sk >= 0)
+                close(cw->w.sk);
+        kill_and_reap(cw->w.pid);
+        free(cw);
+        return NULL;
+}
+
+/* Sends req to a started swrk, returns its answer and lets the swrk go. */
+static int criu_call_on(criu_worker *cw, CriuReq *req, pid_t *ret_root_pid, CriuResp **ret, pw_err *err)
+{
+        swrk *w = &cw->w;
+        int r = send_req(w->sk, req, err);
         CriuResp *resp = NULL;
         /* With notify_scripts CRIU reports its stages first; "setup-namespaces" carries the pid of
          * the restored tree's root, which rst_sibling makes our child even when the restore fails. */
-        while (r >= 0 && (r = recv_resp(w.sk, &resp, err)) >= 0 && resp->type == CRIU_REQ_TYPE__NOTIFY) {
+        while (r >= 0 && (r = recv_resp(w->sk, &resp, err)) >= 0 && resp->type == CRIU_REQ_TYPE__NOTIFY) {
                 if (ret_root_pid && resp->notify && resp->notify->has_pid && resp->notify->pid > 0)
                         *ret_root_pid = resp->notify->pid;
                 criu_resp__free_unpacked(resp, NULL);
@@ -310,9 +337,10 @@ static int criu_call(const pw_engine *e, CriuReq *req, const int *keep, size_t n
                 ack.type = CRIU_REQ_TYPE__NOTIFY;
                 ack.has_notify_success = true;
                 ack.notify_success = true;
-                r = send_req(w.sk, &ack, err);
+                r = send_req(w->sk, &ack, err);
         }
-        r = swrk_finish(&w, err, r);
+        r = swrk_finish(w, err, r);
+        free(cw);
         if (r < 0) {
                 if (resp)
                         criu_resp__free_unpacked(resp, NULL);
@@ -320,6 +348,17 @@ static int criu_call(const pw_engine *e, CriuReq *req, const int *keep, size_t n
         }
         *ret = resp;
         return 0;
+}
+
+/* Sends req through a fresh swrk and returns its answer. */
+static int criu_call(const pw_engine *e, CriuReq *req, const int *keep, size_t n_keep,
+                     const char *const *cgroup_procs, pid_t *ret_root_pid, CriuResp **ret, pw_err *err)
+{
+        criu_worker *cw = NULL;
+        int r = criu_worker_start(e, keep, n_keep, cgroup_procs, &cw, err);
+        if (r < 0)
+                return r;
+        return criu_call_on(cw, req, ret_root_pid, ret, err);
 }
 
 static int failure(const CriuResp *resp, int work_fd, const char *log_name, pw_err *err)
@@ -405,7 +444,27 @@ int criu_dump(const pw_engine *e, const criu_dump_params *p, pw_err *err)
         return resp->success ? 0 : failure(resp, p->work_fd, "dump.log", err);
 }
 
-int criu_restore(const pw_engine *e, const criu_restore_params *p, pid_t *ret_pid, pw_err *err)
+/* The descriptors a restore's CRIU must have: images, work dir, and what it hands on. */
+static size_t restore_keep(const criu_restore_params *p, int *keep, size_t max)
+{
+        size_t n = 0;
+        keep[n++] = p->images_fd;
+        keep[n++] = p->work_fd;
+        for (size_t i = 0; i < p->n_inherit && n < max; i++)
+                keep[n++] = p->inherit[i].fd;
+        return n;
+}
+
+int criu_restore_worker(const pw_engine *e, const criu_restore_params *p, criu_worker **ret, pw_err *err)
+{
+        int keep[2 + CRIU_MAX_INHERIT];
+        if (p->n_inherit > CRIU_MAX_INHERIT)
+                return -E2BIG;
+        size_t n = restore_keep(p, keep, ELEMENTSOF(keep));
+        return criu_worker_start(e, keep, n, p->cgroup_procs, ret, err);
+}
+
+int criu_restore_on(criu_worker *cw, const criu_restore_params *p, pid_t *ret_pid, pw_err *err)
 {
         CriuReq req = CRIU_REQ__INIT;
         CriuOpts opts = CRIU_OPTS__INIT;
@@ -418,21 +477,21 @@ int criu_restore(const pw_engine *e, const criu_restore_params *p, pid_t *ret_pi
         /* The restored tree becomes our child, so the engine can wait for it. */
         opts.has_rst_sibling = true;
         opts.rst_sibling = true;
-        /* CRIU's child already sits in the instance's cgroups; the tasks stay where it forks them. */
+        /* CRIU's process already sits in the instance's cgroups; the tasks stay where it forks them. */
         opts.has_manage_cgroups_mode = true;
         opts.manage_cgroups_mode = CRIU_CG_MODE__IGNORE;
 
-        InheritFd items[8];
-        InheritFd *ptrs[8];
-        int keep[10] = {p->images_fd, p->work_fd};
-        if (p->n_inherit > ELEMENTSOF(items))
+        InheritFd items[CRIU_MAX_INHERIT];
+        InheritFd *ptrs[CRIU_MAX_INHERIT];
+        if (p->n_inherit > CRIU_MAX_INHERIT) {
+                criu_worker_free(cw);
                 return -E2BIG;
+        }
         for (size_t i = 0; i < p->n_inherit; i++) {
                 inherit_fd__init(&items[i]);
                 items[i].key = (char *)p->inherit[i].key;
                 items[i].fd = p->inherit[i].fd;
                 ptrs[i] = &items[i];
-                keep[2 + i] = p->inherit[i].fd;
         }
         opts.n_inherit_fd = p->n_inherit;
         opts.inherit_fd = ptrs;
@@ -441,7 +500,7 @@ int criu_restore(const pw_engine *e, const criu_restore_params *p, pid_t *ret_pi
         opts.notify_scripts = true;
         _cleanup_(resp_freep) CriuResp *resp = NULL;
         pid_t root = 0;
-        int r = criu_call(e, &req, keep, 2 + p->n_inherit, p->cgroup_procs, &root, &resp, err);
+        int r = criu_call_on(cw, &req, &root, &resp, err);
         if (r < 0 || !resp->success || !resp->restore || resp->restore->pid <= 0)
                 kill_and_reap(root); /* the tree CRIU gave up on: its root is our child */
         if (r < 0)
@@ -452,6 +511,13 @@ int criu_restore(const pw_engine *e, const criu_restore_params *p, pid_t *ret_pi
                 return err_set(err, -EPROTO, "criu: restore answer without a pid");
         *ret_pid = resp->restore->pid;
         return 0;
+}
+
+int criu_restore(const pw_engine *e, const criu_restore_params *p, pid_t *ret_pid, pw_err *err)
+{
+        criu_worker *cw = NULL;
+        int r = criu_restore_worker(e, p, &cw, err);
+        return r < 0 ? r : criu_restore_on(cw, p, ret_pid, err);
 }
 
 /* argv of `criu restore` with the options criu_restore sends over RPC. */

@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "criu.h"
+#include "ahead.h"
 #include "netns.h"
 #include "staging.h"
 #include "internal.h"
@@ -113,6 +114,7 @@ PW_PUBLIC int pw_engine_new(pw_engine **ret, const pw_options *opts)
         pthread_mutex_init(&e->lock, NULL);
         pthread_mutex_init(&e->stage_lock, NULL);
         e->netns = netns_pool_new();
+        e->ahead = ahead_new(e);
         e->flags = opts->flags;
         if (getenv("PREWARM_NO_IO_URING") && !strcmp(getenv("PREWARM_NO_IO_URING"), "1"))
                 e->flags |= PW_ENGINE_NO_IO_URING;
@@ -122,7 +124,7 @@ PW_PUBLIC int pw_engine_new(pw_engine **ret, const pw_options *opts)
         e->state_dir = strdup(first_of(opts->state_dir, "PREWARM_STATE_DIR", PW_DEFAULT_STATE_DIR));
         e->templates_dir = strdup(first_of(opts->templates_dir, "PREWARM_TEMPLATES_DIR",
                                            default_templates_dir()));
-        if (!e->state_dir || !e->templates_dir || !e->netns) {
+        if (!e->state_dir || !e->templates_dir || !e->netns || !e->ahead) {
                 pw_engine_free(e);
                 return -ENOMEM;
         }
@@ -152,6 +154,7 @@ PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e)
         if (thread_last_error.engine == e)
                 thread_last_error.engine = NULL;
         verified_cache_free(e->verified);
+        ahead_free(e->ahead); /* its jobs hold namespaces and staged templates' files */
         staging_engine_done(e);
         netns_pool_free(e->netns);
         pthread_mutex_destroy(&e->lock);
@@ -162,6 +165,16 @@ PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e)
         free(e->templates_dir);
         free(e);
         return NULL;
+}
+
+PW_PUBLIC int pw_engine_trim(pw_engine *e)
+{
+        if (!e)
+                return -EINVAL;
+        ahead_drop(e->ahead, NULL);
+        staging_engine_done(e);
+        netns_pool_drain(e->netns);
+        return 0;
 }
 
 PW_PUBLIC const char *pw_engine_last_error(const pw_engine *e)

@@ -1,32 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Instance lifecycle: restore a template into fresh namespaces and a cgroup of its own,
- * specialize it with a function's code, invoke it, destroy it.
- *
- * A restore happens in STATE/run/ID: "root" is a bind mount of the template's rootfs that CRIU
- * pivots into, "tmp" a fresh tmpfs that becomes the instance's /tmp. Both are detached from the
- * host as soon as CRIU has put them into the instance's own mount namespace, so nothing of the
- * instance is left on the host but its processes and its cgroup.
+ * Instance lifecycle: restore a template into a new instance (restore.c does the work, ahead.c
+ * prepares the next one), specialize it with a function's code, invoke it, destroy it.
  */
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 
 #include "agent.h"
 #include "blob.h"
 #include "cgroup.h"
-#include "checkpoint.h"
-#include "criu.h"
+#include "ahead.h"
 #include "instance.h"
 #include "internal.h"
-#include "manifest.h"
-#include "netns.h"
-#include "sandbox.h"
-#include "staging.h"
 #include "store.h"
 
 #define SPECIALIZE_TIMEOUT_MS 60000
@@ -58,203 +46,6 @@ PW_PUBLIC pw_instance *pw_instance_destroy(pw_instance *i)
         return NULL;
 }
 
-/* The per-restore directory with CRIU's root and the instance's /tmp. */
-typedef struct restore_dir {
-        char *dir, *root, *tmp;
-        bool root_mounted, tmp_mounted;
-} restore_dir;
-
-/* $PREWARM_CRIU_LOG_DIR keeps a verbose CRIU log of every restore there, for profiling. */
-static void restore_log_keep(const restore_dir *d, const char *id)
-{
-        const char *keep = getenv("PREWARM_CRIU_LOG_DIR");
-        if (!keep || !*keep || !d->dir)
-                return;
-        _cleanup_free_ char *from = strdup_printf("%s/restore.log", d->dir);
-        _cleanup_free_ char *to = strdup_printf("%s/%s.restore.log", keep, id);
-        if (from && to)
-                copy_file(from, to, 64u << 20, 0600);
-}
-
-static void restore_dir_cleanup(restore_dir *d)
-{
-        if (d->root_mounted)
-                umount2(d->root, MNT_DETACH);
-        if (d->tmp_mounted)
-                umount2(d->tmp, MNT_DETACH);
-        if (d->dir)
-                rm_rf(d->dir); /* CRIU's log and stats; never crosses into a mount */
-        free(d->dir);
-        free(d->root);
-        free(d->tmp);
-}
-
-static int restore_dir_setup(pw_instance *i, const char *rootfs, unsigned tmp_mb, restore_dir *d, pw_err *err)
-{
-        _cleanup_free_ char *run = engine_run_dir(i->engine);
-        if (!run)
-                return -ENOMEM;
-        d->dir = strdup_printf("%s/%s", run, i->id);
-        d->root = strdup_printf("%s/%s/root", run, i->id);
-        d->tmp = strdup_printf("%s/%s/tmp", run, i->id);
-        if (!d->dir || !d->root || !d->tmp)
-                return -ENOMEM;
-        int r = mkdir_p(d->root, 0700);
-        if (r < 0)
-                return err_set(err, r, "mkdir %s: %s", d->root, strerror(-r));
-        if (mount(rootfs, d->root, NULL, MS_BIND, NULL) < 0)
-                return err_set(err, negative_errno(), "bind %s: %m", rootfs);
-        d->root_mounted = true;
-        /* Instances share the template's rootfs: it must reach them read-only. */
-        if (mount(NULL, d->root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, NULL) < 0 ||
-            mount(NULL, d->root, NULL, MS_PRIVATE, NULL) < 0)
-                return err_set(err, negative_errno(), "making %s read-only and private: %m", d->root);
-        if ((r = tmpfs_mount(d->tmp, tmp_mb)) < 0)
-                return err_set(err, r, "tmpfs %s: %s", d->tmp, strerror(-r));
-        d->tmp_mounted = true;
-        return 0;
-}
-
-typedef struct pipes {
-        int to_agent[2], from_agent[2];
-} pipes;
-
-/* How a restore runs: the engine's fast path, or stock CRIU for comparison. */
-typedef enum restore_path { FAST_PATH, STOCK_CLI } restore_path;
-
-/* What a restore reads: the template's manifest and rootfs, and where CRIU finds its images. */
-typedef struct restore_source {
-        int lock_fd;    /* shared lock on the template: a rebuild may retire it meanwhile */
-        manifest *m;
-        char *rootfs, *images;
-        int images_fd;
-} restore_source;
-
-static void restore_source_done(restore_source *src)
-{
-        if (src->images_fd >= 0)
-                close(src->images_fd);
-        if (src->lock_fd >= 0)
-                close(src->lock_fd);
-        manifest_free(src->m);
-        free(src->rootfs);
-        free(src->images);
-}
-
-static int restore_source_open(pw_engine *e, const char *name, restore_path path, restore_source *src,
-                               pw_err *err)
-{
-        *src = (restore_source){.lock_fd = -1, .images_fd = -1};
-        _cleanup_free_ char *template_dir = engine_template_dir(e, name);
-        _cleanup_free_ char *images = strdup_printf("%s/images", template_dir ? template_dir : "");
-        src->rootfs = strdup_printf("%s/rootfs", template_dir ? template_dir : "");
-        if (!template_dir || !images || !src->rootfs)
-                return -ENOMEM;
-        if ((src->lock_fd = store_lock_shared(template_dir, err)) < 0)
-                return src->lock_fd;
-        int r = manifest_load(template_dir, &src->m, err);
-        if (r < 0)
-                return r;
-        /* A checkpoint holds kernel state (vDSO, feature set) of the kernel it was taken on. */
-        struct utsname u;
-        if (uname(&u) == 0 && strcmp(u.release, src->m->kernel))
-                return err_set(err, -EUCLEAN, "built on kernel %s, this is %s: rebuild the template",
-                               src->m->kernel, u.release);
-        if ((r = manifest_verify(e, images, src->m, err)) < 0)
-                return r;
-        _cleanup_close_ int images_fd = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (images_fd < 0)
-                return err_set(err, negative_errno(), "opening %s: %m", images);
-        src->images_fd = TAKE_FD(images_fd);
-        src->images = TAKE_PTR(images);
-        return 0;
-}
-
-static int criu_restore_into(pw_instance *i, const restore_source *src, const restore_dir *d, pipes *p,
-                             restore_path path, pw_err *err)
-{
-        _cleanup_close_ int work_fd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (work_fd < 0)
-                return err_set(err, negative_errno(), "opening %s: %m", d->dir);
-        _cleanup_strv_free_ char **external = sandbox_externals(d->tmp);
-        char in_key[48], out_key[48];
-        snprintf(in_key, sizeof(in_key), "pipe:[%llu]", (unsigned long long)src->m->ctl_in_ino);
-        snprintf(out_key, sizeof(out_key), "pipe:[%llu]", (unsigned long long)src->m->ctl_out_ino);
-        if (!external)
-                return -ENOMEM;
-        _cleanup_close_ int netns_fd = -1;
-        if (src->m->external_netns) {
-                /* Stock CRIU would make the namespace itself during the restore. */
-                int r = path == FAST_PATH ? netns_take(i->engine->netns, &netns_fd, err)
-                                          : netns_create(&netns_fd, err);
-                if (r < 0)
-                        return r;
-        }
-        const criu_inherit inherit[] = {{in_key, p->to_agent[0]}, {out_key, p->from_agent[1]},
-                                        {NETNS_EXTERNAL_KEY, netns_fd}};
-        const criu_restore_params params = {
-                .images_fd = src->images_fd, .work_fd = work_fd, .root = d->root,
-                .external = (const char *const *)external, .inherit = inherit,
-                .n_inherit = ELEMENTSOF(inherit) - (src->m->external_netns ? 0 : 1),
-                .cgroup_procs = (const char *const *)i->cg->procs,
-        };
-        if (path == STOCK_CLI)
-                return criu_restore_cli(i->engine, &params, &i->pid, err);
-        return criu_restore(i->engine, &params, &i->pid, err);
-}
-
-/* Restores into the instance's cgroup, with a fresh control channel. */
-static int restore_with(pw_instance *i, const restore_source *src, restore_path path, pw_err *err)
-{
-        const cgroup_limits limits = {src->m->memory_mb, src->m->pids_max};
-        int r = cgroup_create(i->id, &limits, &i->cg, err);
-        if (r < 0)
-                return r;
-        pipes p = {{-1, -1}, {-1, -1}};
-        restore_dir d = {0};
-        if (pipe2(p.to_agent, O_CLOEXEC) < 0 || pipe2(p.from_agent, O_CLOEXEC) < 0)
-                r = err_set(err, negative_errno(), "pipe: %m");
-        if (r >= 0)
-                r = restore_dir_setup(i, src->rootfs, src->m->tmp_mb, &d, err);
-        if (r >= 0)
-                r = criu_restore_into(i, src, &d, &p, path, err);
-        if (r >= 0 && ((r = fd_set_nonblocking(p.to_agent[1])) < 0 ||
-                       (r = fd_set_nonblocking(p.from_agent[0])) < 0))
-                err_set(err, r, "fcntl: %s", strerror(-r));
-        if (r >= 0) {
-                i->ch.to_agent = TAKE_FD(p.to_agent[1]);
-                i->ch.from_agent = TAKE_FD(p.from_agent[0]);
-        } else if (i->pid <= 0) {
-                /* CRIU may have died after forking tasks into the cgroup: those die with it here. */
-                cgroup_kill(i->cg);
-        }
-        close_pair(p.to_agent);
-        close_pair(p.from_agent);
-        restore_log_keep(&d, i->id);
-        restore_dir_cleanup(&d);
-        return r;
-}
-
-static int do_restore(pw_instance *i, restore_path path, pw_err *err)
-{
-        uint64_t t0 = now_us();
-        restore_source src;
-        int r = restore_source_open(i->engine, i->template_name, path, &src, err);
-        uint64_t t1 = now_us();
-        if (r >= 0) {
-                i->memory_mb = src.m->memory_mb;
-                r = restore_with(i, &src, path, err);
-        }
-        pw_log(i->engine, PW_LOG_DEBUG, "restore %s: verify %.2f ms, cgroup+criu %.2f ms", i->id,
-               (t1 - t0) / 1000.0, (now_us() - t1) / 1000.0);
-        /* Only now: a stager reading while CRIU reads slows both down (docs/performance.md). */
-        pw_err stage_err;
-        if (r >= 0 && path == FAST_PATH && stage_template(i->engine, src.images, src.images_fd, &stage_err) < 0)
-                pw_log(i->engine, PW_LOG_WARNING, "staging template %s: %s", i->template_name, stage_err.msg);
-        restore_source_done(&src);
-        return r;
-}
-
 pw_instance *instance_new(pw_engine *e, const char *template_name)
 {
         _cleanup_(instance_destroyp) pw_instance *i = calloc(1, sizeof(*i));
@@ -280,18 +71,23 @@ static int restore_by(pw_engine *e, const char *template_name, restore_path path
                 return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "invalid template name"), &err));
 
         uint64_t t0 = now_us();
-        _cleanup_(instance_destroyp) pw_instance *i = instance_new(e, template_name);
-        if (!i)
-                return -ENOMEM;
-        int r = do_restore(i, path, &err);
+        bool prepare_next = path == FAST_PATH && !(e->flags & PW_ENGINE_NOTHING_AHEAD);
+        restore_job *job = prepare_next ? ahead_take(e->ahead, template_name) : NULL;
+        bool prepared = job != NULL;
+        int r = job ? 0 : restore_job_prepare(e, template_name, path, &job, &err);
+        uint64_t t1 = now_us();
+        pw_instance *i = NULL;
+        if (r >= 0)
+                r = restore_job_run(job, &i, &err);
+        if (prepare_next)
+                ahead_want(e->ahead, template_name); /* the next one, whatever became of this one */
         if (r < 0)
                 return engine_fail(e, r, (err_prefix(&err, r, "restore of template %s", template_name), &err));
-        /* A second-level template's copies come back with their function loaded (checkpoint.c). */
-        i->state = template_restores_specialized(e, template_name) ? SPECIALIZED : RESTORED;
         i->timings.restore_us = now_us() - t0;
-        pw_log(e, PW_LOG_DEBUG, "instance %s restored as pid %d in %.2f ms", i->id, (int)i->pid,
-               i->timings.restore_us / 1000.0);
-        *ret = TAKE_PTR(i);
+        pw_log(e, PW_LOG_DEBUG, "instance %s restored as pid %d in %.2f ms (%s %.2f ms, criu %.2f ms)", i->id,
+               (int)i->pid, i->timings.restore_us / 1000.0, prepared ? "prepared ahead, take" : "prepare",
+               (t1 - t0) / 1000.0, (now_us() - t1) / 1000.0);
+        *ret = i;
         return 0;
 }
 

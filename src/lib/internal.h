@@ -35,6 +35,7 @@ struct pw_engine {
         pthread_mutex_t stage_lock; /* guards the list of staged templates */
         struct staged_template *staged;
         struct netns_pool *netns; /* network namespaces made ahead for restores */
+        struct ahead *ahead;      /* restores prepared ahead */
 };
 
 void pw_log(const pw_engine *e, int level, const char *fmt, ...) _printf_(3, 4);

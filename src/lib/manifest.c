@@ -124,6 +124,7 @@ int manifest_from_json(const char *text, manifest **ret, pw_err *err)
         m->tmp_mb = (unsigned)tmp;
         /* Optional: templates built before namespaces were made ahead of time lack it. */
         m->external_netns = json_is_true(json_object_get(root, "external_netns"));
+        m->specialized = json_is_true(json_object_get(root, "specialized"));
         int r = parse_images(images, m, err);
         if (r < 0)
                 return r;

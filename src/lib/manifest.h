@@ -20,6 +20,7 @@ typedef struct manifest {
         uint64_t ctl_in_ino, ctl_out_ino; /* the checkpointed control pipes, for CRIU inherit_fd */
         unsigned memory_mb, pids_max, tmp_mb;
         bool external_netns; /* dumped with its network namespace external: restores supply one */
+        bool specialized;    /* a second-level template: copies come back specialized (checkpoint.c) */
         manifest_image *images;
         size_t n_images;
 } manifest;

@@ -148,3 +148,22 @@ int netns_take(netns_pool *p, int *ret_fd, pw_err *err)
         }
         return netns_create(ret_fd, err);
 }
+
+void netns_pool_drain(netns_pool *p)
+{
+        pthread_mutex_lock(&p->lock);
+        while (p->n > 0)
+                close(p->fds[--p->n]);
+        /* The refill thread makes new ones as soon as it can; stop it until the next take. */
+        p->stop = true;
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->lock);
+        if (p->thread_started)
+                pthread_join(p->thread, NULL);
+        pthread_mutex_lock(&p->lock);
+        p->thread_started = false;
+        p->stop = false;
+        while (p->n > 0) /* made between the first drain and the join */
+                close(p->fds[--p->n]);
+        pthread_mutex_unlock(&p->lock);
+}

@@ -19,3 +19,5 @@ netns_pool *netns_pool_free(netns_pool *p);
 /* A ready namespace from the pool, or one made now if the pool is empty; the caller owns *ret_fd.
  * Each call asks the background thread to make another. */
 int netns_take(netns_pool *p, int *ret_fd, pw_err *err);
+/* Closes the namespaces not handed out and stops the refill thread until the next take. */
+void netns_pool_drain(netns_pool *p);

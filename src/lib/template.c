@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "ahead.h"
 #include "agent.h"
 #include "cgroup.h"
 #include "criu.h"
@@ -297,6 +298,8 @@ PW_PUBLIC int pw_template_build(pw_engine *e, const char *name)
         build b = {.e = e, .ctl_in = {-1, -1}, .ctl_out = {-1, -1}, .errpipe = {-1, -1}};
         int r = do_build(&b, name, &err);
         build_cleanup(&b);
+        if (r >= 0)
+                ahead_drop(e->ahead, name); /* prepared from the old images: let them go now */
         if (r < 0)
                 return engine_fail(e, r, (err_prefix(&err, r, "build of template %s", name), &err));
         return 0;
@@ -309,6 +312,7 @@ PW_PUBLIC int pw_template_remove(pw_engine *e, const char *name)
         pw_err err = {""};
         if (!name_is_valid(name))
                 return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "invalid template name"), &err));
+        ahead_drop(e->ahead, name); /* a prepared restore holds the template */
         int r = store_retire(e, name, &err);
         if (r == -ENOENT)
                 return engine_fail(e, r, (err_set(&err, r, "template %s is not built", name), &err));

@@ -87,7 +87,13 @@ expect "rm unknown" 1 "" "not built" -- "$prewarm" template rm python3
 
 # Nothing of any instance may outlive it.
 if grep -q "$work" /proc/self/mountinfo; then fail "no mounts left"; else ok "no mounts left"; fi
-left=$(find /sys/fs/cgroup -maxdepth 3 -type d -name 'python3-*' -path '*prewarm*' 2>/dev/null | wc -l)
+# Instance cgroups are NAME-PID-N after the process that restored them: those of a CLI process
+# that has exited are leftovers (a live PID is another program's sandbox on this machine).
+left=0
+for dir in $(find /sys/fs/cgroup -maxdepth 3 -type d -name 'python3-*' -path '*prewarm*' 2>/dev/null); do
+    owner=$(basename "$dir" | sed -E 's/^.*-([0-9]+)-[0-9]+$/\1/')
+    [ -d "/proc/$owner" ] || left=$((left + 1))
+done
 if [ "$left" -eq 0 ]; then ok "no cgroups left"; else fail "no cgroups left ($left)"; fi
 if [ -z "$(ls -A "$PREWARM_STATE_DIR/run" 2>/dev/null)" ]; then ok "run dir empty"; else fail "run dir empty"; fi
 

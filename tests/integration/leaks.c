@@ -319,31 +319,10 @@ static void check_state_dir(const char *state_dir, report *r)
                        "unfinished template build");
 }
 
-/* True once only the descriptors open at the start (and a live engine's namespaces) are open. */
-static bool fds_settled(unsigned engines_alive)
+static void check_fds(report *r)
 {
         static bool now[MAX_FD];
         open_fds(now);
-        for (int fd = 0; fd < MAX_FD; fd++) {
-                if (!now[fd] || fds_at_begin[fd])
-                        continue;
-                char link[64], target[64] = "";
-                snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-                if (engines_alive && readlink(link, target, sizeof(target) - 1) > 5 && !strncmp(target, "net:[", 5))
-                        continue;
-                return false;
-        }
-        return true;
-}
-
-static void check_fds(report *r, unsigned engines_alive)
-{
-        /* An engine's stager thread may still be reading a template it staged after a restore. */
-        for (int attempt = 0; attempt < 100 && !fds_settled(engines_alive); attempt++)
-                pause_ms(20);
-        static bool now[MAX_FD];
-        open_fds(now);
-        unsigned netns_allowed = engines_alive * ENGINE_NETNS_FDS;
         for (int fd = 0; fd < MAX_FD; fd++) {
                 if (!now[fd] || fds_at_begin[fd])
                         continue;
@@ -352,18 +331,12 @@ static void check_fds(report *r, unsigned engines_alive)
                 ssize_t n = readlink(link, target, sizeof(target) - 1);
                 if (n > 0)
                         target[n] = '\0';
-                /* A live engine's pool of ready network namespaces, not a leak (yet). */
-                if (!strncmp(target, "net:[", 5) && netns_allowed > 0) {
-                        netns_allowed--;
-                        fds_at_begin[fd] = true;
-                        continue;
-                }
                 add(r, "file descriptor %d (%s) left open", fd, target);
                 close(fd);
         }
 }
 
-int leaks_check(const char *state_dir, unsigned engines_alive, char *buf, size_t size)
+int leaks_check(const char *state_dir, char *buf, size_t size)
 {
         report r = {buf, size, 0};
         if (size > 0)
@@ -372,6 +345,6 @@ int leaks_check(const char *state_dir, unsigned engines_alive, char *buf, size_t
         check_cgroups(&r);
         check_mounts(state_dir, &r);
         check_state_dir(state_dir, &r);
-        check_fds(&r, engines_alive);
+        check_fds(&r);
         return r.findings;
 }

@@ -20,12 +20,9 @@
 void leaks_begin(void);
 
 /* Looks for everything listed above, appends one line per finding to report (NUL-terminated,
- * truncated to size) and cleans it up. Returns the number of findings. While engines are alive
- * (engines_alive > 0) each may hold up to ENGINE_NETNS_FDS network namespaces made ahead for
- * restores, and its stager thread gets a moment to finish reading a template; once engines are
- * freed, nothing may be left. */
-#define ENGINE_NETNS_FDS 4
-int leaks_check(const char *state_dir, unsigned engines_alive, char *report, size_t size);
+ * truncated to size) and cleans it up. Returns the number of findings. Engines keep things ready
+ * ahead of requests: pw_engine_trim() them first. */
+int leaks_check(const char *state_dir, char *report, size_t size);
 
 /* Reads /proc/PID/stat: the process's state letter, its parent and its command name (truncated to
  * comm_size); each of them may be NULL. False if the process is gone or the file makes no sense. */

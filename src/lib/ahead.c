@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Restores prepared ahead: after an engine has restored a template, a background thread prepares
+ * the next restore of it (restore.c: verified template, cgroup, pipes, mounts, network namespace,
+ * and a CRIU already exec'd and waiting), so that the next request only sends CRIU the restore.
+ * One job per template is kept; a template not restored again keeps its job until the engine is
+ * freed or trimmed, or the template is rebuilt, removed or evicted.
+ */
+#include <sys/resource.h>
+
+#include "ahead.h"
+
+typedef struct ahead_slot {
+        char *template_name;
+        restore_job *job;    /* NULL while wanted but not ready */
+        bool failed;         /* the last preparation failed: wait for the next restore to ask again */
+        struct ahead_slot *next;
+} ahead_slot;
+
+struct ahead {
+        pw_engine *e;
+        pthread_mutex_t lock;
+        pthread_cond_t wake;
+        ahead_slot *slots;
+        bool stop, thread_started, busy;
+        pthread_t thread;
+};
+
+static ahead_slot *slot_find(ahead *a, const char *name)
+{
+        ahead_slot *s = a->slots;
+        while (s && strcmp(s->template_name, name))
+                s = s->next;
+        return s;
+}
+
+static ahead_slot *slot_wanting(ahead *a)
+{
+        ahead_slot *s = a->slots;
+        while (s && (s->job || s->failed))
+                s = s->next;
+        return s;
+}
+
+static void *preparer(void *userdata)
+{
+        ahead *a = userdata;
+        /* Requests come first: this thread only fills idle time. */
+        setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
+        pthread_mutex_lock(&a->lock);
+        while (!a->stop) {
+                ahead_slot *s = slot_wanting(a);
+                if (!s) {
+                        pthread_cond_wait(&a->wake, &a->lock);
+                        continue;
+                }
+                _cleanup_free_ char *name = strdup(s->template_name);
+                if (!name)
+                        break;
+                a->busy = true;
+                pthread_mutex_unlock(&a->lock);
+                restore_job *job = NULL;
+                pw_err err;
+                int r = restore_job_prepare(a->e, name, FAST_PATH, &job, &err);
+                if (r < 0)
+                        pw_log(a->e, PW_LOG_DEBUG, "preparing a restore of %s ahead: %s", name, err.msg);
+                pthread_mutex_lock(&a->lock);
+                a->busy = false;
+                pthread_cond_broadcast(&a->wake);
+                s = slot_find(a, name); /* dropped meanwhile? */
+                if (!s || s->job || a->stop)
+                        job = restore_job_free(job);
+                else if (r < 0)
+                        s->failed = true;
+                else
+                        s->job = job;
+        }
+        pthread_mutex_unlock(&a->lock);
+        return NULL;
+}
+
+ahead *ahead_new(pw_engine *e)
+{
+        ahead *a = calloc(1, sizeof(*a));
+        if (!a)
+                return NULL;
+        a->e = e;
+        pthread_mutex_init(&a->lock, NULL);
+        pthread_cond_init(&a->wake, NULL);
+        return a;
+}
+
+/* Unlinks the slots of template_name (all for NULL) and returns them. Lock held. */
+static ahead_slot *slots_detach(ahead *a, const char *template_name)
+{
+        ahead_slot *gone = NULL, **p = &a->slots;
+        while (*p) {
+                ahead_slot *s = *p;
+                if (template_name && strcmp(s->template_name, template_name)) {
+                        p = &s->next;
+                        continue;
+                }
+                *p = s->next;
+                s->next = gone;
+                gone = s;
+        }
+        return gone;
+}
+
+static void slots_free(ahead_slot *s)
+{
+        while (s) {
+                ahead_slot *next = s->next;
+                restore_job_free(s->job);
+                free(s->template_name);
+                free(s);
+                s = next;
+        }
+}
+
+void ahead_drop(ahead *a, const char *template_name)
+{
+        pthread_mutex_lock(&a->lock);
+        ahead_slot *gone = slots_detach(a, template_name);
+        /* A preparation in flight may hold the template: let it finish and be discarded. */
+        while (a->busy)
+                pthread_cond_wait(&a->wake, &a->lock);
+        pthread_mutex_unlock(&a->lock);
+        slots_free(gone);
+}
+
+ahead *ahead_free(ahead *a)
+{
+        if (!a)
+                return NULL;
+        pthread_mutex_lock(&a->lock);
+        a->stop = true;
+        pthread_cond_broadcast(&a->wake);
+        pthread_mutex_unlock(&a->lock);
+        if (a->thread_started)
+                pthread_join(a->thread, NULL);
+        slots_free(a->slots);
+        pthread_cond_destroy(&a->wake);
+        pthread_mutex_destroy(&a->lock);
+        free(a);
+        return NULL;
+}
+
+restore_job *ahead_take(ahead *a, const char *template_name)
+{
+        pthread_mutex_lock(&a->lock);
+        ahead_slot *s = slot_find(a, template_name);
+        restore_job *job = s ? TAKE_PTR(s->job) : NULL;
+        pthread_mutex_unlock(&a->lock);
+        if (job && !restore_job_current(job)) /* rebuilt or removed since */
+                job = restore_job_free(job);
+        return job;
+}
+
+void ahead_want(ahead *a, const char *template_name)
+{
+        pthread_mutex_lock(&a->lock);
+        ahead_slot *s = slot_find(a, template_name);
+        if (!s && (s = calloc(1, sizeof(*s)))) {
+                if ((s->template_name = strdup(template_name))) {
+                        s->next = a->slots;
+                        a->slots = s;
+                } else {
+                        free(s);
+                        s = NULL;
+                }
+        }
+        if (s) {
+                s->failed = false;
+                /* Started on first use: an engine that never restores never prepares. */
+                if (!a->thread_started && pthread_create(&a->thread, NULL, preparer, a) == 0)
+                        a->thread_started = true;
+                pthread_cond_broadcast(&a->wake);
+        }
+        pthread_mutex_unlock(&a->lock);
+}

@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Restore of a template into a new instance, in two steps: a *job* is prepared with everything a
+ * restore needs that does not depend on the request (the verified template, a cgroup, the
+ * control pipes, the instance's root and /tmp mounts, a network namespace, and a CRIU already
+ * started, holding all of these and waiting), then *run*: CRIU is sent the restore and the
+ * instance is handed out. The engine runs the two steps back to back, or prepares jobs ahead
+ * (ahead.c) so that a request only runs one.
+ *
+ * A restore happens in STATE/run/ID: "root" is a bind mount of the template's rootfs that CRIU
+ * pivots into, "tmp" a fresh tmpfs that becomes the instance's /tmp. Both are detached from the
+ * host as soon as CRIU has put them into the instance's own mount namespace, so nothing of the
+ * instance is left on the host but its processes and its cgroup.
+ */
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+
+#include "criu.h"
+#include "manifest.h"
+#include "netns.h"
+#include "restore.h"
+#include "sandbox.h"
+#include "staging.h"
+#include "store.h"
+
+/* The per-restore directory with CRIU's root and the instance's /tmp. */
+typedef struct restore_dir {
+        char *dir, *root, *tmp;
+        bool root_mounted, tmp_mounted;
+} restore_dir;
+
+/* What a restore reads: the template's manifest and rootfs, and where CRIU finds its images. */
+typedef struct restore_source {
+        int lock_fd;    /* shared lock on the template: a rebuild may retire it meanwhile */
+        manifest *m;
+        char *rootfs, *images;
+        int images_fd;
+        dev_t dev;      /* the template directory's identity: a rebuild publishes another */
+        ino_t ino;
+} restore_source;
+
+struct restore_job {
+        pw_instance *i;
+        restore_path path;
+        restore_source src;
+        restore_dir d;
+        int to_agent[2], from_agent[2];
+        int work_fd, netns_fd;
+        char **external;
+        char in_key[48], out_key[48];
+        criu_inherit inherit[3];
+        criu_restore_params params;
+        criu_worker *worker;
+};
+
+/* $PREWARM_CRIU_LOG_DIR keeps a verbose CRIU log of every restore there, for profiling. */
+static void restore_log_keep(const restore_dir *d, const char *id)
+{
+        const char *keep = getenv("PREWARM_CRIU_LOG_DIR");
+        if (!keep || !*keep || !d->dir)
+                return;
+        _cleanup_free_ char *from = strdup_printf("%s/restore.log", d->dir);
+        _cleanup_free_ char *to = strdup_printf("%s/%s.restore.log", keep, id);
+        if (from && to)
+                copy_file(from, to, 64u << 20, 0600);
+}
+
+static void restore_dir_cleanup(restore_dir *d)
+{
+        if (d->root_mounted)
+                umount2(d->root, MNT_DETACH);
+        if (d->tmp_mounted)
+                umount2(d->tmp, MNT_DETACH);
+        if (d->dir)
+                rm_rf(d->dir); /* CRIU's log and stats; never crosses into a mount */
+        free(d->dir);
+        free(d->root);
+        free(d->tmp);
+        *d = (restore_dir){0};
+}
+
+static int restore_dir_setup(pw_instance *i, const char *rootfs, unsigned tmp_mb, restore_dir *d, pw_err *err)
+{
+        _cleanup_free_ char *run = engine_run_dir(i->engine);
+        if (!run)
+                return -ENOMEM;
+        d->dir = strdup_printf("%s/%s", run, i->id);
+        d->root = strdup_printf("%s/%s/root", run, i->id);
+        d->tmp = strdup_printf("%s/%s/tmp", run, i->id);
+        if (!d->dir || !d->root || !d->tmp)
+                return -ENOMEM;
+        int r = mkdir_p(d->root, 0700);
+        if (r < 0)
+                return err_set(err, r, "mkdir %s: %s", d->root, strerror(-r));
+        if (mount(rootfs, d->root, NULL, MS_BIND, NULL) < 0)
+                return err_set(err, negative_errno(), "bind %s: %m", rootfs);
+        d->root_mounted = true;
+        /* Instances share the template's rootfs: it must reach them read-only. */
+        if (mount(NULL, d->root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, NULL) < 0 ||
+            mount(NULL, d->root, NULL, MS_PRIVATE, NULL) < 0)
+                return err_set(err, negative_errno(), "making %s read-only and private: %m", d->root);
+        if ((r = tmpfs_mount(d->tmp, tmp_mb)) < 0)
+                return err_set(err, r, "tmpfs %s: %s", d->tmp, strerror(-r));
+        d->tmp_mounted = true;
+        return 0;
+}
+
+static void restore_source_done(restore_source *src)
+{
+        if (src->images_fd >= 0)
+                close(src->images_fd);
+        if (src->lock_fd >= 0)
+                close(src->lock_fd);
+        manifest_free(src->m);
+        free(src->rootfs);
+        free(src->images);
+        *src = (restore_source){.lock_fd = -1, .images_fd = -1};
+}
+
+static int restore_source_open(pw_engine *e, const char *name, restore_source *src, pw_err *err)
+{
+        _cleanup_free_ char *template_dir = engine_template_dir(e, name);
+        _cleanup_free_ char *images = strdup_printf("%s/images", template_dir ? template_dir : "");
+        src->rootfs = strdup_printf("%s/rootfs", template_dir ? template_dir : "");
+        if (!template_dir || !images || !src->rootfs)
+                return -ENOMEM;
+        if ((src->lock_fd = store_lock_shared(template_dir, err)) < 0)
+                return src->lock_fd;
+        struct stat st;
+        if (fstat(src->lock_fd, &st) < 0)
+                return err_set(err, negative_errno(), "stat %s: %m", template_dir);
+        src->dev = st.st_dev;
+        src->ino = st.st_ino;
+        int r = manifest_load(template_dir, &src->m, err);
+        if (r < 0)
+                return r;
+        /* A checkpoint holds kernel state (vDSO, feature set) of the kernel it was taken on. */
+        struct utsname u;
+        if (uname(&u) == 0 && strcmp(u.release, src->m->kernel))
+                return err_set(err, -EUCLEAN, "built on kernel %s, this is %s: rebuild the template",
+                               src->m->kernel, u.release);
+        if ((r = manifest_verify(e, images, src->m, err)) < 0)
+                return r;
+        _cleanup_close_ int images_fd = open(images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (images_fd < 0)
+                return err_set(err, negative_errno(), "opening %s: %m", images);
+        src->images_fd = TAKE_FD(images_fd);
+        src->images = TAKE_PTR(images);
+        return 0;
+}
+
+restore_job *restore_job_free(restore_job *job)
+{
+        if (!job)
+                return NULL;
+        criu_worker_free(job->worker); /* never sent a request: nothing was restored */
+        if (job->i && job->i->cg)
+                cgroup_kill(job->i->cg);
+        close_pair(job->to_agent);
+        close_pair(job->from_agent);
+        if (job->work_fd >= 0)
+                close(job->work_fd);
+        if (job->netns_fd >= 0)
+                close(job->netns_fd);
+        strv_free(job->external);
+        restore_dir_cleanup(&job->d);
+        restore_source_done(&job->src); /* unlocks the template before destroy collects it */
+        pw_instance_destroy(job->i);
+        free(job);
+        return NULL;
+}
+
+static void restore_job_freep(restore_job **job) { restore_job_free(*job); }
+
+/* The descriptors and names CRIU is given: control pipes, network namespace, mounts. */
+static int job_params(restore_job *job, pw_err *err)
+{
+        const manifest *m = job->src.m;
+        if (pipe2(job->to_agent, O_CLOEXEC) < 0 || pipe2(job->from_agent, O_CLOEXEC) < 0)
+                return err_set(err, negative_errno(), "pipe: %m");
+        job->work_fd = open(job->d.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (job->work_fd < 0)
+                return err_set(err, negative_errno(), "opening %s: %m", job->d.dir);
+        if (!(job->external = sandbox_externals(job->d.tmp)))
+                return -ENOMEM;
+        snprintf(job->in_key, sizeof(job->in_key), "pipe:[%llu]", (unsigned long long)m->ctl_in_ino);
+        snprintf(job->out_key, sizeof(job->out_key), "pipe:[%llu]", (unsigned long long)m->ctl_out_ino);
+        size_t n = 0;
+        job->inherit[n++] = (criu_inherit){job->in_key, job->to_agent[0]};
+        job->inherit[n++] = (criu_inherit){job->out_key, job->from_agent[1]};
+        if (m->external_netns) {
+                /* Stock CRIU would make the namespace itself during the restore. */
+                pw_engine *e = job->i->engine;
+                int r = job->path == FAST_PATH ? netns_take(e->netns, &job->netns_fd, err)
+                                               : netns_create(&job->netns_fd, err);
+                if (r < 0)
+                        return r;
+                job->inherit[n++] = (criu_inherit){NETNS_EXTERNAL_KEY, job->netns_fd};
+        }
+        job->params = (criu_restore_params){
+                .images_fd = job->src.images_fd, .work_fd = job->work_fd, .root = job->d.root,
+                .external = (const char *const *)job->external, .inherit = job->inherit,
+                .n_inherit = n, .cgroup_procs = (const char *const *)job->i->cg->procs,
+        };
+        return 0;
+}
+
+int restore_job_prepare(pw_engine *e, const char *template_name, restore_path path, restore_job **ret,
+                        pw_err *err)
+{
+        _cleanup_(restore_job_freep) restore_job *job = calloc(1, sizeof(*job));
+        if (!job)
+                return -ENOMEM;
+        *job = (restore_job){.path = path, .to_agent = {-1, -1}, .from_agent = {-1, -1}, .work_fd = -1,
+                             .netns_fd = -1, .src = {.lock_fd = -1, .images_fd = -1}};
+        if (!(job->i = instance_new(e, template_name)))
+                return -ENOMEM;
+        int r = restore_source_open(e, template_name, &job->src, err);
+        if (r < 0)
+                return r;
+        job->i->memory_mb = job->src.m->memory_mb;
+        const cgroup_limits limits = {job->src.m->memory_mb, job->src.m->pids_max};
+        if ((r = cgroup_create(job->i->id, &limits, &job->i->cg, err)) < 0 ||
+            (r = restore_dir_setup(job->i, job->src.rootfs, job->src.m->tmp_mb, &job->d, err)) < 0 ||
+            (r = job_params(job, err)) < 0)
+                return r;
+        /* Started last: CRIU gets a private copy of the mounts there are now (criu.c). */
+        if (path == FAST_PATH && (r = criu_restore_worker(e, &job->params, &job->worker, err)) < 0)
+                return r;
+        *ret = TAKE_PTR(job);
+        return 0;
+}
+
+bool restore_job_current(const restore_job *job)
+{
+        _cleanup_free_ char *dir = engine_template_dir(job->i->engine, job->i->template_name);
+        struct stat st;
+        return dir && stat(dir, &st) == 0 && st.st_dev == job->src.dev && st.st_ino == job->src.ino;
+}
+
+const char *restore_job_template(const restore_job *job)
+{
+        return job->i->template_name;
+}
+
+/* Sends CRIU the restore; on success the instance owns the agent's ends of the pipes. */
+static int job_restore(restore_job *job, pw_err *err)
+{
+        pw_instance *i = job->i;
+        int r = job->path == STOCK_CLI ? criu_restore_cli(i->engine, &job->params, &i->pid, err)
+                                       : criu_restore_on(TAKE_PTR(job->worker), &job->params, &i->pid, err);
+        if (r >= 0 && ((r = fd_set_nonblocking(job->to_agent[1])) < 0 ||
+                       (r = fd_set_nonblocking(job->from_agent[0])) < 0))
+                err_set(err, r, "fcntl: %s", strerror(-r));
+        if (r < 0) {
+                if (i->pid <= 0) /* CRIU may have died after forking tasks into the cgroup */
+                        cgroup_kill(i->cg);
+                return r;
+        }
+        i->ch.to_agent = TAKE_FD(job->to_agent[1]);
+        i->ch.from_agent = TAKE_FD(job->from_agent[0]);
+        i->state = job->src.m->specialized ? SPECIALIZED : RESTORED;
+        return 0;
+}
+
+int restore_job_run(restore_job *job, pw_instance **ret, pw_err *err)
+{
+        _cleanup_(restore_job_freep) restore_job *owned = job;
+        int r = job_restore(job, err);
+        restore_log_keep(&job->d, job->i->id);
+        restore_dir_cleanup(&job->d);
+        if (r < 0)
+                return r;
+        if (job->path == FAST_PATH && !(job->i->engine->flags & PW_ENGINE_NOTHING_AHEAD)) {
+                /* Only now: a stager reading while CRIU reads slows both down (staging.c). */
+                pw_err stage_err;
+                if (stage_template(job->i->engine, job->src.images, job->src.images_fd, &stage_err) < 0)
+                        pw_log(job->i->engine, PW_LOG_WARNING, "staging template %s: %s",
+                               job->i->template_name, stage_err.msg);
+        }
+        *ret = TAKE_PTR(job->i);
+        return 0;
+}
