@@ -13,7 +13,7 @@
  *  - its network namespace is external again when the parent's was (a restore supplies one);
  *  - its rootfs is a copy of the parent's (same agent, same /etc); restores bind it read-only;
  *  - the manifest says "specialized": true and names the parent, so that a restore knows the
- *    copy needs no specialize (instance.c asks template_restores_specialized()).
+ *    copy needs no specialize (restore.c reads it from the manifest).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -301,14 +301,4 @@ PW_PUBLIC int pw_instance_checkpoint(pw_instance *i, const char *template_name)
         pw_log(i->engine, PW_LOG_INFO, "instance %s checkpointed into template %s in %.1f ms", i->id,
                template_name, (now_us() - t0) / 1000.0);
         return 0;
-}
-
-bool template_restores_specialized(const pw_engine *e, const char *template_name)
-{
-        _cleanup_free_ char *path = strdup_printf("%s/templates/%s/manifest.json", e->state_dir, template_name);
-        _cleanup_free_ char *text = NULL;
-        if (!path || read_file(path, 1 << 20, &text, NULL) < 0)
-                return false;
-        json_auto_t *root = json_loads(text, 0, NULL);
-        return root && json_is_true(json_object_get(root, "specialized"));
 }
