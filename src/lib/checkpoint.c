@@ -24,7 +24,6 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "checkpoint.h"
 #include "criu.h"
 #include "instance.h"
 #include "manifest.h"

@@ -95,8 +95,11 @@ static bool next_prewarm(pw_pool *p, uint64_t now, job *j, uint64_t *wake)
         for (pool_fn *f = p->fns; f; f = f->next) {
                 if (!f->prewarm_at_us || f->prewarming)
                         continue;
-                if (now < f->prewarm_at_us) {
-                        *wake = min_u64(*wake, f->prewarm_at_us);
+                /* Started ahead by what making one takes, so that it is ready when the window opens. */
+                uint64_t lead = pool_refill_us(f->tpl) + f->specialize_us;
+                uint64_t start = f->prewarm_at_us > lead ? f->prewarm_at_us - lead : 0;
+                if (now < start) {
+                        *wake = min_u64(*wake, start);
                         continue;
                 }
                 if (has_idle(p, f) || !fits(p, f->tpl->memory_mb)) {

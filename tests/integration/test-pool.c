@@ -493,6 +493,27 @@ START_TEST(test_second_level_auto)
 }
 END_TEST
 
+START_TEST(test_adaptive_prewarm)
+{
+        /* A timer-like function (a call every 700 ms, keep-alive 3 s: 50 ms bins): once the
+         * histogram has enough idle periods, all in one place, the pool unloads the instance after
+         * each call and pre-warms a new one shortly before the next is expected. */
+        pool_new(&(pw_pool_options){.zygotes_min = 1, .zygotes_max = 2, .adaptive = 1});
+        set_function("timer", "hello.py", 3, 1);
+        for (int k = 0; k < 14; k++) {
+                invoke_hello("timer", "tick");
+                usleep(700 * 1000);
+        }
+        invoke_hello("timer", "last");
+        /* Unloaded right after the call... */
+        ck_assert_uint_eq(stats().warm_instances, 0);
+        /* ...loaded again by the refiller, then gone after its keep-alive window. */
+        wait_for(warm_instances, ==, 1);
+        wait_for(warm_instances, ==, 0);
+        ck_assert_uint_eq(stats().instances_replaced, 0);
+}
+END_TEST
+
 static Suite *pool_suite(void)
 {
         Suite *s = suite_create("pool");
@@ -507,6 +528,7 @@ static Suite *pool_suite(void)
         tcase_add_test(tc, test_budget);
         tcase_add_test(tc, test_list_and_destroy);
         tcase_add_test(tc, test_threads);
+        tcase_add_test(tc, test_adaptive_prewarm);
         tcase_add_test(tc, test_second_level);
         tcase_add_test(tc, test_second_level_auto);
         suite_add_tcase(s, tc);
