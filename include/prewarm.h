@@ -215,7 +215,9 @@ typedef struct pw_pool_options {
         unsigned zygotes_min, zygotes_max;
         /* Memory of all instances the pool holds (by their templates' limits). 0: no limit. */
         uint64_t memory_budget_mb;
-        /* Size pools from observed arrivals instead of the fixed minimum. */
+        /* Size pools from observed arrivals instead of the fixed minimum: keep-alive and pre-warm
+         * windows per function from its idle-time histogram, zygotes per template from its recent
+         * demand bursts (docs/pools.md). */
         int adaptive;
         /* Restore failures fall back to pw_instance_cold_start (counted). Default on; -1 = off. */
         int cold_start_fallback;
@@ -268,7 +270,7 @@ enum pw_instance_source {
         PW_SOURCE_ZYGOTE = 1,     /* a ready zygote was taken and specialized */
         PW_SOURCE_RESTORE = 2,    /* restored on demand (pool miss) */
         PW_SOURCE_COLD_START = 3, /* restore failed; booted without CRIU */
-        PW_SOURCE_SECOND_LEVEL = 4, /* restored from the function's second-level template, specialized */
+        PW_SOURCE_SECOND_LEVEL = 4, /* restored from the function's second-level template */
 };
 
 typedef struct pw_invoke_info {
@@ -277,11 +279,13 @@ typedef struct pw_invoke_info {
         char instance_id[96];
 } pw_invoke_info;
 
-/* Invokes function KEY with args_json: on a warm instance if one is free, else on a zygote it
- * specializes, else on one restored (or cold-started) now. The result (caller frees) is a JSON
- * object; *ret_logs (caller frees, may be NULL) what the handler printed. ret_info may be NULL.
- * Errors: those of pw_instance_invoke and pw_instance_specialize, -ENOENT (unknown function). A
- * dead instance is replaced, never reused. */
+/* Invokes function KEY with args_json: on a warm instance if one is free, else queued behind a
+ * busy one (max_concurrency), else on a copy of its second-level template (second_level), else on
+ * a zygote it specializes, else on one restored (or cold-started) now; ret_info says which. The
+ * result (caller frees) is a JSON object; *ret_logs (caller frees, may be NULL) what the handler
+ * printed. ret_result, ret_logs and ret_info may be NULL. Errors: those of pw_instance_restore,
+ * pw_instance_invoke and pw_instance_specialize, -ENOENT (unknown function); the reason is in
+ * pw_pool_last_error. A dead instance is replaced, never reused. */
 PW_PUBLIC int pw_pool_invoke(pw_pool *p, const char *key, const char *args_json, char **ret_result,
                              char **ret_logs, pw_invoke_info *ret_info);
 
