@@ -19,7 +19,7 @@ trap cleanup EXIT
 die() { echo "load: $*"; [ -f "$work/daemon.log" ] && tail -n 20 "$work/daemon.log"; exit 1; }
 api() { curl -s --unix-socket "$sock" -o "$work/body" -w '%{http_code}' "$@"; }
 
-for port in $(shuf -i 20000-60000 -n 20); do
+for port in $(shuf -i 10000-32000 -n 20); do  # below the ephemeral range
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
 done
 "$prewarmd" --state-dir "$state" --listen "127.0.0.1:$port" 2>"$work/daemon.log" &

@@ -7,6 +7,9 @@
 #include "metrics.h"
 #include "openwhisk.h"
 
+/* How long an invocation waits for admission before it is answered 503. */
+#define ADMISSION_WAIT_MS 30000
+
 const char *source_name(int source)
 {
         static const char *const names[] = {"warm", "zygote", "restore", "cold-start"};
@@ -284,7 +287,17 @@ static void invocation_run(invocation *inv)
 {
         daemon_ctx *d = inv->d;
         uint64_t t0 = now_us();
+        if (!admission_enter(d, ADMISSION_WAIT_MS)) {
+                inv->r = -EAGAIN;
+                inv->status = 503;
+                inv->kind = "busy";
+                snprintf(inv->error, sizeof(inv->error), "function %s: waited %u s for one of the %u invocation slots; retry later",
+                         inv->function, ADMISSION_WAIT_MS / 1000, d->cfg.max_invocations);
+                metrics_error(d->metrics, inv->kind);
+                return;
+        }
         inv->r = pw_pool_invoke(d->pool, inv->function, inv->args, &inv->result, &inv->logs, &inv->info);
+        admission_leave(d);
         if (!inv->info.total_us)
                 inv->info.total_us = now_us() - t0;
         metrics_observe(d->metrics, STAGE_RESTORE, inv->info.restore_us);
@@ -390,6 +403,8 @@ static void invoke_sync(http_response *res, invocation *inv)
         invocation_run(inv);
         add_timing_headers(res, &inv->info);
         http_note(res, "fn=%s source=%s", inv->function, source_name(inv->info.source));
+        if (inv->r < 0 && inv->status == 503)
+                http_add_header(res, "Retry-After", "1");
         if (inv->r < 0)
                 http_reply_error(res, inv->status, "%s", inv->error);
         else

@@ -26,6 +26,7 @@ typedef struct daemon_config {
         unsigned grace_s;            /* how long shutdown waits for in-flight requests */
         unsigned zygotes_min, zygotes_max;
         uint64_t memory_budget_mb;   /* of what the pool keeps ready; 0: none */
+        unsigned max_invocations;    /* API invocations running at once; more wait (0: no limit) */
         bool verbose;
 } daemon_config;
 
@@ -44,6 +45,12 @@ typedef struct daemon_ctx {
         atomic_int in_flight;   /* requests inside a handler, async activations running */
         pthread_mutex_t build_lock;
         json_t *building;       /* names of templates being built (guarded by build_lock) */
+
+        /* Admission: the pool starts an instance for every concurrent invocation, so a burst
+         * beyond what the machine runs would turn into a storm of restores. */
+        pthread_mutex_t admission_lock;
+        pthread_cond_t admission_free;
+        unsigned running, waiting;
 } daemon_ctx;
 
 /* One line per event on stderr: "2026-01-01T00:00:00.000Z prewarmd[PID] LEVEL: MESSAGE". */
@@ -54,6 +61,11 @@ void dlog_set_verbose(bool verbose);
  * counted) once the daemon is stopping. */
 bool daemon_enter(daemon_ctx *d);
 void daemon_leave(daemon_ctx *d);
+
+/* Waits until fewer than max_invocations invocations run (at most timeout_ms; 0: forever) and
+ * counts this one; false on timeout. */
+bool admission_enter(daemon_ctx *d, unsigned timeout_ms);
+void admission_leave(daemon_ctx *d);
 
 /* Kills (SIGKILL) the processes of every instance still busy, so that requests stuck in them fail
  * at once; used when the shutdown grace period has run out. */

@@ -85,6 +85,42 @@ void daemon_leave(daemon_ctx *d)
         atomic_fetch_sub(&d->in_flight, 1);
 }
 
+bool admission_enter(daemon_ctx *d, unsigned timeout_ms)
+{
+        if (!d->cfg.max_invocations)
+                return true;
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+        if (deadline.tv_nsec >= 1000000000) {
+                deadline.tv_sec++;
+                deadline.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&d->admission_lock);
+        d->waiting++;
+        int r = 0;
+        while (d->running >= d->cfg.max_invocations && r == 0)
+                r = timeout_ms ? pthread_cond_timedwait(&d->admission_free, &d->admission_lock, &deadline)
+                               : pthread_cond_wait(&d->admission_free, &d->admission_lock);
+        d->waiting--;
+        bool admitted = d->running < d->cfg.max_invocations;
+        if (admitted)
+                d->running++;
+        pthread_mutex_unlock(&d->admission_lock);
+        return admitted;
+}
+
+void admission_leave(daemon_ctx *d)
+{
+        if (!d->cfg.max_invocations)
+                return;
+        pthread_mutex_lock(&d->admission_lock);
+        d->running--;
+        pthread_cond_signal(&d->admission_free);
+        pthread_mutex_unlock(&d->admission_lock);
+}
+
 static int kill_busy(const pw_pool_instance_info *i, void *userdata)
 {
         if (!strcmp(i->state, "busy") && i->pid > 0) {
@@ -117,6 +153,7 @@ static void usage(FILE *f)
                 "  --fission-root DIR       where Fission's deployment packages are (default /userfunc)\n"
                 "  --zygotes MIN-MAX        zygotes kept ready per template (default 1-4)\n"
                 "  --memory-budget MB       memory the pool may keep ready, by the templates' limits (default: no limit)\n"
+                "  --max-invocations N      invocations running at once; more wait their turn (default 32 per CPU, 0: no limit)\n"
                 "  --grace SECONDS          how long shutdown waits for requests in flight (default 30)\n"
                 "  -v, --verbose            debug logging\n",
                 PW_DEFAULT_STATE_DIR);
@@ -142,7 +179,7 @@ static int parse_options(int argc, char **argv, daemon_config *c)
                 {"socket", required_argument, NULL, 'S'},    {"listen", required_argument, NULL, 'l'},
                 {"token-file", required_argument, NULL, 'T'}, {"openwhisk-ports", required_argument, NULL, 'o'},
                 {"slot-template", required_argument, NULL, 'm'}, {"zygotes", required_argument, NULL, 'z'},
-                {"fission-root", required_argument, NULL, 'F'},
+                {"fission-root", required_argument, NULL, 'F'}, {"max-invocations", required_argument, NULL, 'M'},
                 {"grace", required_argument, NULL, 'g'},    {"memory-budget", required_argument, NULL, 'b'},
                 {"verbose", no_argument, NULL, 'v'},
                 {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
@@ -175,6 +212,14 @@ static int parse_options(int argc, char **argv, daemon_config *c)
                         if (*end || !*optarg || v > (1ull << 30))
                                 return fprintf(stderr, "prewarmd: --memory-budget wants megabytes\n"), -EINVAL;
                         c->memory_budget_mb = v;
+                        break;
+                }
+                case 'M': {
+                        char *end;
+                        unsigned long v = strtoul(optarg, &end, 10);
+                        if (*end || !*optarg || v > 100000)
+                                return fprintf(stderr, "prewarmd: --max-invocations wants a number (0: no limit)\n"), -EINVAL;
+                        c->max_invocations = (unsigned)v;
                         break;
                 }
                 case 'g': {
@@ -216,8 +261,16 @@ static int lock_state_dir(const char *state_dir, int *ret_fd)
         _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (fd < 0)
                 return negative_errno();
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
-                return errno == EWOULDBLOCK ? -EBUSY : negative_errno();
+        /* A predecessor killed while it had just forked (a CRIU or zygote child that has not
+         * exec'd yet) leaves the lock to that child for a moment: give it a few seconds. */
+        const struct timespec pause = {0, 100 * 1000 * 1000};
+        for (int attempt = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; attempt++) {
+                if (errno != EWOULDBLOCK)
+                        return negative_errno();
+                if (attempt == 30)
+                        return -EBUSY;
+                nanosleep(&pause, NULL);
+        }
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
@@ -368,6 +421,8 @@ static void release(daemon_ctx *d, servers *s)
         free(d->token);
         free(s->socket_path);
         pthread_mutex_destroy(&d->build_lock);
+        pthread_mutex_destroy(&d->admission_lock);
+        pthread_cond_destroy(&d->admission_free);
 }
 
 static int wait_for_signal(const sigset_t *set)
@@ -399,7 +454,9 @@ static int serve(daemon_ctx *d, servers *s, const sigset_t *set)
 
 int main(int argc, char **argv)
 {
-        daemon_ctx d = {.cfg = {.grace_s = 30, .slot_template = "python3", .fission_root = "/userfunc"}};
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        daemon_ctx d = {.cfg = {.grace_s = 30, .slot_template = "python3", .fission_root = "/userfunc",
+                                .max_invocations = 32 * (unsigned)(cpus > 0 ? cpus : 1)}};
         if (parse_options(argc, argv, &d.cfg) < 0)
                 return 2;
         if (!d.cfg.state_dir)
@@ -416,6 +473,8 @@ int main(int argc, char **argv)
         signal(SIGPIPE, SIG_IGN);
         raise_fd_limit();
         pthread_mutex_init(&d.build_lock, NULL);
+        pthread_mutex_init(&d.admission_lock, NULL);
+        pthread_cond_init(&d.admission_free, NULL);
 
         _cleanup_close_ int lock_fd = -1;
         int r = lock_state_dir(d.cfg.state_dir, &lock_fd);

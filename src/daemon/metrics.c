@@ -230,6 +230,14 @@ char *metrics_render(metrics *m, daemon_ctx *d)
                  "prewarm_openwhisk_slots{state=\"initialized\"} %u\n"
                  "prewarm_openwhisk_slots{state=\"free\"} %u\n",
              used, total - used);
+        pthread_mutex_lock(&d->admission_lock);
+        unsigned running = d->running, waiting = d->waiting;
+        pthread_mutex_unlock(&d->admission_lock);
+        emit(&t, "# HELP prewarm_admission_invocations API invocations admitted (running) and waiting for admission.\n"
+                 "# TYPE prewarm_admission_invocations gauge\n"
+                 "prewarm_admission_invocations{state=\"running\"} %u\n"
+                 "prewarm_admission_invocations{state=\"waiting\"} %u\n",
+             running, waiting);
         emit(&t, "# HELP prewarm_requests_in_flight Requests and async activations being served.\n"
                  "# TYPE prewarm_requests_in_flight gauge\nprewarm_requests_in_flight %d\n",
              atomic_load(&d->in_flight));

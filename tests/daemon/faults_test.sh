@@ -41,9 +41,10 @@ api POST /v1/functions/faulty/invoke -d '{}';    expect "next invocation on a ne
 api POST /v1/functions/faulty/invoke -d '{"sleep": 30}'
 expect "instance hangs: 504 at the function's timeout" 504 'timed out after 1500 ms'
 api POST /v1/functions/faulty/invoke -d '{}';    expect "next invocation after the timeout" 200 '"ok":true'
-api POST /v1/functions/faulty/invoke -d '{"hog": 1024}'
+api PUT /v1/functions/hog -d "{\"code\": \"file://$work/faulty.py\", \"timeout_ms\": 60000}"
+api POST /v1/functions/hog/invoke -d '{"hog": 1024}'
 expect "instance exceeds its memory limit: 502" 502 'memory limit'
-api POST /v1/functions/faulty/invoke -d '{}';    expect "next invocation after the OOM kill" 200 '"ok":true'
+api POST /v1/functions/hog/invoke -d '{}';       expect "next invocation after the OOM kill" 200 '"ok":true'
 api GET /metrics
 for kind in crash timeout memory; do
         grep -Eq "prewarm_errors_total\{kind=\"$kind\"\} [1-9]" "$work/body" && ok "error kind $kind counted" || fail "error kind $kind"
@@ -121,9 +122,11 @@ start_daemon || exit 1
 api POST /v1/functions/faulty/invoke -d '{}';    expect "warm instance before the crash" 200 '"ok":true'
 old=$daemon_pid
 kill -KILL "$old"; wait "$old" 2>/dev/null; daemon_pid=
-if grep -lE "/prewarm/[^/]*-$old-[0-9]+\$" /proc/[0-9]*/cgroup 2>/dev/null | grep -q .; then
-        ok "the killed daemon left instances running"
-else fail "the killed daemon left no instances (nothing to reap)"; fi
+# Its instances' agents see their channel close and exit on their own, sooner or later; their
+# cgroups (and a restore's mounts) stay until someone removes them.
+if { ls /sys/fs/cgroup/prewarm /sys/fs/cgroup/memory/prewarm 2>/dev/null || true; } | grep -qE -- "-$old-[0-9]+\$"; then
+        ok "the killed daemon left its instances' cgroups behind"
+else fail "the killed daemon left no cgroups (nothing to reap)"; fi
 mkdir -p "$state/templates/.build-ghost/images"   # what a build killed with its daemon leaves
 start_daemon || exit 1
 grep -q "reaped [1-9][0-9]* object(s) a crashed predecessor left behind" "$log" && ok "successor reaped its predecessor" ||

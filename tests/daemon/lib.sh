@@ -29,7 +29,8 @@ finish() {
 # free_port [N]: the first of N consecutive TCP ports on 127.0.0.1 that nothing listens on.
 free_port() {
         local n=${1:-1} p i busy
-        for p in $(shuf -i 20000-60000 -n 100); do
+        # Below the kernel's ephemeral range (32768+), where outgoing connections take their ports.
+        for p in $(shuf -i 10000-32000 -n 100); do
                 busy=0
                 for ((i = 0; i < n; i++)); do
                         if (exec 3<>"/dev/tcp/127.0.0.1/$((p + i))") 2>/dev/null; then busy=1; break; fi
