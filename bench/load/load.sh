@@ -3,7 +3,8 @@
 # registered function for DURATION seconds through the daemon's TCP listener. Reports throughput
 # and latency percentiles; fails when any request failed, was answered wrongly, or was lost (every
 # invocation wrk saw answered must be one the daemon counted, and the daemon must count no error).
-# Usage: load.sh PREWARMD [DURATION_S=20] [CONNECTIONS=64]
+# Usage: load.sh PREWARMD [DURATION_S=20] [CONNECTIONS=64]; $LOAD_DAEMON_ARGS go to prewarmd
+# (e.g. LOAD_DAEMON_ARGS="--max-invocations 0").
 set -uo pipefail
 prewarmd=$1 duration=${2:-20} connections=${3:-64}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,7 +23,8 @@ api() { curl -s --unix-socket "$sock" -o "$work/body" -w '%{http_code}' "$@"; }
 for port in $(shuf -i 10000-32000 -n 20); do  # below the ephemeral range
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
 done
-"$prewarmd" --state-dir "$state" --listen "127.0.0.1:$port" 2>"$work/daemon.log" &
+# shellcheck disable=SC2086 # word splitting of the extra options is the point
+"$prewarmd" --state-dir "$state" --listen "127.0.0.1:$port" ${LOAD_DAEMON_ARGS:-} 2>"$work/daemon.log" &
 pid=$!
 for _ in $(seq 1 200); do api http://d/healthz >/dev/null && break; sleep 0.05; done
 [ "$(api -X POST http://d/v1/templates/python3/build)" = 200 ] || die "template build failed: $(cat "$work/body")"
