@@ -315,6 +315,7 @@ typedef struct pw_pool_stats {
         uint64_t memory_mb; /* by the templates' limits */
         uint64_t second_level_restores;  /* instances restored from a function's second-level template */
         unsigned second_level_templates; /* functions that have one in use */
+        uint64_t prewarms; /* instances loaded ahead of an expected arrival (adaptive keep-alive) */
 } pw_pool_stats;
 
 /* Counters of the pool so far, over all templates and functions. */

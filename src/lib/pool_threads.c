@@ -180,8 +180,10 @@ static void job_finish(pw_pool *p, const job *j, job_result *res, grave *g)
                         p->stats.cold_start_fallbacks++;
                 bool wanted = j->f ? !j->f->retired : t->active;
                 member *m = wanted ? member_add(p, res->i, t, j->f, j->f ? MEMBER_IDLE : MEMBER_ZYGOTE) : NULL;
-                if (m && j->f)
+                if (m && j->f) {
                         m->expires_us = j->f->prewarm_until_us;
+                        p->stats.prewarms++;
+                }
                 if (!m)
                         grave_add(g, res->i);
         }
