@@ -55,8 +55,13 @@ curl -s --unix-socket "$sock" -o "$work/slow.body" -w '%{http_code}' -X POST \
         http://prewarmd/v1/functions/faulty/invoke -d '{"sleep": 1}' >"$work/slow.code" &
 client=$!
 wait_in_flight && ok "slow request in flight" || fail "slow request never in flight"
+api POST '/v1/functions/faulty/invoke?async=1' -d '{"sleep": 1}'
+expect "an asynchronous activation in flight too" 202 'activation_id'
+async_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["activation_id"])' "$work/body")
 stop_daemon
 wait "$client"
+grep -q "activation $async_id of faulty: done" "$log" && ok "SIGTERM: the asynchronous activation finished first" ||
+        fail "asynchronous activation cut short"
 [ "$(cat "$work/slow.code")" = 200 ] && grep -q '"slept":1' "$work/slow.body" &&
         ok "SIGTERM: the request in flight finished with 200" || fail "in-flight request: $(cat "$work/slow.code") $(cat "$work/slow.body")"
 [ "$stop_status" -eq 0 ] && ok "SIGTERM: exit 0" || fail "SIGTERM: exit $stop_status"
@@ -72,7 +77,8 @@ port, pid = int(sys.argv[1]), int(sys.argv[2])
 slow = {}
 def run_slow():
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    c.request("POST", "/v1/functions/faulty/invoke", body='{"sleep": 1}')
+    # Long enough to outlast the steps below on a busy machine (the hog function allows 60 s).
+    c.request("POST", "/v1/functions/hog/invoke", body='{"sleep": 4}')
     r = c.getresponse()
     slow["status"] = r.status
     r.read()
