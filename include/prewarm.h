@@ -329,8 +329,9 @@ PW_PUBLIC int pw_pool_stats_get(pw_pool *p, pw_pool_stats *ret);
  * cgroups), their cgroups under prewarm/ (instances and template builds), the mounts and
  * directories of their restores under STATE/run, and unfinished builds in STATE/templates. An object belongs to the engine whose pid is in
  * its name; it is stale when that pid no longer runs or now names a younger process. Objects of
- * live engines are left alone, so this is safe while other engines run. Meant for a long-lived
- * caller (a daemon) at startup. Returns how many objects it removed (each logged at warning
+ * live engines are left alone, so this is safe while other engines run — as long as they all see
+ * the same pids: an engine in another pid namespace sharing the cgroup tree would look gone. Meant
+ * for a long-lived caller (a daemon) at startup. Returns how many objects it removed (each logged at warning
  * level), or a negative errno. */
 PW_PUBLIC int pw_engine_reap_stale(pw_engine *e);
 
