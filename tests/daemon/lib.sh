@@ -17,6 +17,10 @@ cleanup() {
         fi
         [ -n "${extra_cleanup:-}" ] && eval "$extra_cleanup"
         if [ "$failed" -gt 0 ]; then echo "--- daemon log (last 40 lines)"; tail -n 40 "$log"; fi
+        # A test that failed half-way (say a daemon killed mid-restore and no successor to reap it)
+        # must not leave mounts behind either: rm would stop at them.
+        awk -v w="$work/" 'index($5, w) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+                while read -r m; do umount -l "$m"; done
         rm -rf "$work"
 }
 trap cleanup EXIT
