@@ -4,6 +4,7 @@
  * calls that look at them. Invocations lease members in pool_lease.c; two threads refill and reap
  * in pool_threads.c; second-level templates are made in pool_level2.c.
  */
+#include <signal.h>
 #include <sys/wait.h>
 
 #include "manifest.h"
@@ -72,7 +73,6 @@ void grave_empty(grave *g)
         *g = (grave){0};
 }
 
-
 member *member_add(pw_pool *p, pw_instance *inst, pool_template *t, pool_fn *f, member_state state)
 {
         member *m = calloc(1, sizeof(*m));
@@ -107,10 +107,12 @@ bool member_alive(const member *m)
         pid_t pid = pw_instance_pid(m->inst);
         if (pid <= 0)
                 return false;
+        /* Looked at without reaping: reaping is pw_instance_destroy's. */
         siginfo_t si = {0};
-        if (waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
-                return errno == EINTR;
-        return si.si_pid != pid;
+        if (waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0)
+                return si.si_pid != pid;
+        /* Not our child (a restore path that reparents it): whether it exists is all we can tell. */
+        return errno == ECHILD ? kill(pid, 0) == 0 || errno != ESRCH : true;
 }
 
 uint64_t pool_held_mb(const pw_pool *p, bool pending)
