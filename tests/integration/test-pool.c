@@ -280,6 +280,13 @@ START_TEST(test_cold_start_fallback)
         ck_assert_uint_eq(stats().cold_start_fallbacks, 2);
         pool = pw_pool_free(pool);
 
+        /* The refiller falls back too: zygotes still come, booted. */
+        pool_new(&(pw_pool_options){.zygotes_min = 1, .zygotes_max = 1});
+        ck_assert_int_eq(pw_pool_prewarm(pool, "python3"), 0);
+        wait_for(zygotes_ready, ==, 1);
+        ck_assert_uint_eq(stats().cold_start_fallbacks, 1);
+        pool = pw_pool_free(pool);
+
         /* Without the fallback the restore's error reaches the caller. */
         pool_new(&(pw_pool_options){.zygotes_min = 0, .zygotes_max = 1, .cold_start_fallback = -1});
         set_function("hello", "hello.py", 600, 1);
