@@ -106,6 +106,9 @@ void pool_make_room(pw_pool *p, uint64_t need_mb, grave *g);
 /* The keep-alive and pre-warm windows of f now. */
 keepalive_windows pool_fn_windows(const pw_pool *p, const pool_fn *f);
 void pool_fn_unref(pool_fn *f);
+/* Counts what a new instance of t (for f, or a zygote when f is NULL) came from and learns its
+ * stage times: restore time of t, specialize time of f, restore time of f's second level. */
+void pool_learn_times(pw_pool *p, pool_template *t, pool_fn *f, const pw_instance *i, int source);
 /* Recomputes every template's zygote target. */
 void pool_refresh_targets(pw_pool *p, uint64_t now);
 unsigned pool_zygotes_ready(const pw_pool *p, const pool_template *t);

@@ -131,20 +131,30 @@ static int make_specialized(pw_pool *p, pool_fn *f, making *mk, pw_err *err)
         return r;
 }
 
-/* With the lock again: what the new instance taught about f's two paths. */
-static void learn(pw_pool *p, pool_fn *f, const making *mk, const pw_timings *tm, grave *g)
+void pool_learn_times(pw_pool *p, pool_template *t, pool_fn *f, const pw_instance *i, int source)
+{
+        pw_timings tm;
+        pw_instance_timings(i, &tm);
+        if (source == PW_SOURCE_COLD_START)
+                p->stats.cold_start_fallbacks++;
+        if (source == PW_SOURCE_RESTORE)
+                t->refill_us = policy_refill_estimate(t->refill_us, tm.restore_us);
+        if (source == PW_SOURCE_SECOND_LEVEL) {
+                p->stats.second_level_restores++;
+                f->l2_restore_us = policy_refill_estimate(f->l2_restore_us, tm.restore_us);
+        } else if (f && tm.specialize_us) {
+                f->specialize_us = policy_refill_estimate(f->specialize_us, tm.specialize_us);
+        }
+}
+
+/* With the lock again: what making the instance taught. */
+static void learn(pw_pool *p, pool_fn *f, const making *mk, grave *g)
 {
         p->stats.instances_replaced += mk->replaced;
         if (mk->l2_failed)
                 level2_reject(p, f, g);
-        if (mk->source == PW_SOURCE_COLD_START)
-                p->stats.cold_start_fallbacks++;
-        if (mk->source == PW_SOURCE_SECOND_LEVEL) {
-                p->stats.second_level_restores++;
-                f->l2_restore_us = policy_refill_estimate(f->l2_restore_us, tm->restore_us);
-        } else if (tm->specialize_us) {
-                f->specialize_us = policy_refill_estimate(f->specialize_us, tm->specialize_us);
-        }
+        if (mk->i)
+                pool_learn_times(p, f->tpl, f, mk->i, mk->source);
 }
 
 /* Makes an instance of f now: from its second-level template when that is faster, else from a
@@ -169,7 +179,7 @@ static int lease_new(pw_pool *p, pool_fn *f, lease *l, grave *g, pw_err *err)
 
         pthread_mutex_lock(&p->lock);
         p->pending_mb -= pending;
-        learn(p, f, &mk, &tm, g);
+        learn(p, f, &mk, g);
         if (r < 0)
                 return r;
         l->m = member_add(p, mk.i, t, f, MEMBER_BUSY);

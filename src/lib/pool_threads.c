@@ -135,20 +135,17 @@ static bool next_zygote(pw_pool *p, uint64_t now, job *j, uint64_t *wake)
 typedef struct job_result {
         pw_instance *i;
         int r, source;
-        uint64_t elapsed_us;
         pw_err err;
 } job_result;
 
 /* Without the lock. */
 static void job_run(pw_pool *p, const job *j, job_result *res)
 {
-        uint64_t t0 = now_us();
         res->r = pool_make_instance(p, j->t->name, &res->i, &res->source, &res->err);
         if (res->r >= 0 && j->f && (res->r = pw_instance_specialize(res->i, &j->f->conf.fn)) < 0) {
                 err_set(&res->err, res->r, "%s", pw_instance_last_error(res->i));
                 res->i = pw_instance_destroy(res->i);
         }
-        res->elapsed_us = now_us() - t0;
 }
 
 static void job_failed(pw_pool *p, const job *j, const job_result *res)
@@ -174,10 +171,7 @@ static void job_finish(pw_pool *p, const job *j, job_result *res, grave *g)
                 job_failed(p, j, res);
         } else {
                 t->failures = 0;
-                if (res->source == PW_SOURCE_RESTORE)
-                        t->refill_us = policy_refill_estimate(t->refill_us, res->elapsed_us);
-                else
-                        p->stats.cold_start_fallbacks++;
+                pool_learn_times(p, t, j->f, res->i, res->source);
                 bool wanted = j->f ? !j->f->retired : t->active;
                 member *m = wanted ? member_add(p, res->i, t, j->f, j->f ? MEMBER_IDLE : MEMBER_ZYGOTE) : NULL;
                 if (m && j->f) {
