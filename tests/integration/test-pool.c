@@ -14,18 +14,27 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "config.h"
 #include "util.h"
 
 static pw_pool *pool;
+static pw_engine *pool_engine;      /* the pool's engine: t_engine unless a test sets its own */
+static const char *pool_template = "python3";
 
 static void pool_teardown(void)
 {
         pool = pw_pool_free(pool);
+        if (pool_engine != t_engine)
+                pw_engine_free(pool_engine);
+        pool_engine = NULL;
+        pool_template = "python3";
 }
 
 static pw_pool *pool_new(const pw_pool_options *o)
 {
-        int r = pw_pool_new(t_engine, o, &pool);
+        if (!pool_engine)
+                pool_engine = t_engine;
+        int r = pw_pool_new(pool_engine, o, &pool);
         ck_assert_msg(r == 0, "pw_pool_new: %s", strerror(-r));
         return pool;
 }
@@ -33,7 +42,7 @@ static pw_pool *pool_new(const pw_pool_options *o)
 static void set_function(const char *key, const char *fixture, unsigned keepalive_s, unsigned max_concurrency)
 {
         char *path = t_fixture(fixture);
-        const pw_pool_function f = {.template_name = "python3", .fn = {.code_uri = path}, .timeout_ms = 30000,
+        const pw_pool_function f = {.template_name = pool_template, .fn = {.code_uri = path}, .timeout_ms = 30000,
                                     .keepalive_s = keepalive_s, .max_concurrency = max_concurrency};
         int r = pw_pool_set_function(pool, key, &f);
         free(path);
@@ -262,8 +271,22 @@ END_TEST
 
 START_TEST(test_cold_start_fallback)
 {
-        char *pages = strdup_printf("%s/templates/python3/images/pages-1.img", t_state);
+        /* A template of its own, "pycopy" (python3's agent, fewer preloads), built by an engine
+         * with its own definitions, then corrupted: its restores fail the digest check. */
+        char *defs = strdup_printf("%s/definitions", t_state);
+        char *dir = strdup_printf("%s/pycopy", defs);
+        char *conf_path = strdup_printf("%s/template.conf", dir);
+        char *conf = strdup_printf("runtime = /usr/bin/python3 -B -s\nagent = %s/python3/agent.py\npreload = json\n",
+                                   PW_SOURCE_TEMPLATES_DIR);
+        ck_assert_int_eq(mkdir_p(dir, 0755), 0);
+        t_write_file(conf_path, conf);
+        pool_engine = t_engine_new(defs);
+        ck_assert_ptr_nonnull(pool_engine);
+        pool_template = "pycopy";
+        ck_assert_msg(pw_template_build(pool_engine, "pycopy") == 0, "build: %s", pw_engine_last_error(pool_engine));
+        char *pages = strdup_printf("%s/templates/pycopy/images/pages-1.img", t_state);
         flip_byte(pages);
+
         pool_new(&(pw_pool_options){.zygotes_min = 0, .zygotes_max = 1});
         set_function("hello", "hello.py", 600, 1);
         pw_invoke_info info = invoke_hello("hello", "fallback");
@@ -274,7 +297,7 @@ START_TEST(test_cold_start_fallback)
 
         pw_instance *z = NULL;
         int source = -1;
-        ck_assert_int_eq(pw_pool_take_zygote(pool, "python3", &z, &source), 0);
+        ck_assert_int_eq(pw_pool_take_zygote(pool, "pycopy", &z, &source), 0);
         ck_assert_int_eq(source, PW_SOURCE_COLD_START);
         pw_instance_destroy(z);
         ck_assert_uint_eq(stats().cold_start_fallbacks, 2);
@@ -282,7 +305,7 @@ START_TEST(test_cold_start_fallback)
 
         /* The refiller falls back too: zygotes still come, booted. */
         pool_new(&(pw_pool_options){.zygotes_min = 1, .zygotes_max = 1});
-        ck_assert_int_eq(pw_pool_prewarm(pool, "python3"), 0);
+        ck_assert_int_eq(pw_pool_prewarm(pool, "pycopy"), 0);
         wait_for(zygotes_ready, ==, 1);
         ck_assert_uint_eq(stats().cold_start_fallbacks, 1);
         pool = pw_pool_free(pool);
@@ -295,8 +318,12 @@ START_TEST(test_cold_start_fallback)
                           pw_pool_last_error(pool), "pages-1.img");
         ck_assert_uint_eq(stats().cold_start_fallbacks, 0);
         flip_byte(pages);
-        invoke_hello("hello", "whole again");
+        ck_assert_int_eq(invoke_hello("hello", "whole again").source, PW_SOURCE_RESTORE);
         free(pages);
+        free(conf);
+        free(conf_path);
+        free(dir);
+        free(defs);
 }
 END_TEST
 
