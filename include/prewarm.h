@@ -173,7 +173,10 @@ PW_PUBLIC int pw_instance_cold_start(pw_engine *e, const char *template_name, pw
  * copies restored from it start with the function already loaded (pw_instance_specialize on them
  * returns -EALREADY), with its memory and /tmp as they were. The instance keeps running. The copies
  * share the random state the instance had: the agent reseeds only a zygote's copies (docs/pools.md).
- * Errors: -EBADFD (not specialized), -ESRCH (dead), -EINVAL (invalid name), -EIO (CRIU failed). */
+ * A template of NAME is replaced (a rebuild's way); NAME must not be the instance's own template nor
+ * have a definition (those belong to pw_template_build). Errors: -EBADFD (not specialized), -ESRCH
+ * (dead), -EINVAL (invalid name, or the instance's template), -EEXIST (a definition has that name),
+ * -EIO (CRIU failed). */
 PW_PUBLIC int pw_instance_checkpoint(pw_instance *i, const char *template_name);
 
 /* The template an instance was restored from, and its id (unique in the process). Owned by the

@@ -257,6 +257,13 @@ static int instance_error(pw_instance *i, int r, pw_err *err, const char *name)
         return r;
 }
 
+/* Names with a definition belong to pw_template_build: a checkpoint must not replace its build. */
+static bool has_definition(const pw_engine *e, const char *name)
+{
+        _cleanup_free_ char *conf = strdup_printf("%s/%s/template.conf", e->templates_dir, name);
+        return conf && access(conf, F_OK) == 0;
+}
+
 static bool still_alive(const pw_instance *i)
 {
         siginfo_t si = {0};
@@ -276,6 +283,9 @@ PW_PUBLIC int pw_instance_checkpoint(pw_instance *i, const char *template_name)
                 return instance_error(i, -EBADFD, (err_set(&err, -EBADFD, "not specialized"), &err), template_name);
         if (!strcmp(template_name, i->template_name))
                 return instance_error(i, -EINVAL, (err_set(&err, -EINVAL, "it runs on that template"), &err), template_name);
+        if (has_definition(i->engine, template_name))
+                return instance_error(i, -EEXIST, (err_set(&err, -EEXIST, "a template definition has that name; "
+                                                           "pw_template_build owns it"), &err), template_name);
 
         /* One build of a name at a time, as pw_template_build: they share .build-NAME. */
         _cleanup_free_ char *lock_path = strdup_printf("%s/templates/.lock-%s", i->engine->state_dir, template_name);

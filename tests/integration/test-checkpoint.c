@@ -101,6 +101,7 @@ START_TEST(test_errors)
         t_specialize(i, "hello.py");
         ck_assert_instance_error(i, pw_instance_checkpoint(i, "../x"), -EINVAL, "invalid");
         ck_assert_instance_error(i, pw_instance_checkpoint(i, "python3"), -EINVAL, "python3");
+        ck_assert_instance_error(i, pw_instance_checkpoint(i, "python3-data"), -EEXIST, "definition");
         ck_assert_int_eq(pw_instance_checkpoint(NULL, "x"), -EINVAL);
         pid_t pid = pw_instance_pid(i);
         ck_assert_int_eq(kill(pid, SIGKILL), 0);
