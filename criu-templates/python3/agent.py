@@ -16,6 +16,7 @@ import linecache
 import os
 import sys
 import tempfile
+import time
 import traceback
 import types
 import zipfile
@@ -205,12 +206,16 @@ def reseed():
 def serve():
     """Answer requests until the engine hangs up (Hangup carries the exit status)."""
     agent = Agent()
-    first = True
+    cpu_seen = None                   # the checkpoint is taken before the first message
     while True:
         frame = read_frame()
-        if first:
+        # Any restored copy, of a template or of a checkpointed specialized instance, is a new
+        # process whose CPU clock starts again from zero: its first message finds the clock behind
+        # what this agent saw last (or finds nothing seen yet) and reseeds.
+        cpu = time.process_time()
+        if cpu_seen is None or cpu < cpu_seen:
             reseed()
-            first = False
+        cpu_seen = cpu
         try:
             try:
                 req = json.loads(frame)

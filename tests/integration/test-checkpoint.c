@@ -94,6 +94,29 @@ START_TEST(test_empty_tmp)
 }
 END_TEST
 
+/* Copies of one checkpointed instance draw their own random numbers, like copies of a template. */
+START_TEST(test_copies_reseed)
+{
+        pw_instance *i = t_restore("python3");
+        t_specialize(i, "rand.py");
+        json_decref(t_invoke(i, "{}")); /* the instance has answered before its checkpoint */
+        ck_assert_int_eq(pw_instance_checkpoint(i, "rand-l2"), 0);
+        t_destroy(i);
+        pw_instance *a = t_restore("rand-l2"), *b = t_restore("rand-l2");
+        json_t *ra = t_invoke(a, "{}"), *rb = t_invoke(b, "{}");
+        json_t *sa = json_object_get(ra, "random"), *sb = json_object_get(rb, "random");
+        ck_assert_int_eq(json_array_size(sa), 4);
+        for (size_t k = 0; k < 4; k++)
+                ck_assert_msg(json_real_value(json_array_get(sa, k)) != json_real_value(json_array_get(sb, k)),
+                              "two copies of a checkpointed instance share their random sequence");
+        json_decref(ra);
+        json_decref(rb);
+        t_destroy(a);
+        t_destroy(b);
+        ck_assert_int_eq(pw_template_remove(t_engine, "rand-l2"), 0);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
         pw_instance *i = t_restore("python3");
@@ -121,6 +144,7 @@ static Suite *checkpoint_suite(void)
         tcase_add_test(tc, test_round_trip);
         tcase_add_test(tc, test_replaces_older_checkpoint);
         tcase_add_test(tc, test_empty_tmp);
+        tcase_add_test(tc, test_copies_reseed);
         tcase_add_test(tc, test_errors);
         suite_add_tcase(s, tc);
         return s;
