@@ -10,8 +10,9 @@
  * page-cache pages stay resident under memory pressure and are shared by all restores without a
  * second copy. pw_template_evict() undoes both.
  *
- * The stager runs after that first restore, not beside it: measured here, a stager reading while
- * CRIU reads the same cold files slows both down (docs/performance.md has the numbers).
+ * The stager starts a moment after that first restore, not beside it: measured here, a stager
+ * reading while CRIU reads the same cold files, or while the restored instance answers its first
+ * request, slows them down (docs/performance.md has the numbers).
  *
  * The ring lives in the stager thread and only while it reads: CRIU cannot dump a process that
  * holds an io_uring, and restored processes never see one.
@@ -22,11 +23,13 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "staging.h"
 
 #define STAGE_QUEUE_DEPTH 16
 #define STAGE_CHUNK (2u << 20)
+#define STAGE_DELAY_MS 300
 
 typedef struct pinned_file {
         void *addr;
@@ -42,6 +45,7 @@ struct staged_template {
         ino_t ino;
         int dir_fd;        /* open for the stager */
         stage_state state;
+        bool cancel;       /* set when the staging is dropped before it began */
         pthread_t thread;
         pinned_file *files;
         size_t n_files;
@@ -54,6 +58,7 @@ static void staged_free(struct staged_template *s)
 {
         if (!s)
                 return;
+        __atomic_store_n(&s->cancel, true, __ATOMIC_RELEASE);
         pthread_join(s->thread, NULL);
         for (size_t i = 0; i < s->n_files; i++)
                 munmap(s->files[i].addr, s->files[i].len); /* also unlocks */
@@ -270,12 +275,31 @@ static int pin_files(const image_set *set, struct staged_template *s, pw_err *er
         return 0;
 }
 
+/* Sleeps STAGE_DELAY_MS unless the staging is cancelled meanwhile; false if it was. */
+static bool stager_wait(struct staged_template *s)
+{
+        for (unsigned waited = 0; waited < STAGE_DELAY_MS; waited += 10) {
+                if (__atomic_load_n(&s->cancel, __ATOMIC_ACQUIRE))
+                        return false;
+                nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+        }
+        return !__atomic_load_n(&s->cancel, __ATOMIC_ACQUIRE);
+}
+
 static void *stager(void *userdata)
 {
         struct staged_template *s = userdata;
         /* Background work: the request that started it is still being answered, and the next
-         * restores come first. Lowest CPU priority for this thread (Linux: per thread). */
+         * restores come first. Lowest CPU priority for this thread (Linux: per thread), and a
+         * pause first: reading the images from a cold disk right away makes that request's own
+         * specialize and invoke wait (measured: +20 ms on a 25 ms restore, docs/performance.md). */
         setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
+        if (!stager_wait(s)) {
+                close(s->dir_fd);
+                s->dir_fd = -1;
+                __atomic_store_n(&s->state, STAGE_FAILED, __ATOMIC_RELEASE);
+                return NULL;
+        }
         uint64_t t0 = now_us();
         pw_err err = {""};
         image_set set = {0};
