@@ -85,20 +85,7 @@ static int boot_wait_ready(pw_instance *i, const template_def *def, boot *b, pw_
 {
         const agent_channel ch = {b->ctl_in[1], b->ctl_out[0]};
         _cleanup_free_ char *runtime = NULL;
-        int r = agent_wait_ready(&ch, now_us() + (uint64_t)def->ready_timeout_ms * 1000, &runtime, err);
-        if (r == -ECONNRESET) {
-                char why[1024];
-                int status = reap_within(i->pid, 1000);
-                i->pid = 0;
-                stderr_tail(b->errpipe[0], why, sizeof(why));
-                return err_set(err, -ECHILD, "the runtime exited (%s %d) before it was ready%s%s",
-                               WIFSIGNALED(status) ? "signal" : "status",
-                               WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
-                               why[0] ? ": " : "", why);
-        }
-        if (r == -ETIMEDOUT)
-                return err_set(err, r, "the agent did not report ready within %u ms", def->ready_timeout_ms);
-        return r;
+        return zygote_wait_ready(&ch, def, &i->pid, b->errpipe[0], &runtime, err);
 }
 
 /* The definition must still be the one the template was built from: its rootfs holds that

@@ -237,7 +237,12 @@ bool restore_job_current(const restore_job *job)
 {
         _cleanup_free_ char *dir = engine_template_dir(job->i->engine, job->i->template_name);
         struct stat st;
-        return dir && stat(dir, &st) == 0 && st.st_dev == job->src.dev && st.st_ino == job->src.ino;
+        if (!dir || stat(dir, &st) < 0 || st.st_dev != job->src.dev || st.st_ino != job->src.ino)
+                return false;
+        /* Images changed since the job was prepared fail here, as they would in a fresh restore
+         * (cheap: verified files are only stat'ed). */
+        pw_err err;
+        return manifest_verify(job->i->engine, job->src.images, job->src.m, &err) >= 0;
 }
 
 const char *restore_job_template(const restore_job *job)

@@ -18,7 +18,8 @@ int restore_job_prepare(pw_engine *e, const char *template_name, restore_path pa
  * a second-level template, specialized. */
 int restore_job_run(restore_job *job, pw_instance **ret, pw_err *err);
 
-/* Whether the template is still the one the job was prepared from (not rebuilt or removed). */
+/* Whether the template is still the one the job was prepared from: not rebuilt or removed, and its
+ * images still those verified. */
 bool restore_job_current(const restore_job *job);
 const char *restore_job_template(const restore_job *job);
 

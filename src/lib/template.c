@@ -81,7 +81,7 @@ char **zygote_env(const template_def *def)
 }
 
 /* The last line the zygote wrote to stderr before it died, for the error message. */
-void stderr_tail(int fd, char *out, size_t size)
+static void stderr_tail(int fd, char *out, size_t size)
 {
         out[0] = '\0';
         char buf[8192];
@@ -149,24 +149,30 @@ static int start_zygote(build *b, pw_err *err)
         return r;
 }
 
-static int wait_ready(build *b, char **ret_runtime, pw_err *err)
+int zygote_wait_ready(const agent_channel *ch, const template_def *def, pid_t *pid, int errpipe,
+                      char **ret_runtime, pw_err *err)
 {
-        const agent_channel ch = {b->ctl_in[1], b->ctl_out[0]};
-        uint64_t deadline = now_us() + (uint64_t)b->def->ready_timeout_ms * 1000;
-        int r = agent_wait_ready(&ch, deadline, ret_runtime, err);
+        uint64_t deadline = now_us() + (uint64_t)def->ready_timeout_ms * 1000;
+        int r = agent_wait_ready(ch, deadline, ret_runtime, err);
         if (r == -ECONNRESET) {
                 char why[1024];
-                int status = reap_within(b->pid, 1000);
-                b->pid = 0;
-                stderr_tail(b->errpipe[0], why, sizeof(why));
+                int status = reap_within(*pid, 1000);
+                *pid = 0;
+                stderr_tail(errpipe, why, sizeof(why));
                 return err_set(err, -ECHILD, "the zygote exited (%s %d) before it was ready%s%s",
                                WIFSIGNALED(status) ? "signal" : "status",
                                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
                                why[0] ? ": " : "", why);
         }
         if (r == -ETIMEDOUT)
-                return err_set(err, r, "the agent did not report ready within %u ms", b->def->ready_timeout_ms);
+                return err_set(err, r, "the agent did not report ready within %u ms", def->ready_timeout_ms);
         return r;
+}
+
+static int wait_ready(build *b, char **ret_runtime, pw_err *err)
+{
+        const agent_channel ch = {b->ctl_in[1], b->ctl_out[0]};
+        return zygote_wait_ready(&ch, b->def, &b->pid, b->errpipe[0], ret_runtime, err);
 }
 
 static int checkpoint(build *b, pw_err *err)
