@@ -16,7 +16,6 @@ import linecache
 import os
 import sys
 import tempfile
-import time
 import traceback
 import types
 import zipfile
@@ -191,6 +190,13 @@ class Agent:
                     "error": "handler returned a dict that is not JSON: " + describe(exc)}
 
 
+def process_start_time():
+    """Field 22 of /proc/self/stat: when this process started, in clock ticks since boot."""
+    with open("/proc/self/stat", "rb") as f:
+        stat = f.read()
+    return stat[stat.rindex(b")") + 2:].split()[19]
+
+
 def reseed():
     """Give this restored copy its own random state (every copy shares the checkpoint's)."""
     for name in ("random", "numpy.random"):
@@ -206,16 +212,16 @@ def reseed():
 def serve():
     """Answer requests until the engine hangs up (Hangup carries the exit status)."""
     agent = Agent()
-    cpu_seen = None                   # the checkpoint is taken before the first message
+    started_seen = None               # the checkpoint is taken before the first message
     while True:
         frame = read_frame()
         # Any restored copy, of a template or of a checkpointed specialized instance, is a new
-        # process whose CPU clock starts again from zero: its first message finds the clock behind
-        # what this agent saw last (or finds nothing seen yet) and reseeds.
-        cpu = time.process_time()
-        if cpu_seen is None or cpu < cpu_seen:
+        # process with a start time of its own: its first message finds another start time than
+        # the one this agent saw last (or none yet) and reseeds.
+        started = process_start_time()
+        if started != started_seen:
             reseed()
-        cpu_seen = cpu
+            started_seen = started
         try:
             try:
                 req = json.loads(frame)
