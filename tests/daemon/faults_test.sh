@@ -95,8 +95,8 @@ os.kill(pid, signal.SIGTERM)
 while True:   # until the daemon stopped listening
     try:
         socket.create_connection(("127.0.0.1", port)).close()
-    except ConnectionRefusedError:
-        break
+    except (ConnectionRefusedError, ConnectionResetError):
+        break             # reset: accepted into the backlog just before the listener closed
 keep.request("POST", "/v1/functions/faulty/invoke", body="{}")
 r = keep.getresponse()
 print("open-connection", r.status, r.getheader("Retry-After"), r.read().decode().strip())
