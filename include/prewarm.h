@@ -148,6 +148,11 @@ typedef struct pw_function {
  * -ECHILD (it died). */
 PW_PUBLIC int pw_instance_specialize(pw_instance *i, const pw_function *fn);
 
+/* Changes the instance's memory limit (its template's by default) to memory_mb, e.g. to a
+ * function's own limit before specializing. Errors: -EINVAL (0), -ESRCH (dead), -EBUSY (the
+ * instance already uses more than that). */
+PW_PUBLIC int pw_instance_set_memory_limit(pw_instance *i, unsigned memory_mb);
+
 /* Calls the function with the JSON object args_json (NULL means {}). On success *ret_result is a
  * newly allocated JSON object text owned by the caller. timeout_ms <= 0 means no limit.
  * Errors: -EINVAL (args not a JSON object), -EREMOTEIO (the handler raised; message has its
@@ -254,12 +259,15 @@ typedef struct pw_pool_function {
          * another: fewer instances for more latency. */
         unsigned max_concurrency;
         /* Second-level template (pw_instance_checkpoint) of the function, made by the pool in the
-         * background from one of its warm instances. 0: never, the default, because copies of a
-         * checkpoint share the random state the instance had (docs/pools.md). 1 (auto): made once
+         * background from one of its warm instances. 0: never, the default (it only pays when
+         * the function's own loading outweighs a restore, docs/pools.md). 1 (auto): made once
          * the function's specialize is measured to take longer than a restore, and restored from
          * on a miss while that measures faster than specializing a zygote. 2: made after the
          * first invocation and always restored from. */
         int second_level;
+        /* Memory limit of the function's instances (pw_instance_set_memory_limit); 0: the
+         * template's. */
+        unsigned memory_mb;
 } pw_pool_function;
 
 /* Registers or replaces function KEY. Warm instances of an older version are retired.

@@ -199,6 +199,7 @@ int function_to_pool(json_t *def, pw_pool_function *ret, char ***ret_env)
                        .env = (const char *const *)env},
                 .timeout_ms = (int)json_integer_value(json_object_get(def, "timeout_ms")),
                 .keepalive_s = (unsigned)json_integer_value(json_object_get(def, "keepalive_s")),
+                .memory_mb = (unsigned)json_integer_value(json_object_get(def, "memory_mb")),
         };
         *ret_env = env;
         return 0;

@@ -45,6 +45,24 @@ static int make_dir(const char *controller_root, const char *name, char **ret)
         return -EAGAIN;
 }
 
+int cgroup_set_memory(const cgroup *cg, unsigned memory_mb)
+{
+        char mem[32];
+        snprintf(mem, sizeof(mem), "%llu", (unsigned long long)memory_mb << 20);
+        if (cg->v2)
+                return knob(cg->dirs[0], "memory.max", mem, false);
+        /* v1: memsw may never be below the plain limit, so the order depends on the direction;
+         * both equal means no swap beyond the limit. Try one order, then the other. */
+        int r = knob(cg->dirs[0], "memory.limit_in_bytes", mem, false);
+        if (r >= 0)
+                return knob(cg->dirs[0], "memory.memsw.limit_in_bytes", mem, true);
+        if (r != -EINVAL)
+                return r;
+        if ((r = knob(cg->dirs[0], "memory.memsw.limit_in_bytes", mem, true)) < 0)
+                return r;
+        return knob(cg->dirs[0], "memory.limit_in_bytes", mem, false);
+}
+
 static int setup_v2(cgroup *cg, const char *name, const cgroup_limits *l, pw_err *err)
 {
         /* Memory and pids must be delegated down to our parent for the knobs to exist. */
@@ -57,10 +75,9 @@ static int setup_v2(cgroup *cg, const char *name, const cgroup_limits *l, pw_err
                 return -ENOMEM;
         knob(parent, "cgroup.subtree_control", "+memory +pids", true);
 
-        char mem[32], pids[16];
-        snprintf(mem, sizeof(mem), "%llu", (unsigned long long)l->memory_mb << 20);
+        char pids[16];
         snprintf(pids, sizeof(pids), "%u", l->pids_max);
-        if ((r = knob(cg->dirs[0], "memory.max", mem, false)) < 0 ||
+        if ((r = cgroup_set_memory(cg, l->memory_mb)) < 0 ||
             (r = knob(cg->dirs[0], "memory.swap.max", "0", true)) < 0 ||
             (r = knob(cg->dirs[0], "pids.max", pids, false)) < 0)
                 return err_set(err, r, "cgroup %s: setting limits: %s", cg->dirs[0], strerror(-r));
@@ -76,12 +93,9 @@ static int setup_v1(cgroup *cg, const char *name, const cgroup_limits *l, pw_err
         if (r < 0)
                 return err_set(err, r, "cgroup %s: %s", name, strerror(-r));
 
-        char mem[32], pids[16];
-        snprintf(mem, sizeof(mem), "%llu", (unsigned long long)l->memory_mb << 20);
+        char pids[16];
         snprintf(pids, sizeof(pids), "%u", l->pids_max);
-        /* memsw must not be below the plain limit, so it is set second; no swap beyond the limit. */
-        if ((r = knob(cg->dirs[0], "memory.limit_in_bytes", mem, false)) < 0 ||
-            (r = knob(cg->dirs[0], "memory.memsw.limit_in_bytes", mem, true)) < 0 ||
+        if ((r = cgroup_set_memory(cg, l->memory_mb)) < 0 ||
             (r = knob(cg->dirs[0], "memory.swappiness", "0", true)) < 0 ||
             (r = knob(cg->dirs[1], "pids.max", pids, false)) < 0)
                 return err_set(err, r, "cgroup %s: setting limits: %s", name, strerror(-r));

@@ -19,6 +19,9 @@ typedef struct cgroup_limits {
 
 /* Creates prewarm/NAME with the limits. */
 int cgroup_create(const char *name, const cgroup_limits *limits, cgroup **ret, pw_err *err);
+/* Sets the memory limit (and, on v1, the same memory+swap limit). -EBUSY when the cgroup already
+ * uses more than memory_mb and cannot reclaim it. */
+int cgroup_set_memory(const cgroup *cg, unsigned memory_mb);
 /* Moves pid into the cgroup. */
 int cgroup_attach(const cgroup *cg, pid_t pid);
 /* How many times the memory limit's OOM killer fired in this cgroup. */

@@ -165,6 +165,25 @@ PW_PUBLIC int pw_instance_specialize(pw_instance *i, const pw_function *fn)
         return 0;
 }
 
+PW_PUBLIC int pw_instance_set_memory_limit(pw_instance *i, unsigned memory_mb)
+{
+        if (!i)
+                return -EINVAL;
+        pw_err err = {""};
+        if (memory_mb == 0)
+                return instance_fail(i, -EINVAL, (err_set(&err, -EINVAL, "a limit of 0 MiB"), &err), "memory limit");
+        if (i->state == DEAD || !i->cg)
+                return instance_fail(i, -ESRCH, (err_set(&err, -ESRCH, "instance is dead"), &err), "memory limit");
+        int r = cgroup_set_memory(i->cg, memory_mb);
+        if (r == -EBUSY)
+                return instance_fail(i, r, (err_set(&err, r, "it already uses more than %u MiB", memory_mb), &err),
+                                     "memory limit");
+        if (r < 0)
+                return instance_fail(i, r, (err_set(&err, r, "%s", strerror(-r)), &err), "memory limit");
+        i->memory_mb = memory_mb;
+        return 0;
+}
+
 PW_PUBLIC int pw_instance_invoke_logs(pw_instance *i, const char *args_json, int timeout_ms,
                                       char **ret_result, char **ret_logs)
 {

@@ -237,6 +237,12 @@ pool_fn *pool_fn_find(pw_pool *p, const char *key)
         return NULL;
 }
 
+int pool_specialize(pw_instance *i, const pw_pool_function *conf)
+{
+        int r = conf->memory_mb ? pw_instance_set_memory_limit(i, conf->memory_mb) : 0;
+        return r < 0 ? r : pw_instance_specialize(i, &conf->fn);
+}
+
 int pool_make_instance(pw_pool *p, const char *name, pw_instance **ret, int *ret_source, pw_err *err)
 {
         int r = pw_instance_restore(p->e, name, ret);

@@ -123,6 +123,9 @@ pool_template *pool_template_lookup(pw_pool *p, const char *name);
 /* A new unspecialized instance of template name: restored, or cold-started when the restore
  * fails and the pool may. *ret_source says which. */
 int pool_make_instance(pw_pool *p, const char *name, pw_instance **ret, int *ret_source, pw_err *err);
+/* Gives the instance the function's memory limit, if it has one, and specializes it; errors as
+ * pw_instance_specialize (the instance's last error says why). */
+int pool_specialize(pw_instance *i, const pw_pool_function *conf);
 
 /* Second-level templates (pool_level2.c). With the lock: */
 typedef struct level2_job {

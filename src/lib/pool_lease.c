@@ -116,7 +116,7 @@ static int make_specialized(pw_pool *p, pool_fn *f, making *mk, pw_err *err)
         for (int attempt = 0; attempt < 2; attempt++) {
                 if (!mk->i && (r = pool_make_instance(p, f->tpl->name, &mk->i, &mk->source, err)) < 0)
                         break;
-                r = pw_instance_specialize(mk->i, &f->conf.fn);
+                r = pool_specialize(mk->i, &f->conf);
                 if (r >= 0)
                         break;
                 err_set(err, r, "%s", pw_instance_last_error(mk->i));

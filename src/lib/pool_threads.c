@@ -142,7 +142,7 @@ typedef struct job_result {
 static void job_run(pw_pool *p, const job *j, job_result *res)
 {
         res->r = pool_make_instance(p, j->t->name, &res->i, &res->source, &res->err);
-        if (res->r >= 0 && j->f && (res->r = pw_instance_specialize(res->i, &j->f->conf.fn)) < 0) {
+        if (res->r >= 0 && j->f && (res->r = pool_specialize(res->i, &j->f->conf)) < 0) {
                 err_set(&res->err, res->r, "%s", pw_instance_last_error(res->i));
                 res->i = pw_instance_destroy(res->i);
         }

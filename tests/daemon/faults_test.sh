@@ -45,6 +45,11 @@ api PUT /v1/functions/hog -d "{\"code\": \"file://$work/faulty.py\", \"timeout_m
 api POST /v1/functions/hog/invoke -d '{"hog": 1024}'
 expect "instance exceeds its memory limit: 502" 502 'memory limit'
 api POST /v1/functions/hog/invoke -d '{}';       expect "next invocation after the OOM kill" 200 '"ok":true'
+# A function's own memory_mb below the template's 256 MiB: 128 MiB is then too much.
+api PUT /v1/functions/small -d "{\"code\": \"file://$work/faulty.py\", \"memory_mb\": 96}"
+api POST /v1/functions/small/invoke -d '{"hog": 128}'
+expect "the function's memory_mb holds: 502" 502 'memory limit of 96 MiB'
+api POST /v1/functions/hog/invoke -d '{"hog": 128}'; expect "the template's limit allows 128 MiB" 200 '"ok":true'
 api GET /metrics
 for kind in crash timeout memory; do
         grep -Eq "prewarm_errors_total\{kind=\"$kind\"\} [1-9]" "$work/body" && ok "error kind $kind counted" || fail "error kind $kind"

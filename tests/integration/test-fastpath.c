@@ -3,7 +3,8 @@
  * The fast path (docs/performance.md) keeps every instance as isolated as before: network
  * namespaces made ahead of time are fresh, one per instance, with loopback up; staged and
  * evicted templates restore alike; CRIU's feature cache lives where the engine put it; and the
- * benchmark's baselines (stock `criu restore`, no io_uring) restore working instances too.
+ * benchmark's baselines (stock `criu restore`, no io_uring) restore working instances too; and an
+ * instance's memory limit can be changed for the function it will run.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -145,6 +146,25 @@ START_TEST(test_kdat_cache)
 }
 END_TEST
 
+/* A function's own memory limit replaces the template's, down and up. */
+START_TEST(test_memory_limit)
+{
+        pw_instance *i = t_restore("python3");
+        ck_assert_int_eq(pw_instance_set_memory_limit(i, 0), -EINVAL);
+        ck_assert_int_eq(pw_instance_set_memory_limit(i, 4), -EBUSY); /* it uses more already */
+        ck_assert_msg(strstr(pw_instance_last_error(i), "4 MiB"), "%s", pw_instance_last_error(i));
+        ck_assert_int_eq(pw_instance_set_memory_limit(i, 512), 0);   /* above the template's 256 */
+        ck_assert_int_eq(pw_instance_set_memory_limit(i, 96), 0);
+        t_specialize(i, "hog.py");
+        char *result = NULL;
+        int r = pw_instance_invoke(i, "{}", 60000, &result);
+        ck_assert_msg(r == -ENOMEM, "hog under a 96 MiB limit: %d %s", r, pw_instance_last_error(i));
+        ck_assert_msg(strstr(pw_instance_last_error(i), "96 MiB"), "%s", pw_instance_last_error(i));
+        ck_assert_int_eq(pw_instance_set_memory_limit(i, 128), -ESRCH);
+        t_destroy(i);
+}
+END_TEST
+
 static Suite *fastpath_suite(void)
 {
         Suite *s = suite_create("fastpath");
@@ -154,6 +174,7 @@ static Suite *fastpath_suite(void)
         tcase_add_test(tc, test_evict_errors);
         tcase_add_test(tc, test_baselines_restore);
         tcase_add_test(tc, test_kdat_cache);
+        tcase_add_test(tc, test_memory_limit);
         suite_add_tcase(s, tc);
         return s;
 }
