@@ -263,7 +263,7 @@ static int zygote_wait(const fork_zygote *z, unsigned timeout_ms, char *buf, siz
         return 0;
 }
 
-static int zygote_start(bench_ctx *c, pw_err *err)
+static int fork_zygote_start(bench_ctx *c, pw_err *err)
 {
         _cleanup_strv_free_ char **argv = runtime_argv(c->def, c->fork_zygote_program, c->def->agent_path);
         int sp[2];
@@ -520,7 +520,7 @@ int bench_ctx_setup(bench_ctx *c, const bool selected[_MODE_MAX], pw_err *err)
                 if (!(c->runtime_env = zygote_env(c->def)))
                         return -ENOMEM;
         }
-        if (selected[MODE_FORK_ZYGOTE] && (r = zygote_start(c, err)) < 0)
+        if (selected[MODE_FORK_ZYGOTE] && (r = fork_zygote_start(c, err)) < 0)
                 return err_prefix(err, r, "fork zygote");
         if (selected[MODE_WARM]) {
                 if ((r = pw_instance_restore(c->engine, c->template_name, &c->warm)) < 0)

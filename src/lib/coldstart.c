@@ -18,74 +18,17 @@
 #include "store.h"
 #include "zygote.h"
 
-typedef struct boot {
-        int ctl_in[2], ctl_out[2], errpipe[2];
-} boot;
-
-static void boot_cleanup(boot *b)
-{
-        close_pair(b->ctl_in);
-        close_pair(b->ctl_out);
-        close_pair(b->errpipe);
-}
-
-static int boot_pipes(boot *b, pw_err *err)
-{
-        if (pipe2(b->ctl_in, O_CLOEXEC) < 0 || pipe2(b->ctl_out, O_CLOEXEC) < 0 ||
-            pipe2(b->errpipe, O_CLOEXEC) < 0)
-                return err_set(err, negative_errno(), "pipe: %m");
-        if (fd_set_nonblocking(b->ctl_in[1]) < 0 || fd_set_nonblocking(b->ctl_out[0]) < 0 ||
-            fd_set_nonblocking(b->errpipe[0]) < 0)
-                return err_set(err, negative_errno(), "fcntl: %m");
-        /* Nobody reads stderr before the agent is ready: room enough that warnings never block. */
-        fcntl(b->errpipe[0], F_SETPIPE_SZ, 1 << 20);
-        return 0;
-}
-
-static char **boot_argv(const template_def *def)
-{
-        _cleanup_free_ char *agent = rootfs_agent_path(def->agent_path);
-        _cleanup_strv_free_ char **argv = NULL;
-        if (!agent)
-                return NULL;
-        for (char **p = def->runtime; *p; p++)
-                if (strv_push(&argv, *p) < 0)
-                        return NULL;
-        return strv_push(&argv, agent) < 0 ? NULL : TAKE_PTR(argv);
-}
-
 static int boot_spawn(pw_instance *i, const template_def *def, const manifest *m, const char *rootfs,
-                      boot *b, pw_err *err)
+                      zygote_pipes *p, pw_err *err)
 {
-        _cleanup_strv_free_ char **argv = boot_argv(def);
-        _cleanup_strv_free_ char **envp = zygote_env(def);
-        if (!argv || !envp)
-                return -ENOMEM;
-        int r = boot_pipes(b, err);
+        int r = zygote_pipes_open(p, err);
         if (r < 0)
                 return r;
         const cgroup_limits limits = {m->memory_mb, m->pids_max};
         if ((r = cgroup_create(i->id, &limits, &i->cg, err)) < 0)
                 return r;
         i->memory_mb = m->memory_mb;
-        const zygote_params zp = {
-                .rootfs = rootfs, .tmp_mb = m->tmp_mb, .argv = argv, .envp = envp,
-                .ctl_in = b->ctl_in[0], .ctl_out = b->ctl_out[1], .stderr_w = b->errpipe[1], .cg = i->cg,
-        };
-        r = zygote_spawn(&zp, &i->pid, err);
-        /* The agent's ends are its own now: we must see it close them when it dies. */
-        close(b->ctl_in[0]);
-        close(b->ctl_out[1]);
-        close(b->errpipe[1]);
-        b->ctl_in[0] = b->ctl_out[1] = b->errpipe[1] = -1;
-        return r;
-}
-
-static int boot_wait_ready(pw_instance *i, const template_def *def, boot *b, pw_err *err)
-{
-        const agent_channel ch = {b->ctl_in[1], b->ctl_out[0]};
-        _cleanup_free_ char *runtime = NULL;
-        return zygote_wait_ready(&ch, def, &i->pid, b->errpipe[0], &runtime, err);
+        return zygote_start(def, rootfs, m->tmp_mb, i->cg, p, &i->pid, err);
 }
 
 /* The definition must still be the one the template was built from: its rootfs holds that
@@ -119,15 +62,16 @@ static int do_cold_start(pw_instance *i, pw_err *err)
         if (r < 0 || (r = load_definition(e, m, i->template_name, &def, err)) < 0)
                 return r;
 
-        boot b = {{-1, -1}, {-1, -1}, {-1, -1}};
-        r = boot_spawn(i, def, m, rootfs, &b, err);
+        zygote_pipes p = ZYGOTE_PIPES_NONE;
+        _cleanup_free_ char *runtime = NULL;
+        r = boot_spawn(i, def, m, rootfs, &p, err);
         if (r >= 0)
-                r = boot_wait_ready(i, def, &b, err);
+                r = zygote_wait_ready(&p, def, &i->pid, &runtime, err);
         if (r >= 0) {
-                i->ch.to_agent = TAKE_FD(b.ctl_in[1]);
-                i->ch.from_agent = TAKE_FD(b.ctl_out[0]);
+                i->ch.to_agent = TAKE_FD(p.ctl_in[1]);
+                i->ch.from_agent = TAKE_FD(p.ctl_out[0]);
         }
-        boot_cleanup(&b);
+        zygote_pipes_close(&p);
         return r;
 }
 

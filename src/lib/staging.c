@@ -36,20 +36,16 @@ typedef struct pinned_file {
         size_t len;
 } pinned_file;
 
-typedef enum stage_state { STAGING, STAGED, STAGE_FAILED } stage_state;
-
 struct staged_template {
         pw_engine *e;
         char *images;      /* the template's images directory */
         dev_t dev;         /* its identity: a rebuild publishes a new directory */
         ino_t ino;
-        int dir_fd;        /* open for the stager */
-        stage_state state;
+        int dir_fd;        /* open for the stager until it is done */
         bool cancel;       /* set when the staging is dropped before it began */
         pthread_t thread;
         pinned_file *files;
         size_t n_files;
-        uint64_t bytes;
         struct staged_template *next;
 };
 
@@ -93,8 +89,8 @@ static void image_set_done(image_set *set)
         set->n = 0;
 }
 
-/* Opens every regular file of the images directory with open_flags. */
-static int image_set_open(int dir_fd, const char *images, int open_flags, image_set *set, pw_err *err)
+/* Opens every regular file of the images directory. */
+static int image_set_open(int dir_fd, const char *images, image_set *set, pw_err *err)
 {
         _cleanup_close_ int walk_fd = dup(dir_fd);
         DIR *d = walk_fd >= 0 ? fdopendir(walk_fd) : NULL;
@@ -106,7 +102,7 @@ static int image_set_open(int dir_fd, const char *images, int open_flags, image_
         while (r >= 0 && (de = readdir(d))) {
                 if (de->d_name[0] == '.')
                         continue;
-                int fd = openat(dir_fd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | open_flags);
+                int fd = openat(dir_fd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
                 struct stat st;
                 if (fd < 0 || fstat(fd, &st) < 0) {
                         r = err_set(err, negative_errno(), "opening %s/%s: %m", images, de->d_name);
@@ -275,6 +271,27 @@ static int pin_files(const image_set *set, struct staged_template *s, pw_err *er
         return 0;
 }
 
+/* Reads the images into memory and pins them; a failure only costs speed, so it is logged. */
+static void stage_read_and_pin(struct staged_template *s)
+{
+        uint64_t t0 = now_us();
+        pw_err err = {""};
+        image_set set = {0};
+        int r = image_set_open(s->dir_fd, s->images, &set, &err);
+        if (r >= 0) {
+                qsort(set.files, set.n, sizeof(*set.files), pages_first);
+                r = read_with_ring(&set, &err);
+        }
+        if (r >= 0)
+                r = pin_files(&set, s, &err);
+        if (r < 0)
+                pw_log(s->e, PW_LOG_WARNING, "staging %s: %s (restores read from disk)", s->images, err.msg);
+        else
+                pw_log(s->e, PW_LOG_DEBUG, "staged %s: %.1f MiB in %.2f ms", s->images,
+                       set.bytes / 1048576.0, (now_us() - t0) / 1000.0);
+        image_set_done(&set);
+}
+
 /* Sleeps STAGE_DELAY_MS unless the staging is cancelled meanwhile; false if it was. */
 static bool stager_wait(struct staged_template *s)
 {
@@ -294,32 +311,10 @@ static void *stager(void *userdata)
          * pause first: reading the images from a cold disk right away makes that request's own
          * specialize and invoke wait (measured: +20 ms on a 25 ms restore, docs/performance.md). */
         setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
-        if (!stager_wait(s)) {
-                close(s->dir_fd);
-                s->dir_fd = -1;
-                __atomic_store_n(&s->state, STAGE_FAILED, __ATOMIC_RELEASE);
-                return NULL;
-        }
-        uint64_t t0 = now_us();
-        pw_err err = {""};
-        image_set set = {0};
-        int r = image_set_open(s->dir_fd, s->images, 0, &set, &err);
-        if (r >= 0) {
-                qsort(set.files, set.n, sizeof(*set.files), pages_first);
-                s->bytes = set.bytes;
-                r = read_with_ring(&set, &err);
-        }
-        if (r >= 0)
-                r = pin_files(&set, s, &err);
-        image_set_done(&set);
-        if (r < 0)
-                pw_log(s->e, PW_LOG_WARNING, "staging %s: %s (restores read from disk)", s->images, err.msg);
-        else
-                pw_log(s->e, PW_LOG_DEBUG, "staged %s: %.1f MiB in %.2f ms", s->images,
-                       s->bytes / 1048576.0, (now_us() - t0) / 1000.0);
+        if (stager_wait(s))
+                stage_read_and_pin(s);
         close(s->dir_fd); /* the engine keeps no descriptor of a template it staged */
         s->dir_fd = -1;
-        __atomic_store_n(&s->state, r < 0 ? STAGE_FAILED : STAGED, __ATOMIC_RELEASE);
         return NULL;
 }
 
@@ -347,7 +342,7 @@ static int stage_start(pw_engine *e, const char *images, int images_fd, const st
         struct staged_template *s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        *s = (struct staged_template){.e = e, .dev = st->st_dev, .ino = st->st_ino, .state = STAGING};
+        *s = (struct staged_template){.e = e, .dev = st->st_dev, .ino = st->st_ino};
         s->images = strdup(images);
         s->dir_fd = fcntl(images_fd, F_DUPFD_CLOEXEC, 3);
         int r = !s->images ? -ENOMEM : s->dir_fd < 0 ? negative_errno() : 0;
@@ -399,7 +394,7 @@ static int evict_files(const char *images, pw_err *err)
         if (dir_fd < 0)
                 return err_set(err, negative_errno(), "opening %s: %m", images);
         image_set set = {0};
-        int r = image_set_open(dir_fd, images, 0, &set, err);
+        int r = image_set_open(dir_fd, images, &set, err);
         for (size_t i = 0; r >= 0 && i < set.n; i++) {
                 /* Dirty pages (a template built moments ago) are not dropped: write them first. */
                 if (fdatasync(set.files[i].fd) < 0) {

@@ -35,7 +35,7 @@ typedef struct build {
         char *images;
         cgroup *cg;
         pid_t pid;
-        int ctl_in[2], ctl_out[2], errpipe[2];
+        zygote_pipes pipes;
 } build;
 
 /* Kills and reaps the zygote, removes the cgroup and the build directory. */
@@ -43,9 +43,7 @@ static void build_cleanup(build *b)
 {
         kill_and_reap(b->pid);
         b->cg = cgroup_destroy(b->cg);
-        close_pair(b->ctl_in);
-        close_pair(b->ctl_out);
-        close_pair(b->errpipe);
+        zygote_pipes_close(&b->pipes);
         if (b->dir)
                 rm_rf(b->dir);
         free(b->dir);
@@ -105,60 +103,84 @@ static void stderr_tail(int fd, char *out, size_t size)
         str_copy(out, size, last ? last + 1 : buf);
 }
 
+int zygote_pipes_open(zygote_pipes *p, pw_err *err)
+{
+        if (pipe2(p->ctl_in, O_CLOEXEC) < 0 || pipe2(p->ctl_out, O_CLOEXEC) < 0 ||
+            pipe2(p->errpipe, O_CLOEXEC) < 0)
+                return err_set(err, negative_errno(), "pipe: %m");
+        if (fd_set_nonblocking(p->ctl_in[1]) < 0 || fd_set_nonblocking(p->ctl_out[0]) < 0 ||
+            fd_set_nonblocking(p->errpipe[0]) < 0)
+                return err_set(err, negative_errno(), "fcntl: %m");
+        /* Nobody reads stderr before the agent is ready: give it room so warnings never block it. */
+        fcntl(p->errpipe[0], F_SETPIPE_SZ, 1 << 20);
+        return 0;
+}
+
+void zygote_pipes_close(zygote_pipes *p)
+{
+        close_pair(p->ctl_in);
+        close_pair(p->ctl_out);
+        close_pair(p->errpipe);
+}
+
+/* The runtime's command line: the definition's runtime, then the agent's path in the sandbox. */
+static char **zygote_argv(const template_def *def)
+{
+        _cleanup_free_ char *agent = rootfs_agent_path(def->agent_path);
+        _cleanup_strv_free_ char **argv = NULL;
+        if (!agent)
+                return NULL;
+        for (char **p = def->runtime; *p; p++)
+                if (strv_push(&argv, *p) < 0)
+                        return NULL;
+        return strv_push(&argv, agent) < 0 ? NULL : TAKE_PTR(argv);
+}
+
+int zygote_start(const template_def *def, const char *rootfs, unsigned tmp_mb, const cgroup *cg,
+                 zygote_pipes *p, pid_t *ret_pid, pw_err *err)
+{
+        _cleanup_strv_free_ char **argv = zygote_argv(def);
+        _cleanup_strv_free_ char **envp = zygote_env(def);
+        if (!argv || !envp)
+                return -ENOMEM;
+        const zygote_params zp = {
+                .rootfs = rootfs, .tmp_mb = tmp_mb, .argv = argv, .envp = envp,
+                .ctl_in = p->ctl_in[0], .ctl_out = p->ctl_out[1], .stderr_w = p->errpipe[1], .cg = cg,
+        };
+        int r = zygote_spawn(&zp, ret_pid, err);
+        close(p->ctl_in[0]);
+        close(p->ctl_out[1]);
+        close(p->errpipe[1]);
+        p->ctl_in[0] = p->ctl_out[1] = p->errpipe[1] = -1;
+        return r;
+}
+
 static int start_zygote(build *b, pw_err *err)
 {
         const template_def *def = b->def;
-        _cleanup_free_ char *agent = rootfs_agent_path(def->agent_path);
-        _cleanup_strv_free_ char **argv = NULL;
-        _cleanup_strv_free_ char **envp = zygote_env(def);
-        if (!agent || !envp)
-                return -ENOMEM;
-        for (char **p = def->runtime; *p; p++)
-                if (strv_push(&argv, *p) < 0)
-                        return -ENOMEM;
-        if (strv_push(&argv, agent) < 0)
-                return -ENOMEM;
-
-        if (pipe2(b->ctl_in, O_CLOEXEC) < 0 || pipe2(b->ctl_out, O_CLOEXEC) < 0 ||
-            pipe2(b->errpipe, O_CLOEXEC) < 0)
-                return err_set(err, negative_errno(), "pipe: %m");
-        if (fd_set_nonblocking(b->ctl_in[1]) < 0 || fd_set_nonblocking(b->ctl_out[0]) < 0 ||
-            fd_set_nonblocking(b->errpipe[0]) < 0)
-                return err_set(err, negative_errno(), "fcntl: %m");
-        /* Nobody reads stderr until the zygote is gone: give it room so warnings never block it. */
-        fcntl(b->errpipe[0], F_SETPIPE_SZ, 1 << 20);
-
+        int r = zygote_pipes_open(&b->pipes, err);
+        if (r < 0)
+                return r;
         const cgroup_limits limits = {def->memory_mb, def->pids_max};
         _cleanup_free_ char *cg_name = strdup_printf("build-%s-%d", def->name, getpid());
         if (!cg_name)
                 return -ENOMEM;
-        int r = cgroup_create(cg_name, &limits, &b->cg, err);
-        if (r < 0)
+        if ((r = cgroup_create(cg_name, &limits, &b->cg, err)) < 0)
                 return r;
-
-        const zygote_params zp = {
-                .rootfs = b->rootfs, .tmp_mb = def->tmp_mb, .argv = argv, .envp = envp,
-                .ctl_in = b->ctl_in[0], .ctl_out = b->ctl_out[1], .stderr_w = b->errpipe[1], .cg = b->cg,
-        };
-        r = zygote_spawn(&zp, &b->pid, err);
-        /* Our copies of the agent's ends must go, or we would never see it close them. */
-        close(b->errpipe[1]);
-        b->errpipe[1] = -1;
-        close(b->ctl_out[1]);
-        b->ctl_out[1] = -1;
-        return r;
+        return zygote_start(def, b->rootfs, def->tmp_mb, b->cg, &b->pipes, &b->pid, err);
 }
 
-int zygote_wait_ready(const agent_channel *ch, const template_def *def, pid_t *pid, int errpipe,
-                      char **ret_runtime, pw_err *err)
+int zygote_wait_ready(const zygote_pipes *p, const template_def *def, pid_t *pid, char **ret_runtime,
+                      pw_err *err)
 {
+        const agent_channel ch = {p->ctl_in[1], p->ctl_out[0]};
         uint64_t deadline = now_us() + (uint64_t)def->ready_timeout_ms * 1000;
-        int r = agent_wait_ready(ch, deadline, ret_runtime, err);
+        int r = agent_wait_ready(&ch, deadline, ret_runtime, err);
         if (r == -ECONNRESET) {
                 char why[1024];
                 int status = reap_within(*pid, 1000);
                 *pid = 0;
-                stderr_tail(errpipe, why, sizeof(why));
+                stderr_tail(p->errpipe[0], why, sizeof(why));
                 return err_set(err, -ECHILD, "the zygote exited (%s %d) before it was ready%s%s",
                                WIFSIGNALED(status) ? "signal" : "status",
                                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
@@ -169,11 +191,6 @@ int zygote_wait_ready(const agent_channel *ch, const template_def *def, pid_t *p
         return r;
 }
 
-static int wait_ready(build *b, char **ret_runtime, pw_err *err)
-{
-        const agent_channel ch = {b->ctl_in[1], b->ctl_out[0]};
-        return zygote_wait_ready(&ch, b->def, &b->pid, b->errpipe[0], ret_runtime, err);
-}
 
 static int checkpoint(build *b, pw_err *err)
 {
@@ -212,7 +229,7 @@ static int write_manifest(build *b, const char *runtime, pw_err *err)
         struct utsname u;
         uname(&u);
         struct stat in_st, out_st;
-        if (fstat(b->ctl_in[1], &in_st) < 0 || fstat(b->ctl_out[0], &out_st) < 0)
+        if (fstat(b->pipes.ctl_in[1], &in_st) < 0 || fstat(b->pipes.ctl_out[0], &out_st) < 0)
                 return negative_errno();
 
         char criu_version[32];
@@ -275,7 +292,7 @@ static int do_build(build *b, const char *name, pw_err *err)
         if ((r = start_zygote(b, err)) < 0)
                 return r;
         _cleanup_free_ char *runtime = NULL;
-        if ((r = wait_ready(b, &runtime, err)) < 0)
+        if ((r = zygote_wait_ready(&b->pipes, b->def, &b->pid, &runtime, err)) < 0)
                 return r;
         uint64_t t1 = now_us();
         if ((r = checkpoint(b, err)) < 0)
@@ -301,7 +318,7 @@ PW_PUBLIC int pw_template_build(pw_engine *e, const char *name)
         _cleanup_close_ int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (lock_fd < 0 || flock(lock_fd, LOCK_EX) < 0)
                 return engine_fail(e, negative_errno(), (err_set(&err, negative_errno(), "locking %s: %m", lock_path), &err));
-        build b = {.e = e, .ctl_in = {-1, -1}, .ctl_out = {-1, -1}, .errpipe = {-1, -1}};
+        build b = {.e = e, .pipes = ZYGOTE_PIPES_NONE};
         int r = do_build(&b, name, &err);
         build_cleanup(&b);
         if (r >= 0)
