@@ -339,16 +339,22 @@ PW_PUBLIC pw_pool *pw_pool_free(pw_pool *p)
         return NULL;
 }
 
+int pool_template_named(pw_pool *p, const char *name, pool_template **ret)
+{
+        pw_err err = {""};
+        if (!name_is_valid(name))
+                return pool_fail(p, -EINVAL, (err_set(&err, -EINVAL, "pool: invalid template name"), &err), true);
+        return (*ret = pool_template_lookup(p, name)) ? 0 : -ENOMEM;
+}
+
 PW_PUBLIC int pw_pool_prewarm(pw_pool *p, const char *template_name)
 {
         if (!p)
                 return -EINVAL;
-        pw_err err = {""};
-        if (!name_is_valid(template_name))
-                return pool_fail(p, -EINVAL, (err_set(&err, -EINVAL, "pool: invalid template name"), &err), true);
-        pool_template *t = pool_template_lookup(p, template_name);
-        if (!t)
-                return -ENOMEM;
+        pool_template *t;
+        int r = pool_template_named(p, template_name, &t);
+        if (r < 0)
+                return r;
         pthread_mutex_lock(&p->lock);
         t->active = true;
         pthread_cond_broadcast(&p->changed);

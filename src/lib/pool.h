@@ -119,6 +119,9 @@ pool_fn *pool_fn_find(pw_pool *p, const char *key);
 
 /* Finds (or creates) the template's entry, learning its memory from the manifest when new. */
 pool_template *pool_template_lookup(pw_pool *p, const char *name);
+/* The same for a caller's template name: -EINVAL (recorded as the pool's error) for an invalid
+ * one, -ENOMEM. */
+int pool_template_named(pw_pool *p, const char *name, pool_template **ret);
 
 /* A new unspecialized instance of template name: restored, or cold-started when the restore
  * fails and the pool may. *ret_source says which. */

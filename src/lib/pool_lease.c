@@ -297,12 +297,10 @@ PW_PUBLIC int pw_pool_take_zygote(pw_pool *p, const char *template_name, pw_inst
 {
         if (!p || !ret)
                 return -EINVAL;
-        pw_err err = {""};
-        if (!name_is_valid(template_name))
-                return pool_fail(p, -EINVAL, (err_set(&err, -EINVAL, "pool: invalid template name"), &err), true);
-        pool_template *t = pool_template_lookup(p, template_name);
-        if (!t)
-                return -ENOMEM;
+        pool_template *t;
+        int r = pool_template_named(p, template_name, &t);
+        if (r < 0)
+                return r;
         _cleanup_grave_ grave g = {0};
         pthread_mutex_lock(&p->lock);
         pw_instance *i = zygote_demand(p, t, &g);
@@ -310,7 +308,8 @@ PW_PUBLIC int pw_pool_take_zygote(pw_pool *p, const char *template_name, pw_inst
         pthread_mutex_unlock(&p->lock);
         int source = PW_SOURCE_ZYGOTE;
         if (!i) {
-                int r = pool_make_instance(p, template_name, &i, &source, &err);
+                pw_err err = {""};
+                r = pool_make_instance(p, template_name, &i, &source, &err);
                 if (r < 0)
                         return pool_fail(p, r, (err_prefix(&err, r, "pool: zygote of %s", template_name), &err), false);
         }
