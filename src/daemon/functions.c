@@ -177,7 +177,11 @@ int env_to_strv(json_t *env, char ***ret)
         const char *key;
         json_t *value;
         json_object_foreach(env, key, value) {
-                _cleanup_free_ char *kv = strdup_printf("%s=%s", key, json_string_value(value));
+                if (!*key || strchr(key, '='))
+                        return -EINVAL;
+                _cleanup_free_ char *text = json_is_string(value) ? strdup(json_string_value(value))
+                                                                   : json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
+                _cleanup_free_ char *kv = text ? strdup_printf("%s=%s", key, text) : NULL;
                 if (!kv || strv_push(&v, kv) < 0)
                         return -ENOMEM;
         }

@@ -39,7 +39,8 @@ int function_parse(daemon_ctx *d, const char *name, json_t *body, json_t **ret_d
  * "K=V" to free with strv_free. */
 int function_to_pool(json_t *def, pw_pool_function *ret, char ***ret_env);
 
-/* JSON object of strings -> NULL-terminated "K=V" vector (NULL for a NULL object). */
+/* JSON object -> NULL-terminated "K=V" vector (empty for NULL). String values are taken as they
+ * are, others as their JSON text (OpenWhisk's init env). -EINVAL for an empty key or one with '='. */
 int env_to_strv(json_t *env, char ***ret);
 /* Whether every key is a valid environment name and every value a string. */
 bool env_is_valid(json_t *env, char *errbuf, size_t errlen);

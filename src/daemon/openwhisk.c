@@ -180,27 +180,6 @@ static int init_code(slot *s, json_t *value, char **ret_uri, char **ret_digest, 
                                  errbuf, errlen);
 }
 
-/* Env values of OpenWhisk's init are strings; anything else is passed as its JSON text. */
-static int init_env(json_t *env, char ***ret)
-{
-        _cleanup_strv_free_ char **v = calloc(1, sizeof(char *));
-        if (!v)
-                return -ENOMEM;
-        const char *key;
-        json_t *value;
-        json_object_foreach(env, key, value) {
-                if (!*key || strchr(key, '='))
-                        return -EINVAL;
-                _cleanup_free_ char *text = json_is_string(value) ? strdup(json_string_value(value))
-                                                                   : json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
-                _cleanup_free_ char *kv = text ? strdup_printf("%s=%s", key, text) : NULL;
-                if (!kv || strv_push(&v, kv) < 0)
-                        return -ENOMEM;
-        }
-        *ret = TAKE_PTR(v);
-        return 0;
-}
-
 static void do_init(slot *s, json_t *value, http_response *res)
 {
         char msg[2048] = "";
@@ -214,7 +193,7 @@ static void do_init(slot *s, json_t *value, http_response *res)
         int r = init_code(s, value, &uri, &digest, msg, sizeof(msg));
         if (r < 0)
                 return ow_fail(s, res, 502, "init", msg[0] ? msg : strerror(-r));
-        if (init_env(json_object_get(value, "env"), &env) < 0)
+        if (env_to_strv(json_object_get(value, "env"), &env) < 0)
                 return ow_fail(s, res, 502, "init", "env must be an object whose keys are environment names");
         const char *name = json_string_value(json_object_get(value, "name"));
         const char *entry = json_string_value(json_object_get(value, "main"));
