@@ -278,7 +278,7 @@ int restore_job_run(restore_job *job, pw_instance **ret, pw_err *err)
         restore_dir_cleanup(&job->d);
         if (r < 0)
                 return r;
-        if (job->path == FAST_PATH && !(job->i->engine->flags & PW_ENGINE_NOTHING_AHEAD)) {
+        if (job->path == FAST_PATH) {
                 /* Only now: a stager reading while CRIU reads slows both down (staging.c). */
                 pw_err stage_err;
                 if (stage_template(job->i->engine, job->src.images, job->src.images_fd, &stage_err) < 0)

@@ -361,8 +361,10 @@ static int stage_start(pw_engine *e, const char *images, int images_fd, const st
 
 int stage_template(pw_engine *e, const char *images, int images_fd, pw_err *err)
 {
-        if (e->flags & PW_ENGINE_NO_IO_URING)
-                return 0; /* CRIU reads the files itself, with its plain reads */
+        /* NO_IO_URING: CRIU reads the files itself, with its plain reads. NOTHING_AHEAD: a
+         * one-shot caller would only wait for the stager at pw_engine_free. */
+        if (e->flags & (PW_ENGINE_NO_IO_URING | PW_ENGINE_NOTHING_AHEAD))
+                return 0;
         struct stat st;
         if (fstat(images_fd, &st) < 0)
                 return err_set(err, negative_errno(), "stat %s: %m", images);

@@ -6,7 +6,8 @@
 
 /* Makes sure the images directory (open as images_fd) gets resident and pinned in memory for this
  * engine: the first call starts a stager thread that reads the files with io_uring and returns at
- * once; later calls are cheap. Nothing with PW_ENGINE_NO_IO_URING. A staging failure only costs speed: it is logged, and restores read from disk. */
+ * once; later calls are cheap. Nothing with PW_ENGINE_NO_IO_URING or PW_ENGINE_NOTHING_AHEAD.
+ * A staging failure only costs speed: it is logged, and restores read from disk. */
 int stage_template(pw_engine *e, const char *images, int images_fd, pw_err *err);
 
 /* Unpins the template's images, if staged, and drops its files from the page cache. */
