@@ -64,6 +64,13 @@ typedef struct pw_options {
         int log_level;
         /* PW_ENGINE_* bits. Default 0: the full fast path. */
         unsigned flags;
+        /* Host uids reserved for sandboxes: function code runs as uid_base + k (and the gid of the
+         * same number), a different k for every live instance of every engine on the machine, with
+         * no capability. Default: $PREWARM_UID_RANGE ("BASE:COUNT"), else 1879048192 (0x70000000,
+         * just above systemd's container range) and 65536. No other user of the machine may own
+         * uids or gids in the range. See docs/security.md. */
+        unsigned uid_base;
+        unsigned uid_count;
 } pw_options;
 
 enum pw_engine_flags {
@@ -77,7 +84,9 @@ enum pw_engine_flags {
 /* Opens an engine. On success *ret owns a new engine to be released with pw_engine_free().
  * Stdio slots 0-2 that the caller left closed are filled with /dev/null, so that no descriptor
  * the engine hands to a sandbox can land there.
- * Errors: -ENOMEM, -EACCES/-EPERM (state dir not writable), -ENOENT (no CRIU found). */
+ * The state dir and its store and run directories are made (or made again) root-only, 0700.
+ * Errors: -ENOMEM, -EACCES/-EPERM (state dir not writable, or owned by another user), -ENOENT
+ * (no CRIU found), -EINVAL (uid range). */
 PW_PUBLIC int pw_engine_new(pw_engine **ret, const pw_options *opts);
 
 /* Releases the engine. Accepts NULL; always returns NULL. Instances must be destroyed first. */

@@ -123,13 +123,15 @@ static char **dump_argv(const pw_engine *e, pid_t pid, int images_fd, int work_f
         for (size_t k = 0; fixed[k]; k++)
                 if (strv_push(&v, fixed[k]) < 0)
                         return NULL;
-        for (size_t k = 0; sandbox_binds[k]; k++) {
-                _cleanup_free_ char *ext = strdup_printf("mnt[%s]:%s", sandbox_binds[k], sandbox_binds[k] + 1);
-                if (!ext || strv_push(&v, "--external") < 0 || strv_push(&v, ext) < 0)
-                        return NULL;
-        }
-        if (tmp_is_empty(pid) && (strv_push(&v, "--external") < 0 || strv_push(&v, "mnt[/tmp]:tmp") < 0))
+        /* The sandbox's host-backed mounts, /tmp only while it is empty. */
+        _cleanup_strv_free_ char **external = sandbox_externals(NULL, NULL);
+        if (!external)
                 return NULL;
+        bool keep_tmp = !tmp_is_empty(pid);
+        for (char **ext = external; *ext; ext++)
+                if (!(keep_tmp && !strcmp(*ext, "mnt[/tmp]:tmp")) &&
+                    (strv_push(&v, "--external") < 0 || strv_push(&v, *ext) < 0))
+                        return NULL;
         if (external_netns) {
                 char path[64];
                 struct stat st;
@@ -142,8 +144,10 @@ static char **dump_argv(const pw_engine *e, pid_t pid, int images_fd, int work_f
         return TAKE_PTR(v);
 }
 
-static _Noreturn void dump_child(char **argv, int images_fd, int work_fd, int null_fd)
+static _Noreturn void dump_child(const pw_engine *e, char **argv, uid_t uid, int images_fd, int work_fd,
+                                 int null_fd)
 {
+        criu_child_setup(e, uid);
         dup2(null_fd, 0);
         dup2(null_fd, 1);
         dup2(null_fd, 2);
@@ -185,9 +189,12 @@ static int snap_dump(snap *s, pw_err *err)
                                                     s->parent->external_netns);
         if (!argv)
                 return -ENOMEM;
+        int r = criu_kdat_ensure(s->i->engine, err);
+        if (r < 0)
+                return r;
         pid_t pid = fork();
         if (pid == 0)
-                dump_child(argv, images_fd, work_fd, null_fd);
+                dump_child(s->i->engine, argv, s->i->uid, images_fd, work_fd, null_fd);
         if (pid < 0)
                 return err_set(err, negative_errno(), "fork: %m");
         int status = reap_within(pid, DUMP_TIMEOUT_MS);
@@ -195,6 +202,8 @@ static int snap_dump(snap *s, pw_err *err)
                 return 0;
         if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
                 return err_set(err, -ENOENT, "could not execute CRIU");
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 126)
+                return err_set(err, -EIO, "could not take the ids of the instance for CRIU");
         char why[1024];
         dump_errors(work_fd, why, sizeof(why));
         return err_set(err, -EIO, "criu dump: %s", why[0] ? why : "failed");
@@ -212,6 +221,7 @@ static char *snap_manifest_json(snap *s, pw_err *err)
                 .criu_version = p->criu_version, .kernel = p->kernel, .created = time(NULL),
                 .ctl_in_ino = in_st.st_ino, .ctl_out_ino = out_st.st_ino, .memory_mb = p->memory_mb,
                 .pids_max = p->pids_max, .tmp_mb = p->tmp_mb, .external_netns = p->external_netns,
+                .sandbox = p->sandbox,
         };
         int r = manifest_hash_images(s->images, &m, err);
         _cleanup_free_ char *text = r >= 0 ? manifest_to_json(&m) : NULL;

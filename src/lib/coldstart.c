@@ -28,7 +28,9 @@ static int boot_spawn(pw_instance *i, const template_def *def, const manifest *m
         if ((r = cgroup_create(i->id, &limits, &i->cg, err)) < 0)
                 return r;
         i->memory_mb = m->memory_mb;
-        return zygote_start(def, rootfs, m->tmp_mb, i->cg, p, &i->pid, err);
+        if ((r = instance_take_uid(i, err)) < 0)
+                return r;
+        return zygote_start(def, rootfs, m->tmp_mb, i->cg, i->uid, p, &i->pid, err);
 }
 
 /* The definition must still be the one the template was built from: its rootfs holds that
@@ -59,7 +61,8 @@ static int do_cold_start(pw_instance *i, pw_err *err)
         _cleanup_manifest_ manifest *m = NULL;
         _cleanup_def_ template_def *def = NULL;
         int r = manifest_load(dir, &m, err);
-        if (r < 0 || (r = load_definition(e, m, i->template_name, &def, err)) < 0)
+        if (r < 0 || (r = manifest_check_sandbox(m, err)) < 0 ||
+            (r = load_definition(e, m, i->template_name, &def, err)) < 0)
                 return r;
 
         zygote_pipes p = ZYGOTE_PIPES_NONE;

@@ -12,6 +12,7 @@
 #include <sys/statfs.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 
@@ -136,8 +137,15 @@ static void swrk_enter_kdat_run(const char *kdat_dir)
                 mount(kdat_dir, "/run", NULL, MS_BIND, NULL);
 }
 
-static void swrk_child(char *const *argv_prefix, const char *kdat_dir, int sk, const int *keep,
-                       size_t n_keep, const char *const *cgroup_procs, int null_fd)
+void criu_child_setup(const pw_engine *e, uid_t dump_uid)
+{
+        swrk_enter_kdat_run(e->kdat_dir);
+        if (dump_uid && (syscall(SYS_setresgid, dump_uid, 0, 0) < 0 || syscall(SYS_setresuid, dump_uid, 0, 0) < 0))
+                _exit(126);
+}
+
+static void swrk_child(const pw_engine *e, int sk, const int *keep, size_t n_keep,
+                       const char *const *cgroup_procs, uid_t dump_uid, int null_fd)
 {
         char pid_str[24], sk_str[24];
         /* CRIU talks through the socket and its log; it must not write on our caller's terminal. */
@@ -151,7 +159,7 @@ static void swrk_child(char *const *argv_prefix, const char *kdat_dir, int sk, c
                         _exit(126);
                 close(fd);
         }
-        swrk_enter_kdat_run(kdat_dir);
+        criu_child_setup(e, dump_uid);
         fcntl(sk, F_SETFD, 0);
         for (size_t i = 0; i < n_keep; i++)
                 if (keep[i] >= 0)
@@ -160,8 +168,8 @@ static void swrk_child(char *const *argv_prefix, const char *kdat_dir, int sk, c
 
         const char *argv[16];
         size_t n = 0;
-        for (; argv_prefix[n] && n < ELEMENTSOF(argv) - 3; n++)
-                argv[n] = argv_prefix[n];
+        for (; e->criu_argv[n] && n < ELEMENTSOF(argv) - 3; n++)
+                argv[n] = e->criu_argv[n];
         argv[n++] = "swrk";
         argv[n++] = sk_str;
         argv[n] = NULL;
@@ -171,7 +179,7 @@ static void swrk_child(char *const *argv_prefix, const char *kdat_dir, int sk, c
 }
 
 static int swrk_start(const pw_engine *e, const int *keep, size_t n_keep,
-                      const char *const *cgroup_procs, swrk *ret, pw_err *err)
+                      const char *const *cgroup_procs, uid_t dump_uid, swrk *ret, pw_err *err)
 {
         int sk[2];
         _cleanup_close_ int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -188,7 +196,7 @@ static int swrk_start(const pw_engine *e, const int *keep, size_t n_keep,
         }
         if (pid == 0) {
                 close(sk[0]);
-                swrk_child(e->criu_argv, e->kdat_dir, sk[1], keep, n_keep, cgroup_procs, null_fd);
+                swrk_child(e, sk[1], keep, n_keep, cgroup_procs, dump_uid, null_fd);
         }
         close(sk[1]);
         /* A CRIU that hangs must not hang the caller: its answer has a deadline (swrk_finish kills). */
@@ -210,7 +218,7 @@ static int swrk_finish(swrk *w, pw_err *err, int r)
         int status = reap(w->pid);
         /* A child that never became CRIU explains the failed exchange better than the socket does. */
         if (WIFEXITED(status) && WEXITSTATUS(status) == 126)
-                return err_set(err, -EIO, "could not join the instance's cgroup");
+                return err_set(err, -EIO, "could not join the instance's cgroup or take the dumped tree's ids");
         if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
                 return err_set(err, -ENOENT, "could not execute CRIU (%s)", "see pw_options.criu_path");
         return r;
@@ -294,13 +302,13 @@ struct criu_worker {
 };
 
 static int criu_worker_start(const pw_engine *e, const int *keep, size_t n_keep, const char *const *cgroup_procs,
-                             criu_worker **ret, pw_err *err)
+                             uid_t dump_uid, criu_worker **ret, pw_err *err)
 {
         criu_worker *cw = malloc(sizeof(*cw));
         if (!cw)
                 return -ENOMEM;
         *cw = (criu_worker){{.pid = -1, .sk = -1}};
-        int r = swrk_start(e, keep, n_keep, cgroup_procs, &cw->w, err);
+        int r = swrk_start(e, keep, n_keep, cgroup_procs, dump_uid, &cw->w, err);
         if (r < 0) {
                 free(cw);
                 return r;
@@ -352,10 +360,10 @@ static int criu_call_on(criu_worker *cw, CriuReq *req, pid_t *ret_root_pid, Criu
 
 /* Sends req through a fresh swrk and returns its answer. */
 static int criu_call(const pw_engine *e, CriuReq *req, const int *keep, size_t n_keep,
-                     const char *const *cgroup_procs, pid_t *ret_root_pid, CriuResp **ret, pw_err *err)
+                     uid_t dump_uid, pid_t *ret_root_pid, CriuResp **ret, pw_err *err)
 {
         criu_worker *cw = NULL;
-        int r = criu_worker_start(e, keep, n_keep, cgroup_procs, &cw, err);
+        int r = criu_worker_start(e, keep, n_keep, NULL, dump_uid, &cw, err);
         if (r < 0)
                 return r;
         return criu_call_on(cw, req, ret_root_pid, ret, err);
@@ -377,7 +385,7 @@ int criu_get_version(const pw_engine *e, criu_version_info *ret, pw_err *err)
         CriuReq req = CRIU_REQ__INIT;
         req.type = CRIU_REQ_TYPE__VERSION;
         _cleanup_(resp_freep) CriuResp *resp = NULL;
-        int r = criu_call(e, &req, NULL, 0, NULL, NULL, &resp, err);
+        int r = criu_call(e, &req, NULL, 0, 0, NULL, &resp, err);
         if (r < 0)
                 return r;
         if (!resp->success || !resp->version)
@@ -400,7 +408,7 @@ int criu_run_check(const pw_engine *e, pw_err *err)
                 return err_set(err, negative_errno(), "opening %s: %m", e->state_dir);
         opts.images_dir_fd = dir_fd;
         _cleanup_(resp_freep) CriuResp *resp = NULL;
-        int r = criu_call(e, &req, &dir_fd, 1, NULL, NULL, &resp, err);
+        int r = criu_call(e, &req, &dir_fd, 1, 0, NULL, &resp, err);
         if (r < 0)
                 return r;
         return resp->success ? 0 : failure(resp, -1, NULL, err);
@@ -423,6 +431,17 @@ static void set_common_opts(CriuOpts *opts, int images_fd, int work_fd, const ch
         opts->external = (char **)external;
 }
 
+int criu_kdat_ensure(const pw_engine *e, pw_err *err)
+{
+        _cleanup_free_ char *cache = strdup_printf("%s/criu.kdat", e->kdat_dir ? e->kdat_dir : "/run");
+        if (!cache)
+                return -ENOMEM;
+        if (access(cache, F_OK) == 0)
+                return 0;
+        criu_version_info v;
+        return criu_get_version(e, &v, err); /* every CRIU run as root saves the cache */
+}
+
 int criu_dump(const pw_engine *e, const criu_dump_params *p, pw_err *err)
 {
         CriuReq req = CRIU_REQ__INIT;
@@ -438,7 +457,9 @@ int criu_dump(const pw_engine *e, const criu_dump_params *p, pw_err *err)
 
         const int keep[] = {p->images_fd, p->work_fd};
         _cleanup_(resp_freep) CriuResp *resp = NULL;
-        int r = criu_call(e, &req, keep, ELEMENTSOF(keep), NULL, NULL, &resp, err);
+        int r = p->uid ? criu_kdat_ensure(e, err) : 0;
+        if (r >= 0)
+                r = criu_call(e, &req, keep, ELEMENTSOF(keep), p->uid, NULL, &resp, err);
         if (r < 0)
                 return r;
         return resp->success ? 0 : failure(resp, p->work_fd, "dump.log", err);
@@ -461,7 +482,7 @@ int criu_restore_worker(const pw_engine *e, const criu_restore_params *p, criu_w
         if (p->n_inherit > CRIU_MAX_INHERIT)
                 return -E2BIG;
         size_t n = restore_keep(p, keep, ELEMENTSOF(keep));
-        return criu_worker_start(e, keep, n, p->cgroup_procs, ret, err);
+        return criu_worker_start(e, keep, n, p->cgroup_procs, 0, ret, err);
 }
 
 int criu_restore_on(criu_worker *cw, const criu_restore_params *p, pid_t *ret_pid, pw_err *err)

@@ -26,9 +26,23 @@ typedef struct criu_inherit {
 
 typedef struct criu_dump_params {
         pid_t pid;
+        uid_t uid;                   /* the uid and gid the dumped tree runs as */
         int images_fd, work_fd;
         const char *const *external; /* "mnt[/usr]:usr" ... */
 } criu_dump_params;
+
+/* For a forked child about to exec CRIU: shows it the engine's kernel-feature cache as /run
+ * (criu_kdat_dir) and, when dump_uid is not 0, makes its real uid and gid those of the tree it
+ * dumps, its effective and saved ones staying 0. Reading another process's rlimits (prlimit64,
+ * part of every dump) takes matching ids or CAP_SYS_RESOURCE, which root need not have (this
+ * machine's does not); with effective uid 0 CRIU keeps its other capabilities. Only system calls;
+ * exits 126 when the ids cannot be taken. */
+void criu_child_setup(const pw_engine *e, uid_t dump_uid);
+
+/* Makes sure CRIU's kernel-feature cache exists, by running CRIU once as plain root if needed: a
+ * CRIU whose real uid is not 0 cannot probe every feature (libnftables refuses to work in such a
+ * process), so a dump as another uid must find the cache. */
+int criu_kdat_ensure(const pw_engine *e, pw_err *err);
 
 int criu_dump(const pw_engine *e, const criu_dump_params *p, pw_err *err);
 

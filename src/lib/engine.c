@@ -11,6 +11,7 @@
 #include "staging.h"
 #include "internal.h"
 #include "manifest.h"
+#include "uids.h"
 
 int err_set(pw_err *err, int r, const char *fmt, ...)
 {
@@ -99,6 +100,21 @@ static void fill_closed_stdio(void)
                         open("/dev/null", O_RDWR); /* takes the lowest free number: fd */
 }
 
+/* Nothing of the engine's is for anyone else: templates, run directories and (prewarmd's) blobs
+ * are root-only, so not even a process outside the sandboxes can read another function's code. */
+static int state_dirs_create(const pw_engine *e, pw_err *err)
+{
+        const char *subdirs[] = {"", "/templates", "/run"};
+        for (size_t i = 0; i < ELEMENTSOF(subdirs); i++) {
+                _cleanup_free_ char *dir = strdup_printf("%s%s", e->state_dir, subdirs[i]);
+                int r = dir ? mkdir_private(dir) : -ENOMEM;
+                if (r < 0)
+                        return err_set(err, r, "cannot create state dir %s: %s", dir ? dir : e->state_dir,
+                                       r == -EPERM ? "owned by another user" : strerror(-r));
+        }
+        return 0;
+}
+
 PW_PUBLIC int pw_engine_new(pw_engine **ret, const pw_options *opts)
 {
         static const pw_options none = {0};
@@ -132,12 +148,10 @@ PW_PUBLIC int pw_engine_new(pw_engine **ret, const pw_options *opts)
         pw_err err = {""};
         int r = criu_locate(first_of(opts->criu_path, "PREWARM_CRIU", NULL), &e->criu_argv, &err);
         e->kdat_dir = criu_kdat_dir();
-        if (r >= 0) {
-                _cleanup_free_ char *templates = strdup_printf("%s/templates", e->state_dir);
-                r = templates ? mkdir_p(templates, 0755) : -ENOMEM;
-                if (r < 0)
-                        err_set(&err, r, "cannot create state dir %s: %s", e->state_dir, strerror(-r));
-        }
+        if (r >= 0)
+                r = uid_pool_new(opts->uid_base, opts->uid_count, &e->uids, &err);
+        if (r >= 0)
+                r = state_dirs_create(e, &err);
         if (r < 0) {
                 pw_log(e, PW_LOG_ERROR, "%s", err.msg);
                 pw_engine_free(e);
@@ -157,6 +171,7 @@ PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e)
         ahead_free(e->ahead); /* its jobs hold namespaces and staged templates' files */
         staging_engine_done(e);
         netns_pool_free(e->netns);
+        uid_pool_free(e->uids);
         pthread_mutex_destroy(&e->lock);
         pthread_mutex_destroy(&e->stage_lock);
         strv_free(e->criu_argv);

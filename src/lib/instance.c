@@ -16,6 +16,7 @@
 #include "instance.h"
 #include "internal.h"
 #include "store.h"
+#include "uids.h"
 
 #define SPECIALIZE_TIMEOUT_MS 60000
 
@@ -34,6 +35,8 @@ PW_PUBLIC pw_instance *pw_instance_destroy(pw_instance *i)
                 return NULL;
         instance_kill(i);
         cgroup_destroy(i->cg);
+        if (i->uid) /* only now: nothing of the instance runs as it any more */
+                uid_release(i->engine->uids, i->uid);
         if (i->template_name)
                 store_collect(i->engine, i->template_name); /* its retired template may be free now */
         if (i->ch.to_agent >= 0)
@@ -60,6 +63,11 @@ pw_instance *instance_new(pw_engine *e, const char *template_name)
         if (!i->template_name || !i->id)
                 return NULL;
         return TAKE_PTR(i);
+}
+
+int instance_take_uid(pw_instance *i, pw_err *err)
+{
+        return uid_take(i->engine->uids, &i->uid, err);
 }
 
 static int restore_by(pw_engine *e, const char *template_name, restore_path path, pw_instance **ret)

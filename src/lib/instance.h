@@ -13,6 +13,7 @@ struct pw_instance {
         char *template_name;
         char *id;
         pid_t pid;
+        uid_t uid; /* its host uid and gid, from the engine's uid pool; 0 before it has one */
         cgroup *cg;
         unsigned memory_mb;
         agent_channel ch;
@@ -23,6 +24,8 @@ struct pw_instance {
 
 /* A new, empty instance of template_name with a process-wide unique id; NULL on -ENOMEM. */
 pw_instance *instance_new(pw_engine *e, const char *template_name);
+/* Gives i a host uid of its own (uids.h), released with the instance. */
+int instance_take_uid(pw_instance *i, pw_err *err);
 static inline void instance_destroyp(pw_instance **i) { pw_instance_destroy(*i); }
 
 /* Restores like pw_instance_restore, but the way a Prebaking-style system does it: the stock

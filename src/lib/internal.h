@@ -36,6 +36,7 @@ struct pw_engine {
         struct staged_template *staged;
         struct netns_pool *netns; /* network namespaces made ahead for restores */
         struct ahead *ahead;      /* restores prepared ahead */
+        struct uid_pool *uids;    /* host uids for sandboxes (uids.h) */
 };
 
 void pw_log(const pw_engine *e, int level, const char *fmt, ...) _printf_(3, 4);

@@ -49,6 +49,8 @@ char *manifest_to_json(const manifest *m)
                 "images", images);
         if (root && m->external_netns)
                 json_object_set_new(root, "external_netns", json_true());
+        if (root && m->sandbox)
+                json_object_set_new(root, "sandbox", json_integer(m->sandbox));
         return root ? json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
 }
 
@@ -125,11 +127,28 @@ int manifest_from_json(const char *text, manifest **ret, pw_err *err)
         /* Optional: templates built before namespaces were made ahead of time lack it. */
         m->external_netns = json_is_true(json_object_get(root, "external_netns"));
         m->specialized = json_is_true(json_object_get(root, "specialized"));
+        json_t *sandbox = json_object_get(root, "sandbox");
+        m->sandbox = json_is_integer(sandbox) && json_integer_value(sandbox) > 0 ? (unsigned)json_integer_value(sandbox) : 0;
         int r = parse_images(images, m, err);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(m);
         return 0;
+}
+
+int manifest_check_sandbox(const manifest *m, pw_err *err)
+{
+        if (m->sandbox == MANIFEST_SANDBOX)
+                return 0;
+        if (m->sandbox > MANIFEST_SANDBOX)
+                return err_set(err, -EUCLEAN, "template %s was built by a newer prewarm (sandbox %u); rebuild it "
+                               "with `prewarm template build %s`", m->name, m->sandbox, m->name);
+        /* A second-level template is rebuilt from its parent: a new checkpoint of a new instance. */
+        if (m->specialized)
+                return err_set(err, -EUCLEAN, "template %s was checkpointed without the hardened sandbox; "
+                               "checkpoint it again from an instance of a rebuilt template", m->name);
+        return err_set(err, -EUCLEAN, "template %s was built without the hardened sandbox; rebuild it with "
+                       "`prewarm template build %s`", m->name, m->name);
 }
 
 int manifest_load(const char *template_dir, manifest **ret, pw_err *err)

@@ -21,9 +21,14 @@ typedef struct manifest {
         unsigned memory_mb, pids_max, tmp_mb;
         bool external_netns; /* dumped with its network namespace external: restores supply one */
         bool specialized;    /* a second-level template: copies come back specialized (checkpoint.c) */
+        unsigned sandbox;    /* the sandbox it was checkpointed in: MANIFEST_SANDBOX, or 0 (before it) */
         manifest_image *images;
         size_t n_images;
 } manifest;
+
+/* The hardened sandbox (sandbox.h): unprivileged uid, no capabilities, no_new_privs, seccomp,
+ * locked mounts. A template checkpointed in an older one is never restored. */
+#define MANIFEST_SANDBOX 1
 
 manifest *manifest_free(manifest *m);
 static inline void manifest_freep(manifest **m) { manifest_free(*m); }
@@ -33,8 +38,11 @@ static inline void manifest_freep(manifest **m) { manifest_free(*m); }
 char *manifest_to_json(const manifest *m);
 /* Parses and validates manifest JSON. -EUCLEAN for anything missing or malformed. */
 int manifest_from_json(const char *text, manifest **ret, pw_err *err);
-/* Reads TEMPLATE_DIR/manifest.json. -ENOENT when the template is not built. */
+/* Reads TEMPLATE_DIR/manifest.json. -ENOENT when the template is not built. A template from
+ * before the hardened sandbox loads (to be listed and rebuilt); manifest_check_sandbox refuses it. */
 int manifest_load(const char *template_dir, manifest **ret, pw_err *err);
+/* -EUCLEAN, saying to rebuild it, unless m was checkpointed in the hardened sandbox. */
+int manifest_check_sandbox(const manifest *m, pw_err *err);
 /* Records every file of images_dir with its size and sha256 in m. */
 int manifest_hash_images(const char *images_dir, manifest *m, pw_err *err);
 

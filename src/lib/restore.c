@@ -8,15 +8,17 @@
  * (ahead.c) so that a request only runs one.
  *
  * A restore happens in STATE/run/ID: "root" is a bind mount of the template's rootfs that CRIU
- * pivots into, "tmp" a fresh tmpfs that becomes the instance's /tmp. Both are detached from the
- * host as soon as CRIU has put them into the instance's own mount namespace, so nothing of the
- * instance is left on the host but its processes and its cgroup.
+ * pivots into, "tmp" a fresh tmpfs that becomes the instance's /tmp, "dev" its read-only /dev,
+ * and "images" the template's images as this instance's uid sees them (creds_image.h). The
+ * mounts are detached from the host as soon as CRIU has put them into the instance's own mount
+ * namespace, so nothing of the instance is left on the host but its processes and its cgroup.
  */
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
+#include "creds_image.h"
 #include "criu.h"
 #include "manifest.h"
 #include "netns.h"
@@ -24,11 +26,12 @@
 #include "sandbox.h"
 #include "staging.h"
 #include "store.h"
+#include "uids.h"
 
 /* The per-restore directory with CRIU's root and the instance's /tmp. */
 typedef struct restore_dir {
-        char *dir, *root, *tmp;
-        bool root_mounted, tmp_mounted;
+        char *dir, *root, *tmp, *dev, *images, *images_src;
+        bool root_mounted, tmp_mounted, dev_mounted;
 } restore_dir;
 
 /* What a restore reads: the template's manifest and rootfs, and where CRIU finds its images. */
@@ -47,7 +50,7 @@ struct restore_job {
         restore_source src;
         restore_dir d;
         int to_agent[2], from_agent[2];
-        int work_fd, netns_fd;
+        int work_fd, netns_fd, images_fd; /* images_fd: the instance's view of the images */
         char **external;
         char in_key[48], out_key[48];
         criu_inherit inherit[3];
@@ -73,38 +76,57 @@ static void restore_dir_cleanup(restore_dir *d)
                 umount2(d->root, MNT_DETACH);
         if (d->tmp_mounted)
                 umount2(d->tmp, MNT_DETACH);
+        if (d->dev_mounted)
+                umount2(d->dev, MNT_DETACH);
+        if (d->images_src)
+                umount2(d->images_src, MNT_DETACH); /* EINVAL when it never became a mount */
         if (d->dir)
-                rm_rf(d->dir); /* CRIU's log and stats; never crosses into a mount */
+                rm_rf(d->dir); /* CRIU's log and stats, the images view; never crosses into a mount */
         free(d->dir);
         free(d->root);
         free(d->tmp);
+        free(d->dev);
+        free(d->images);
+        free(d->images_src);
         *d = (restore_dir){0};
 }
 
-static int restore_dir_setup(pw_instance *i, const char *rootfs, unsigned tmp_mb, restore_dir *d, pw_err *err)
+static bool uid_of_sandbox(uid_t uid, void *userdata)
+{
+        return uid_in_range(userdata, uid);
+}
+
+static int restore_dir_setup(pw_instance *i, const restore_source *src, restore_dir *d, pw_err *err)
 {
         _cleanup_free_ char *run = engine_run_dir(i->engine);
         if (!run)
                 return -ENOMEM;
         d->dir = strdup_printf("%s/%s", run, i->id);
-        d->root = strdup_printf("%s/%s/root", run, i->id);
-        d->tmp = strdup_printf("%s/%s/tmp", run, i->id);
-        if (!d->dir || !d->root || !d->tmp)
+        d->root = strdup_printf("%s/root", d->dir ? d->dir : "");
+        d->tmp = strdup_printf("%s/tmp", d->dir ? d->dir : "");
+        d->dev = strdup_printf("%s/dev", d->dir ? d->dir : "");
+        d->images = strdup_printf("%s/images", d->dir ? d->dir : "");
+        d->images_src = strdup_printf("%s/template-images", d->dir ? d->dir : "");
+        if (!d->dir || !d->root || !d->tmp || !d->dev || !d->images || !d->images_src)
                 return -ENOMEM;
         int r = mkdir_p(d->root, 0700);
         if (r < 0)
                 return err_set(err, r, "mkdir %s: %s", d->root, strerror(-r));
-        if (mount(rootfs, d->root, NULL, MS_BIND, NULL) < 0)
-                return err_set(err, negative_errno(), "bind %s: %m", rootfs);
+        if (mount(src->rootfs, d->root, NULL, MS_BIND, NULL) < 0)
+                return err_set(err, negative_errno(), "bind %s: %m", src->rootfs);
         d->root_mounted = true;
         /* Instances share the template's rootfs: it must reach them read-only. */
-        if (mount(NULL, d->root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, NULL) < 0 ||
+        if (mount(NULL, d->root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0 ||
             mount(NULL, d->root, NULL, MS_PRIVATE, NULL) < 0)
                 return err_set(err, negative_errno(), "making %s read-only and private: %m", d->root);
-        if ((r = tmpfs_mount(d->tmp, tmp_mb)) < 0)
+        if ((r = tmpfs_mount(d->tmp, src->m->tmp_mb)) < 0)
                 return err_set(err, r, "tmpfs %s: %s", d->tmp, strerror(-r));
         d->tmp_mounted = true;
-        return 0;
+        if ((r = devfs_mount(d->dev)) < 0)
+                return err_set(err, r, "/dev for the sandbox at %s: %s", d->dev, strerror(-r));
+        d->dev_mounted = true;
+        return images_view_for_uid(src->images, d->images_src, d->images, i->uid, i->uid, uid_of_sandbox,
+                                   i->engine->uids, err);
 }
 
 static void restore_source_done(restore_source *src)
@@ -134,7 +156,7 @@ static int restore_source_open(pw_engine *e, const char *name, restore_source *s
         src->dev = st.st_dev;
         src->ino = st.st_ino;
         int r = manifest_load(template_dir, &src->m, err);
-        if (r < 0)
+        if (r < 0 || (r = manifest_check_sandbox(src->m, err)) < 0)
                 return r;
         /* A checkpoint holds kernel state (vDSO, feature set) of the kernel it was taken on. */
         struct utsname u;
@@ -164,6 +186,8 @@ restore_job *restore_job_free(restore_job *job)
                 close(job->work_fd);
         if (job->netns_fd >= 0)
                 close(job->netns_fd);
+        if (job->images_fd >= 0)
+                close(job->images_fd);
         strv_free(job->external);
         restore_dir_cleanup(&job->d);
         restore_source_done(&job->src); /* unlocks the template before destroy collects it */
@@ -181,9 +205,10 @@ static int job_params(restore_job *job, pw_err *err)
         if (pipe2(job->to_agent, O_CLOEXEC) < 0 || pipe2(job->from_agent, O_CLOEXEC) < 0)
                 return err_set(err, negative_errno(), "pipe: %m");
         job->work_fd = open(job->d.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (job->work_fd < 0)
+        job->images_fd = open(job->d.images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (job->work_fd < 0 || job->images_fd < 0)
                 return err_set(err, negative_errno(), "opening %s: %m", job->d.dir);
-        if (!(job->external = sandbox_externals(job->d.tmp)))
+        if (!(job->external = sandbox_externals(job->d.tmp, job->d.dev)))
                 return -ENOMEM;
         snprintf(job->in_key, sizeof(job->in_key), "pipe:[%llu]", (unsigned long long)m->ctl_in_ino);
         snprintf(job->out_key, sizeof(job->out_key), "pipe:[%llu]", (unsigned long long)m->ctl_out_ino);
@@ -200,7 +225,7 @@ static int job_params(restore_job *job, pw_err *err)
                 job->inherit[n++] = (criu_inherit){NETNS_EXTERNAL_KEY, job->netns_fd};
         }
         job->params = (criu_restore_params){
-                .images_fd = job->src.images_fd, .work_fd = job->work_fd, .root = job->d.root,
+                .images_fd = job->images_fd, .work_fd = job->work_fd, .root = job->d.root,
                 .external = (const char *const *)job->external, .inherit = job->inherit,
                 .n_inherit = n, .cgroup_procs = (const char *const *)job->i->cg->procs,
         };
@@ -214,7 +239,7 @@ int restore_job_prepare(pw_engine *e, const char *template_name, restore_path pa
         if (!job)
                 return -ENOMEM;
         *job = (restore_job){.path = path, .to_agent = {-1, -1}, .from_agent = {-1, -1}, .work_fd = -1,
-                             .netns_fd = -1, .src = {.lock_fd = -1, .images_fd = -1}};
+                             .netns_fd = -1, .images_fd = -1, .src = {.lock_fd = -1, .images_fd = -1}};
         if (!(job->i = instance_new(e, template_name)))
                 return -ENOMEM;
         int r = restore_source_open(e, template_name, &job->src, err);
@@ -223,7 +248,8 @@ int restore_job_prepare(pw_engine *e, const char *template_name, restore_path pa
         job->i->memory_mb = job->src.m->memory_mb;
         const cgroup_limits limits = {job->src.m->memory_mb, job->src.m->pids_max};
         if ((r = cgroup_create(job->i->id, &limits, &job->i->cg, err)) < 0 ||
-            (r = restore_dir_setup(job->i, job->src.rootfs, job->src.m->tmp_mb, &job->d, err)) < 0 ||
+            (r = instance_take_uid(job->i, err)) < 0 ||
+            (r = restore_dir_setup(job->i, &job->src, &job->d, err)) < 0 ||
             (r = job_params(job, err)) < 0)
                 return r;
         /* Started last: CRIU gets a private copy of the mounts there are now (criu.c). */

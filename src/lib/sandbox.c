@@ -2,12 +2,15 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <linux/capability.h>
 #include <linux/sched.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -15,6 +18,7 @@
 #include <sys/wait.h>
 
 #include "sandbox.h"
+#include "seccomp.h"
 
 const char *const sandbox_binds[] = {"/usr", NULL};
 
@@ -23,12 +27,29 @@ static const char *const usr_links[][2] = {
         {"bin", "usr/bin"}, {"sbin", "usr/sbin"}, {"lib", "usr/lib"}, {"lib64", "usr/lib64"},
 };
 
+/* /dev holds these and nothing else: a tmpfs of its own, read-only once they are made. */
 static const struct {
         const char *name;
         unsigned major, minor;
 } devices[] = {
         {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9},
 };
+
+/* Where the masks of /proc come from: an empty directory and an empty file on the read-only root
+ * (CRIU restores a bind from the root like any mount of the sandbox's own). */
+#define MASK_DIR "/.masked/dir"
+#define MASK_FILE "/.masked/file"
+
+/* /proc as container runtimes leave it: kernel knobs read-only, what shows the kernel's memory,
+ * keys or timers masked. Entries this kernel lacks are skipped. */
+static const char *const proc_read_only[] = {
+        "/proc/sys", "/proc/sysrq-trigger", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/asound",
+};
+static const char *const proc_masked_files[] = {
+        "/proc/kcore", "/proc/keys", "/proc/key-users", "/proc/timer_list", "/proc/sched_debug",
+        "/proc/latency_stats", "/proc/interrupts", "/proc/kmsg",
+};
+static const char *const proc_masked_dirs[] = {"/proc/acpi", "/proc/scsi"};
 
 static const struct {
         const char *name, *text;
@@ -82,7 +103,8 @@ static int copy_ca_bundle(const char *dir, pw_err *err)
 static int populate(const char *dir, pw_err *err)
 {
         static const char *const dirs[] = {"usr", "tmp", "proc", "dev", "etc", "etc/alternatives",
-                                           "etc/ssl", "etc/ssl/certs", "prewarm"};
+                                           "etc/ssl", "etc/ssl/certs", "prewarm", ".masked",
+                                           ".masked/dir"};
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
                 _cleanup_free_ char *p = strdup_printf("%s/%s", dir, dirs[i]);
                 if (!p || (mkdir(p, 0755) < 0 && errno != EEXIST))
@@ -102,24 +124,20 @@ static int populate(const char *dir, pw_err *err)
                 if (symlink(usr_links[i][1], p) < 0 && errno != EEXIST)
                         return err_set(err, negative_errno(), "symlink %s: %m", p);
         }
-        for (size_t i = 0; i < ELEMENTSOF(devices); i++) {
-                _cleanup_free_ char *p = strdup_printf("%s/dev/%s", dir, devices[i].name);
-                if (!p)
-                        return -ENOMEM;
-                if (mknod(p, S_IFCHR | 0666, makedev(devices[i].major, devices[i].minor)) < 0 && errno != EEXIST)
-                        return err_set(err, negative_errno(), "mknod %s: %m", p);
-                chmod(p, 0666); /* mknod obeys the umask */
-        }
+        _cleanup_free_ char *mask = strdup_printf("%s" MASK_FILE, dir);
+        int r = mask ? write_file_atomic(mask, "", 0, 0444) : -ENOMEM;
+        if (r < 0)
+                return err_set(err, r, "writing %s: %s", mask, strerror(-r));
         for (size_t i = 0; i < ELEMENTSOF(etc_files); i++) {
                 _cleanup_free_ char *p = strdup_printf("%s/etc/%s", dir, etc_files[i].name);
-                int r = p ? write_file_atomic(p, etc_files[i].text, strlen(etc_files[i].text), 0644) : -ENOMEM;
+                r = p ? write_file_atomic(p, etc_files[i].text, strlen(etc_files[i].text), 0644) : -ENOMEM;
                 if (r < 0)
                         return err_set(err, r, "writing %s: %s", p, strerror(-r));
         }
         _cleanup_free_ char *tmp = strdup_printf("%s/tmp", dir);
         if (!tmp || chmod(tmp, 01777) < 0)
                 return -ENOMEM;
-        int r = copy_alternatives(dir, err);
+        r = copy_alternatives(dir, err);
         return r < 0 ? r : copy_ca_bundle(dir, err);
 }
 
@@ -148,7 +166,10 @@ int rootfs_prepare(const char *dir, const char *agent_path, pw_err *err)
         return 0;
 }
 
-char **sandbox_externals(const char *tmp_source)
+/* The sandbox's mounts that CRIU must not dump but bind again from the host on restore. */
+static const char *const restored_from_host[] = {"tmp", "dev"};
+
+char **sandbox_externals(const char *tmp_source, const char *dev_source)
 {
         _cleanup_strv_free_ char **v = NULL;
         for (size_t i = 0; sandbox_binds[i]; i++) {
@@ -158,10 +179,14 @@ char **sandbox_externals(const char *tmp_source)
                 if (!s || strv_push(&v, s) < 0)
                         return NULL;
         }
-        _cleanup_free_ char *tmp = tmp_source ? strdup_printf("mnt[tmp]:%s", tmp_source)
-                                              : strdup("mnt[/tmp]:tmp");
-        if (!tmp || strv_push(&v, tmp) < 0)
-                return NULL;
+        const char *sources[] = {tmp_source, dev_source};
+        for (size_t i = 0; i < ELEMENTSOF(restored_from_host); i++) {
+                const char *key = restored_from_host[i];
+                _cleanup_free_ char *s = tmp_source ? strdup_printf("mnt[%s]:%s", key, sources[i])
+                                                    : strdup_printf("mnt[/%s]:%s", key, key);
+                if (!s || strv_push(&v, s) < 0)
+                        return NULL;
+        }
         return TAKE_PTR(v);
 }
 
@@ -179,6 +204,38 @@ int tmpfs_mount(const char *path, unsigned size_mb)
                 return r;
         }
         return 0;
+}
+
+/* Only system calls: also runs between clone and exec. */
+static int devfs_fill(const char *path)
+{
+        if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=16k,nr_inodes=16,mode=0755") < 0)
+                return negative_errno();
+        int dir = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0)
+                return negative_errno();
+        int r = 0;
+        for (size_t i = 0; i < ELEMENTSOF(devices) && r >= 0; i++)
+                if (mknodat(dir, devices[i].name, S_IFCHR | 0666, makedev(devices[i].major, devices[i].minor)) < 0 ||
+                    fchmodat(dir, devices[i].name, 0666, 0) < 0) /* mknod obeys the umask */
+                        r = negative_errno();
+        close(dir);
+        /* Read-only for good: the sandbox has no capability to remount it, nor to make nodes. */
+        if (r >= 0 && mount(NULL, path, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) < 0)
+                r = negative_errno();
+        return r;
+}
+
+int devfs_mount(const char *path)
+{
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+                return negative_errno();
+        int r = devfs_fill(path);
+        if (r >= 0 && mount(NULL, path, NULL, MS_PRIVATE, NULL) < 0)
+                r = negative_errno();
+        if (r < 0)
+                umount2(path, MNT_DETACH);
+        return r;
 }
 
 /* --- inside the new namespaces, between clone and exec: no allocation, no locks --- */
@@ -215,19 +272,39 @@ static void mount_or_die(int errfd, const char *src, const char *dst, const char
                 die(errfd, dst ? dst : src);
 }
 
-static void enter_root(const zygote_params *p, const char (*paths)[4096], const char *tmp_opts)
+/* A bind of src on dst made read-only; a dst this kernel does not have is left alone. */
+static void bind_read_only(int errfd, const char *src, const char *dst)
+{
+        if (mount(src, dst, NULL, MS_BIND, NULL) < 0) {
+                if (errno == ENOENT)
+                        return;
+                die(errfd, dst);
+        }
+        mount_or_die(errfd, NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                     NULL);
+}
+
+static void mount_proc(int errfd)
+{
+        mount_or_die(errfd, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+        for (size_t i = 0; i < ELEMENTSOF(proc_read_only); i++)
+                bind_read_only(errfd, proc_read_only[i], proc_read_only[i]);
+        for (size_t i = 0; i < ELEMENTSOF(proc_masked_files); i++)
+                bind_read_only(errfd, MASK_FILE, proc_masked_files[i]);
+        for (size_t i = 0; i < ELEMENTSOF(proc_masked_dirs); i++)
+                bind_read_only(errfd, MASK_DIR, proc_masked_dirs[i]);
+}
+
+/* The root: the template's rootfs with the host's /usr bound into it, both read-only, nosuid and
+ * nodev; then, inside it, /tmp, /dev and /proc. Mounts made here belong to the initial user
+ * namespace, and the sandbox ends without CAP_SYS_ADMIN there: it can change none of them. */
+static void enter_root(const zygote_params *p, const char *usr_path, const char *tmp_opts)
 {
         int errfd = p->stderr_w;
         mount_or_die(errfd, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
         mount_or_die(errfd, p->rootfs, p->rootfs, NULL, MS_BIND, NULL);
-        size_t i = 0;
-        for (; sandbox_binds[i]; i++) {
-                mount_or_die(errfd, sandbox_binds[i], paths[i], NULL, MS_BIND, NULL);
-                mount_or_die(errfd, NULL, paths[i], NULL,
-                             MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
-        }
-        mount_or_die(errfd, "tmpfs", paths[i], "tmpfs", MS_NOSUID | MS_NODEV, tmp_opts);
-        mount_or_die(errfd, "proc", paths[i + 1], "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+        mount_or_die(errfd, sandbox_binds[0], usr_path, NULL, MS_BIND, NULL);
+        mount_or_die(errfd, NULL, usr_path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
 
         if (chdir(p->rootfs) < 0)
                 die(errfd, "chdir rootfs");
@@ -237,7 +314,11 @@ static void enter_root(const zygote_params *p, const char (*paths)[4096], const 
                 die(errfd, "detaching the host root");
         if (chdir("/") < 0)
                 die(errfd, "chdir /");
-        mount_or_die(errfd, NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, NULL);
+        mount_or_die(errfd, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmp_opts);
+        if (devfs_fill("/dev") < 0)
+                die(errfd, "/dev");
+        mount_proc(errfd);
+        mount_or_die(errfd, NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
 }
 
 /* Puts the channel fds at 3 and 4 and stderr at 2, whatever numbers they had, and closes the rest. */
@@ -255,8 +336,38 @@ static void arrange_fds(const zygote_params *p)
         syscall(SYS_close_range, 5, ~0U, 0);
 }
 
-static _Noreturn void zygote_child(const zygote_params *p, int sync_r, const char (*paths)[4096],
-                                   const char *tmp_opts)
+/*
+ * Leaves the sandbox with no privilege on the host: the unprivileged uid and gid, no
+ * supplementary groups, all five capability sets empty, no_new_privs, and the seccomp filter.
+ * Raw system calls: glibc's set*id wrappers would signal every thread of the parent that
+ * cloned us, and none of them exists here.
+ */
+static void drop_privileges(int errfd, uid_t uid, gid_t gid, const struct sock_fprog *filter)
+{
+        for (unsigned long cap = 0; cap < 64; cap++)
+                if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+                        die(errfd, "dropping the capability bounding set");
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+                die(errfd, "clearing ambient capabilities");
+        if (syscall(SYS_setgroups, 0, NULL) < 0)
+                die(errfd, "setgroups");
+        if (syscall(SYS_setresgid, gid, gid, gid) < 0)
+                die(errfd, "setresgid");
+        if (syscall(SYS_setresuid, uid, uid, uid) < 0)
+                die(errfd, "setresuid");
+        /* Leaving uid 0 emptied the permitted and effective sets; the inheritable one stays. */
+        struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+        struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3] = {{0}};
+        if (syscall(SYS_capset, &hdr, none) < 0)
+                die(errfd, "capset");
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                die(errfd, "no_new_privs");
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, filter) < 0)
+                die(errfd, "seccomp");
+}
+
+static _Noreturn void zygote_child(const zygote_params *p, int sync_r, const char *usr_path,
+                                   const char *tmp_opts, const struct sock_fprog *filter)
 {
         char go;
         if (read(sync_r, &go, 1) != 1)
@@ -266,26 +377,25 @@ static _Noreturn void zygote_child(const zygote_params *p, int sync_r, const cha
          * that restored it. The build's own cleanup kills the zygote on every path. */
         if (setsid() < 0)
                 die(p->stderr_w, "setsid");
-        enter_root(p, paths, tmp_opts);
+        enter_root(p, usr_path, tmp_opts);
         loopback_up(p->stderr_w);
         if (sethostname("prewarm", strlen("prewarm")) < 0)
                 die(p->stderr_w, "sethostname");
         arrange_fds(p);
+        drop_privileges(2, p->uid, p->gid, filter);
         execve(p->argv[0], p->argv, p->envp);
         die(2, p->argv[0]);
 }
 
 int zygote_spawn(const zygote_params *p, pid_t *ret_pid, pw_err *err)
 {
-        /* Every path the child needs is formatted here: after clone it must not allocate. */
-        static __thread char paths[8][4096];
-        size_t n = 0;
-        for (; sandbox_binds[n]; n++)
-                snprintf(paths[n], sizeof(paths[n]), "%s%s", p->rootfs, sandbox_binds[n]);
-        snprintf(paths[n], sizeof(paths[n]), "%s/tmp", p->rootfs);
-        snprintf(paths[n + 1], sizeof(paths[n + 1]), "%s/proc", p->rootfs);
-        char tmp_opts[64];
+        if (p->uid == 0 || p->gid == 0)
+                return err_set(err, -EPERM, "a sandbox never runs as root");
+        /* Everything the child needs is made here: after clone it must not allocate. */
+        char usr_path[4096], tmp_opts[64];
+        snprintf(usr_path, sizeof(usr_path), "%s%s", p->rootfs, sandbox_binds[0]);
         snprintf(tmp_opts, sizeof(tmp_opts), "size=%um,mode=1777", p->tmp_mb);
+        const struct sock_fprog *filter = sandbox_seccomp_filter();
 
         int sync[2];
         if (pipe2(sync, O_CLOEXEC) < 0)
@@ -301,7 +411,7 @@ int zygote_spawn(const zygote_params *p, pid_t *ret_pid, pw_err *err)
         }
         if (pid == 0) {
                 close(sync[1]);
-                zygote_child(p, sync[0], (const char (*)[4096])paths, tmp_opts);
+                zygote_child(p, sync[0], usr_path, tmp_opts, filter);
         }
         close(sync[0]);
         int r = cgroup_attach(p->cg, pid);

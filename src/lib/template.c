@@ -25,6 +25,7 @@
 #include "netns.h"
 #include "sandbox.h"
 #include "store.h"
+#include "uids.h"
 #include "zygote.h"
 
 typedef struct build {
@@ -137,7 +138,7 @@ static char **zygote_argv(const template_def *def)
 }
 
 int zygote_start(const template_def *def, const char *rootfs, unsigned tmp_mb, const cgroup *cg,
-                 zygote_pipes *p, pid_t *ret_pid, pw_err *err)
+                 uid_t uid, zygote_pipes *p, pid_t *ret_pid, pw_err *err)
 {
         _cleanup_strv_free_ char **argv = zygote_argv(def);
         _cleanup_strv_free_ char **envp = zygote_env(def);
@@ -146,6 +147,7 @@ int zygote_start(const template_def *def, const char *rootfs, unsigned tmp_mb, c
         const zygote_params zp = {
                 .rootfs = rootfs, .tmp_mb = tmp_mb, .argv = argv, .envp = envp,
                 .ctl_in = p->ctl_in[0], .ctl_out = p->ctl_out[1], .stderr_w = p->errpipe[1], .cg = cg,
+                .uid = uid, .gid = uid,
         };
         int r = zygote_spawn(&zp, ret_pid, err);
         close(p->ctl_in[0]);
@@ -167,7 +169,9 @@ static int start_zygote(build *b, pw_err *err)
                 return -ENOMEM;
         if ((r = cgroup_create(cg_name, &limits, &b->cg, err)) < 0)
                 return r;
-        return zygote_start(def, b->rootfs, def->tmp_mb, b->cg, &b->pipes, &b->pid, err);
+        /* Builds share one uid: a zygote being built runs only the agent and its preloads, never
+         * function code, and every restored copy gets a uid of its own (creds_image.h). */
+        return zygote_start(def, b->rootfs, def->tmp_mb, b->cg, uid_builder(b->e->uids), &b->pipes, &b->pid, err);
 }
 
 int zygote_wait_ready(const zygote_pipes *p, const template_def *def, pid_t *pid, char **ret_runtime,
@@ -196,7 +200,7 @@ static int checkpoint(build *b, pw_err *err)
 {
         _cleanup_close_ int images_fd = open(b->images, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         _cleanup_close_ int work_fd = open(b->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        _cleanup_strv_free_ char **external = sandbox_externals(NULL);
+        _cleanup_strv_free_ char **external = sandbox_externals(NULL, NULL);
         if (images_fd < 0 || work_fd < 0)
                 return err_set(err, negative_errno(), "opening %s: %m", b->dir);
         if (!external)
@@ -210,7 +214,8 @@ static int checkpoint(build *b, pw_err *err)
                                                        (unsigned long long)netns_st.st_ino);
         if (!netns_key || strv_push(&external, netns_key) < 0)
                 return -ENOMEM;
-        const criu_dump_params p = {b->pid, images_fd, work_fd, (const char *const *)external};
+        const criu_dump_params p = {b->pid, uid_builder(b->e->uids), images_fd, work_fd,
+                                    (const char *const *)external};
         int r = criu_dump(b->e, &p, err);
         if (r < 0)
                 return r;
@@ -239,7 +244,7 @@ static int write_manifest(build *b, const char *runtime, pw_err *err)
                 .criu_version = criu_version, .kernel = u.release, .created = time(NULL),
                 .ctl_in_ino = in_st.st_ino, .ctl_out_ino = out_st.st_ino,
                 .memory_mb = b->def->memory_mb, .pids_max = b->def->pids_max, .tmp_mb = b->def->tmp_mb,
-                .external_netns = true,
+                .external_netns = true, .sandbox = MANIFEST_SANDBOX,
         };
         r = manifest_hash_images(b->images, &m, err);
         _cleanup_free_ char *json = r >= 0 ? manifest_to_json(&m) : NULL;

@@ -209,6 +209,23 @@ int mkdir_p(const char *path, mode_t mode)
         return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
+int mkdir_private(const char *path)
+{
+        int r = mkdir_p(path, 0700);
+        if (r < 0)
+                return r;
+        struct stat st;
+        if (lstat(path, &st) < 0)
+                return negative_errno();
+        if (!S_ISDIR(st.st_mode))
+                return -ENOTDIR;
+        if (st.st_uid != geteuid())
+                return -EPERM;
+        if ((st.st_mode & 07777) != 0700 && chmod(path, 0700) < 0)
+                return negative_errno();
+        return 0;
+}
+
 static int rm_rf_at(int parent, const char *name, dev_t dev)
 {
         struct stat st;

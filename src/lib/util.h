@@ -85,6 +85,8 @@ int fd_set_nonblocking(int fd);
 void close_pair(int p[2]);
 
 int mkdir_p(const char *path, mode_t mode);
+/* mkdir_p, then makes path itself 0700; -EPERM when another user owns it. */
+int mkdir_private(const char *path);
 /* Removes a directory tree; does not cross mount points. Missing is fine. */
 int rm_rf(const char *path);
 

@@ -22,10 +22,10 @@ int zygote_pipes_open(zygote_pipes *p, pw_err *err);
 void zygote_pipes_close(zygote_pipes *p);
 
 /* Starts the definition's runtime with its agent as our child, in the sandbox on rootfs (with a
- * /tmp of tmp_mb) and in cg, talking through p; then drops our copies of the agent's ends of p,
- * so that we see it close them when it dies. */
+ * /tmp of tmp_mb) and in cg, as host uid and gid uid, talking through p; then drops our copies of
+ * the agent's ends of p, so that we see it close them when it dies. */
 int zygote_start(const template_def *def, const char *rootfs, unsigned tmp_mb, const cgroup *cg,
-                 zygote_pipes *p, pid_t *ret_pid, pw_err *err);
+                 uid_t uid, zygote_pipes *p, pid_t *ret_pid, pw_err *err);
 
 /* Waits up to def's ready_timeout_ms for the agent's ready message. When the zygote exits first,
  * reaps it (*pid becomes 0) and returns -ECHILD saying how it ended and the last line it wrote on
