@@ -234,7 +234,7 @@ static bool is_core_image(const char *name)
 
 /* Writes the instance's copy of core image name from src_dir into dst_dir. */
 static int write_core_copy(int src_dir, int dst_dir, const char *name, uid_t uid, gid_t gid,
-                           bool (*allowed)(uid_t, void *), void *userdata, pw_err *err)
+                           bool (*allowed)(uid_t, void *), void *userdata, uid_t *ret_old_uid, pw_err *err)
 {
         _cleanup_close_ int fd = openat(src_dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         struct stat st;
@@ -257,6 +257,7 @@ static int write_core_copy(int src_dir, int dst_dir, const char *name, uid_t uid
         if (!allowed(old_uid, userdata))
                 return err_set(err, -EUCLEAN, "image %s was checkpointed as uid %u, outside the sandbox uids",
                                name, (unsigned)old_uid);
+        *ret_old_uid = old_uid;
         _cleanup_close_ int dst = openat(dst_dir, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (dst < 0 || write_full(dst, out, out_n) < 0)
                 return err_set(err, negative_errno(), "writing image %s: %m", name);
@@ -278,7 +279,8 @@ static int bind_private(const char *from, const char *to, unsigned long extra)
 }
 
 int images_view_for_uid(const char *images_dir, const char *src, const char *view, uid_t uid,
-                        gid_t gid, bool (*allowed)(uid_t uid, void *userdata), void *userdata, pw_err *err)
+                        gid_t gid, bool (*allowed)(uid_t uid, void *userdata), void *userdata,
+                        uid_t *ret_old_uid, pw_err *err)
 {
         if (mkdir(src, 0700) < 0 || mkdir(view, 0700) < 0)
                 return err_set(err, negative_errno(), "mkdir %s: %m", view);
@@ -302,7 +304,8 @@ int images_view_for_uid(const char *images_dir, const char *src, const char *vie
                 if (de->d_name[0] == '.')
                         continue;
                 if (is_core_image(de->d_name)) {
-                        r = write_core_copy(dirfd(d), dst, de->d_name, uid, gid, allowed, userdata, err);
+                        r = write_core_copy(dirfd(d), dst, de->d_name, uid, gid, allowed, userdata,
+                                            ret_old_uid, err);
                         n_cores++;
                         continue;
                 }
@@ -318,4 +321,53 @@ int images_view_for_uid(const char *images_dir, const char *src, const char *vie
         if (r >= 0 && !n_cores)
                 r = err_set(err, -EUCLEAN, "%s holds no core image", images_dir);
         return r;
+}
+
+/* Gives what from owns below dir (a directory fd) to to, never following a link nor leaving the
+ * file system dir is on. */
+static int chown_tree(int dir, dev_t dev, uid_t from, uid_t to, unsigned depth)
+{
+        if (depth > 64)
+                return -ELOOP;
+        DIR *d = fdopendir(dir);
+        if (!d) {
+                close(dir);
+                return negative_errno();
+        }
+        int r = 0;
+        struct dirent *de;
+        while (r >= 0 && (de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                struct stat st;
+                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != dev)
+                        continue;
+                if (st.st_uid == from && fchownat(dirfd(d), de->d_name, to, st.st_gid == from ? to : st.st_gid,
+                                                  AT_SYMLINK_NOFOLLOW) < 0)
+                        r = negative_errno();
+                if (r >= 0 && S_ISDIR(st.st_mode)) {
+                        int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (sub >= 0)
+                                r = chown_tree(sub, dev, from, to, depth + 1);
+                }
+        }
+        closedir(d);
+        return r;
+}
+
+int restored_tmp_chown(pid_t pid, uid_t from, uid_t to)
+{
+        if (from == to)
+                return 0;
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/root/tmp", (int)pid);
+        int dir = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (dir < 0 || fstat(dir, &st) < 0) {
+                int r = negative_errno();
+                if (dir >= 0)
+                        close(dir);
+                return r;
+        }
+        return chown_tree(dir, st.st_dev, from, to, 0);
 }

@@ -27,4 +27,10 @@ int core_image_set_creds(const uint8_t *in, size_t n, uid_t uid, gid_t gid, uint
  * the template must have run as a uid for which allowed(uid) holds: a template whose tasks ran as
  * another uid (root, before the hardened sandbox) is -EUCLEAN. */
 int images_view_for_uid(const char *images_dir, const char *src, const char *view, uid_t uid,
-                        gid_t gid, bool (*allowed)(uid_t uid, void *userdata), void *userdata, pw_err *err);
+                        gid_t gid, bool (*allowed)(uid_t uid, void *userdata), void *userdata,
+                        uid_t *ret_old_uid, pw_err *err);
+
+/* A second-level template's /tmp comes back with the files the function left there, owned by the
+ * uid it was checkpointed as: this gives the restored instance pid (as uid to) what from owns in
+ * its /tmp, through /proc/PID/root without following any link the function could have planted. */
+int restored_tmp_chown(pid_t pid, uid_t from, uid_t to);

@@ -56,6 +56,7 @@ struct restore_job {
         criu_inherit inherit[3];
         criu_restore_params params;
         criu_worker *worker;
+        uid_t checkpoint_uid; /* the uid the template's tasks were checkpointed as */
 };
 
 /* $PREWARM_CRIU_LOG_DIR keeps a verbose CRIU log of every restore there, for profiling. */
@@ -96,7 +97,8 @@ static bool uid_of_sandbox(uid_t uid, void *userdata)
         return uid_in_range(userdata, uid);
 }
 
-static int restore_dir_setup(pw_instance *i, const restore_source *src, restore_dir *d, pw_err *err)
+static int restore_dir_setup(pw_instance *i, const restore_source *src, restore_dir *d,
+                             uid_t *ret_checkpoint_uid, pw_err *err)
 {
         _cleanup_free_ char *run = engine_run_dir(i->engine);
         if (!run)
@@ -126,7 +128,7 @@ static int restore_dir_setup(pw_instance *i, const restore_source *src, restore_
                 return err_set(err, r, "/dev for the sandbox at %s: %s", d->dev, strerror(-r));
         d->dev_mounted = true;
         return images_view_for_uid(src->images, d->images_src, d->images, i->uid, i->uid, uid_of_sandbox,
-                                   i->engine->uids, err);
+                                   i->engine->uids, ret_checkpoint_uid, err);
 }
 
 static void restore_source_done(restore_source *src)
@@ -249,7 +251,7 @@ int restore_job_prepare(pw_engine *e, const char *template_name, restore_path pa
         const cgroup_limits limits = {job->src.m->memory_mb, job->src.m->pids_max};
         if ((r = cgroup_create(job->i->id, &limits, &job->i->cg, err)) < 0 ||
             (r = instance_take_uid(job->i, err)) < 0 ||
-            (r = restore_dir_setup(job->i, &job->src, &job->d, err)) < 0 ||
+            (r = restore_dir_setup(job->i, &job->src, &job->d, &job->checkpoint_uid, err)) < 0 ||
             (r = job_params(job, err)) < 0)
                 return r;
         /* Started last: CRIU gets a private copy of the mounts there are now (criu.c). */
@@ -285,6 +287,9 @@ static int job_restore(restore_job *job, pw_err *err)
         if (r >= 0 && ((r = fd_set_nonblocking(job->to_agent[1])) < 0 ||
                        (r = fd_set_nonblocking(job->from_agent[0])) < 0))
                 err_set(err, r, "fcntl: %s", strerror(-r));
+        if (r >= 0 && job->src.m->specialized &&
+            (r = restored_tmp_chown(i->pid, job->checkpoint_uid, i->uid)) < 0)
+                err_set(err, r, "giving the instance the files of its /tmp: %s", strerror(-r));
         if (r < 0) {
                 if (i->pid <= 0) /* CRIU may have died after forking tasks into the cgroup */
                         cgroup_kill(i->cg);
