@@ -6,14 +6,24 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <linux/capability.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+
+#include <grp.h>
+#include <linux/seccomp.h>
+#include <pwd.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 
 #include "cgroup.h"
 #include "cli.h"
 #include "criu.h"
 #include "definition.h"
 #include "internal.h"
+#include "seccomp.h"
+#include "uids.h"
 
 static int failures;
 
@@ -75,6 +85,76 @@ static void check_namespaces(void)
                pid < 0 ? strerror(errno) : "child failed");
 }
 
+/* Runs fn in a forked child; whether it exited 0. */
+static bool in_child(int (*fn)(void))
+{
+        pid_t pid = fork();
+        if (pid == 0)
+                _exit(fn());
+        int status = -1;
+        if (pid > 0)
+                waitpid(pid, &status, 0);
+        return pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static int seccomp_refuses_mount(void)
+{
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+            syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, sandbox_seccomp_filter()) < 0)
+                return 1;
+        return mount("tmpfs", "/mnt", "tmpfs", 0, NULL) < 0 && errno == EPERM ? 0 : 2;
+}
+
+static int user_namespace_works(void)
+{
+        return unshare(CLONE_NEWUSER) == 0 ? 0 : 1;
+}
+
+/* The first account or group of the machine with an id in [base, base + count), or NULL. */
+static const char *account_in_range(uid_t base, unsigned count)
+{
+        static char found[256];
+        const char *hit = NULL;
+        setpwent();
+        for (struct passwd *pw; !hit && (pw = getpwent());)
+                if (pw->pw_uid >= base && pw->pw_uid - base < count)
+                        hit = snprintf(found, sizeof(found), "user %s (%u)", pw->pw_name, (unsigned)pw->pw_uid) > 0 ? found : NULL;
+        endpwent();
+        setgrent();
+        for (struct group *gr; !hit && (gr = getgrent());)
+                if (gr->gr_gid >= base && gr->gr_gid - base < count)
+                        hit = snprintf(found, sizeof(found), "group %s (%u)", gr->gr_name, (unsigned)gr->gr_gid) > 0 ? found : NULL;
+        endgrent();
+        return hit;
+}
+
+/* What a function meets: docs/security.md. */
+static void check_sandbox(pw_engine *e)
+{
+        uid_t base;
+        unsigned count;
+        uid_range(e->uids, &base, &count);
+        printf("       sandbox: functions run as uids %u-%u (one per live instance; %u for template builds), "
+               "no capabilities, no_new_privs, seccomp\n",
+               (unsigned)base, (unsigned)(base + count - 2), (unsigned)uid_builder(e->uids));
+        const char *owner = account_in_range(base, count);
+        char what[256];
+        snprintf(what, sizeof(what), "no account of this machine in the sandbox uid range");
+        report(!owner, what, "%s is in the range: choose another with PREWARM_UID_RANGE=BASE:COUNT", owner);
+        snprintf(what, sizeof(what), "seccomp filter (%u instructions) refuses mount(2) with EPERM",
+                 (unsigned)sandbox_seccomp_filter()->len);
+        report(in_child(seccomp_refuses_mount), what, "this kernel lacks seccomp filters (CONFIG_SECCOMP_FILTER)");
+        /* Informational: the sandbox is made without one (docs/security.md says why). */
+        printf("       user namespaces: %s (the sandbox does not use one)\n",
+               in_child(user_namespace_works) ? "available" : "not available");
+        struct stat st;
+        report(stat(e->state_dir, &st) == 0 && (st.st_mode & 07777) == 0700 && st.st_uid == 0,
+               "state directory is root's alone (0700)", "chmod 0700 %s", e->state_dir);
+        bool has_resource = prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) == 1;
+        printf("       CAP_SYS_RESOURCE: %s (CRIU dumps with the dumped tree's real uid either way)\n",
+               has_resource ? "held" : "not held by root here");
+}
+
 static void check_cgroups(void)
 {
         pw_err err = {""};
@@ -123,6 +203,7 @@ int cmd_doctor(const cli_globals *g, int argc, char **argv)
         if (e) {
                 check_criu(e);
                 check_templates(e);
+                check_sandbox(e);
         }
         check_io_uring();
         check_namespaces();
