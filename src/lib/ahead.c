@@ -7,6 +7,7 @@
  * freed or trimmed, or the template is rebuilt, removed or evicted.
  */
 #include <sys/resource.h>
+#include <time.h>
 
 #include "ahead.h"
 
@@ -14,6 +15,7 @@ typedef struct ahead_slot {
         char *template_name;
         restore_job *job;    /* NULL while wanted but not ready */
         bool failed;         /* the last preparation failed: wait for the next restore to ask again */
+        bool preparing;      /* the thread is preparing its job now */
         struct ahead_slot *next;
 } ahead_slot;
 
@@ -58,6 +60,7 @@ static void *preparer(void *userdata)
                 if (!name)
                         break;
                 a->busy = true;
+                s->preparing = true;
                 pthread_mutex_unlock(&a->lock);
                 restore_job *job = NULL;
                 pw_err err;
@@ -68,6 +71,8 @@ static void *preparer(void *userdata)
                 a->busy = false;
                 pthread_cond_broadcast(&a->wake);
                 s = slot_find(a, name); /* dropped meanwhile? */
+                if (s)
+                        s->preparing = false;
                 if (!s || s->job || a->stop)
                         job = restore_job_free(job);
                 else if (r < 0)
@@ -146,10 +151,22 @@ ahead *ahead_free(ahead *a)
         return NULL;
 }
 
+/* How long a request waits for a preparation in flight: one takes about a millisecond, and a
+ * request that prepares its own instead also starts a CRIU of its own (tens of ms). */
+#define TAKE_WAIT_MS 10
+
 restore_job *ahead_take(ahead *a, const char *template_name)
 {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += TAKE_WAIT_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
         pthread_mutex_lock(&a->lock);
         ahead_slot *s = slot_find(a, template_name);
+        /* Back-to-back requests catch the preparation of their job under way. */
+        while (s && !s->job && s->preparing && pthread_cond_timedwait(&a->wake, &a->lock, &until) == 0)
+                s = slot_find(a, template_name);
         restore_job *job = s ? TAKE_PTR(s->job) : NULL;
         pthread_mutex_unlock(&a->lock);
         if (job && !restore_job_current(job)) /* rebuilt or removed since */

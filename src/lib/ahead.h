@@ -10,8 +10,9 @@ ahead *ahead_new(pw_engine *e);
 /* Stops the preparing thread and discards every prepared job. Accepts NULL; returns NULL. */
 ahead *ahead_free(ahead *a);
 
-/* The job prepared for template_name, if one is ready and the template is unchanged; the caller
- * owns it. NULL otherwise. */
+/* The job prepared for template_name, if one is ready or becomes ready within a few milliseconds
+ * (its preparation is under way) and the template is unchanged; the caller owns it. NULL
+ * otherwise. */
 restore_job *ahead_take(ahead *a, const char *template_name);
 /* Asks for a job of template_name to be prepared in the background (after each restore). */
 void ahead_want(ahead *a, const char *template_name);

@@ -28,10 +28,12 @@
 #include "store.h"
 #include "uids.h"
 
-/* The per-restore directory with CRIU's root and the instance's /tmp. */
+/* The per-restore directory: a small tmpfs holding CRIU's root, the instance's /tmp and /dev, the
+ * images' view and CRIU's log, so that one unmount takes it all away (every unmount waits for an
+ * RCU grace period, which a busy machine makes long). */
 typedef struct restore_dir {
         char *dir, *root, *tmp, *dev, *images, *images_src;
-        bool root_mounted, tmp_mounted, dev_mounted;
+        bool mounted;
 } restore_dir;
 
 /* What a restore reads: the template's manifest and rootfs, and where CRIU finds its images. */
@@ -73,16 +75,10 @@ static void restore_log_keep(const restore_dir *d, const char *id)
 
 static void restore_dir_cleanup(restore_dir *d)
 {
-        if (d->root_mounted)
-                umount2(d->root, MNT_DETACH);
-        if (d->tmp_mounted)
-                umount2(d->tmp, MNT_DETACH);
-        if (d->dev_mounted)
-                umount2(d->dev, MNT_DETACH);
-        if (d->images_src)
-                umount2(d->images_src, MNT_DETACH); /* EINVAL when it never became a mount */
+        if (d->mounted)
+                umount2(d->dir, MNT_DETACH); /* and everything mounted below it */
         if (d->dir)
-                rm_rf(d->dir); /* CRIU's log and stats, the images view; never crosses into a mount */
+                rmdir(d->dir);
         free(d->dir);
         free(d->root);
         free(d->tmp);
@@ -111,22 +107,24 @@ static int restore_dir_setup(pw_instance *i, const restore_source *src, restore_
         d->images_src = strdup_printf("%s/template-images", d->dir ? d->dir : "");
         if (!d->dir || !d->root || !d->tmp || !d->dev || !d->images || !d->images_src)
                 return -ENOMEM;
-        int r = mkdir_p(d->root, 0700);
-        if (r < 0)
-                return err_set(err, r, "mkdir %s: %s", d->root, strerror(-r));
+        if (mkdir(d->dir, 0700) < 0)
+                return err_set(err, negative_errno(), "mkdir %s: %m", d->dir);
+        if (mount("tmpfs", d->dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16m,mode=0700") < 0)
+                return err_set(err, negative_errno(), "tmpfs %s: %m", d->dir);
+        d->mounted = true;
+        if (mount(NULL, d->dir, NULL, MS_PRIVATE, NULL) < 0 || mkdir(d->root, 0700) < 0)
+                return err_set(err, negative_errno(), "preparing %s: %m", d->dir);
         if (mount(src->rootfs, d->root, NULL, MS_BIND, NULL) < 0)
                 return err_set(err, negative_errno(), "bind %s: %m", src->rootfs);
-        d->root_mounted = true;
         /* Instances share the template's rootfs: it must reach them read-only. */
         if (mount(NULL, d->root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0 ||
             mount(NULL, d->root, NULL, MS_PRIVATE, NULL) < 0)
                 return err_set(err, negative_errno(), "making %s read-only and private: %m", d->root);
-        if ((r = tmpfs_mount(d->tmp, src->m->tmp_mb)) < 0)
+        int r = tmpfs_mount(d->tmp, src->m->tmp_mb);
+        if (r < 0)
                 return err_set(err, r, "tmpfs %s: %s", d->tmp, strerror(-r));
-        d->tmp_mounted = true;
         if ((r = devfs_mount(d->dev)) < 0)
                 return err_set(err, r, "/dev for the sandbox at %s: %s", d->dev, strerror(-r));
-        d->dev_mounted = true;
         return images_view_for_uid(src->images, d->images_src, d->images, i->uid, i->uid, uid_of_sandbox,
                                    i->engine->uids, ret_checkpoint_uid, err);
 }
