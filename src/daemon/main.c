@@ -145,7 +145,8 @@ static void usage(FILE *f)
                 "usage: prewarmd [OPTIONS]\n\n"
                 "  --state-dir DIR          template store and state (default $PREWARM_STATE_DIR, else %s)\n"
                 "  --templates-dir DIR      template definitions\n"
-                "  --socket PATH            unix socket of the API (default STATE/prewarmd.sock, mode 0660)\n"
+                "  --socket PATH            unix socket of the API (default STATE/prewarmd.sock, mode 0660;\n"
+                "                           STATE is root's alone: give a group the socket elsewhere)\n"
                 "  --listen HOST:PORT       also serve the API on TCP (non-loopback needs --token-file)\n"
                 "  --token-file FILE        require 'Authorization: Bearer TOKEN' on every API request\n"
                 "  --openwhisk-ports A-B    one action slot per port on 127.0.0.1 (OpenWhisk, Knative, Fission)\n"
@@ -254,7 +255,7 @@ static void raise_fd_limit(void)
 /* One daemon per state dir: a second one would reap the first one's instances as its own. */
 static int lock_state_dir(const char *state_dir, int *ret_fd)
 {
-        int r = mkdir_p(state_dir, 0755);
+        int r = mkdir_private(state_dir); /* nobody else's: docs/security.md */
         _cleanup_free_ char *path = strdup_printf("%s/prewarmd.lock", state_dir);
         if (r < 0 || !path)
                 return r < 0 ? r : -ENOMEM;
@@ -354,7 +355,7 @@ static int open_state(daemon_ctx *d)
         if (r < 0)
                 return dlog(PW_LOG_ERROR, "function registry: %s", msg[0] ? msg : strerror(-r)), r;
         d->blob_dir = strdup_printf("%s/blobs", d->cfg.state_dir);
-        if (!d->blob_dir || (r = mkdir_p(d->blob_dir, 0755)) < 0)
+        if (!d->blob_dir || (r = mkdir_private(d->blob_dir)) < 0)
                 return dlog(PW_LOG_ERROR, "cannot create the blob cache %s", d->blob_dir), -ENOMEM;
         if ((r = blob_cache_gc(d)) > 0)
                 dlog(PW_LOG_INFO, "blob cache: removed %d blob(s) no function uses", r);

@@ -43,11 +43,11 @@ int slot_open_logs(slot *s)
         _cleanup_free_ char *err = strdup_printf("%s/stderr", dir ? dir : "");
         if (!dir || !out || !err)
                 return -ENOMEM;
-        int r = mkdir_p(dir, 0755);
+        int r = mkdir_private(dir);
         if (r < 0)
                 return r;
-        s->out_fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        s->err_fd = open(err, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        s->out_fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        s->err_fd = open(err, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         return s->out_fd < 0 || s->err_fd < 0 ? negative_errno() : 0;
 }
 
