@@ -96,6 +96,16 @@ static pw_instance *secret_keeper(const char *path)
         return b;
 }
 
+/* Hands the probe to a, fresh from wherever it came, and aims it at the sibling b. */
+static void probe_beside(pw_instance *a, pw_instance *b)
+{
+        ck_assert_int_eq(t_specialize_code(a, HOSTILE_PROBE, NULL), 0);
+        char *args = probe_args(b, "/tmp/secret-b");
+        assert_probe_holds(a, args);
+        free(args);
+        ck_assert_uint_ne(instance_uid(a), instance_uid(b));
+}
+
 START_TEST(test_restored_instance)
 {
         pw_instance *b = secret_keeper("/tmp/secret-b");
@@ -104,11 +114,7 @@ START_TEST(test_restored_instance)
                 if (round == 1)
                         pw_engine_trim(t_engine);
                 pw_instance *a = t_restore("python3");
-                ck_assert_int_eq(t_specialize_code(a, HOSTILE_PROBE, NULL), 0);
-                char *args = probe_args(b, "/tmp/secret-b");
-                assert_probe_holds(a, args);
-                free(args);
-                ck_assert_uint_ne(instance_uid(a), instance_uid(b));
+                probe_beside(a, b);
                 t_destroy(a);
         }
         t_destroy(b);
@@ -121,11 +127,7 @@ START_TEST(test_cold_start)
         pw_instance *a = NULL;
         int r = pw_instance_cold_start(t_engine, "python3", &a);
         ck_assert_msg(r == 0, "cold start: %s", pw_engine_last_error(t_engine));
-        ck_assert_int_eq(t_specialize_code(a, HOSTILE_PROBE, NULL), 0);
-        char *args = probe_args(b, "/tmp/secret-b");
-        assert_probe_holds(a, args);
-        free(args);
-        ck_assert_uint_ne(instance_uid(a), instance_uid(b));
+        probe_beside(a, b);
         pw_instance_destroy(a);
         t_destroy(b);
 }
