@@ -20,7 +20,10 @@
 #include "sandbox.h"
 #include "seccomp.h"
 
-const char *const sandbox_binds[] = {"/usr", NULL};
+/* The host directory bound read-only into every sandbox, and the sandbox's mounts that CRIU must
+ * not dump but bind again from the host on restore. */
+#define HOST_USR "/usr"
+static const char *const restored_from_host[] = {"tmp", "dev"};
 
 /* On a merged-/usr system these are symlinks into /usr; the sandbox gets the same symlinks. */
 static const char *const usr_links[][2] = {
@@ -167,19 +170,11 @@ int rootfs_prepare(const char *dir, const char *agent_path, pw_err *err)
         return 0;
 }
 
-/* The sandbox's mounts that CRIU must not dump but bind again from the host on restore. */
-static const char *const restored_from_host[] = {"tmp", "dev"};
-
 char **sandbox_externals(const char *tmp_source, const char *dev_source)
 {
         _cleanup_strv_free_ char **v = NULL;
-        for (size_t i = 0; sandbox_binds[i]; i++) {
-                const char *path = sandbox_binds[i];
-                _cleanup_free_ char *s = tmp_source ? strdup_printf("mnt[%s]:%s", path + 1, path)
-                                                    : strdup_printf("mnt[%s]:%s", path, path + 1);
-                if (!s || strv_push(&v, s) < 0)
-                        return NULL;
-        }
+        if (strv_push(&v, tmp_source ? "mnt[usr]:" HOST_USR : "mnt[" HOST_USR "]:usr") < 0)
+                return NULL;
         const char *sources[] = {tmp_source, dev_source};
         for (size_t i = 0; i < ELEMENTSOF(restored_from_host); i++) {
                 const char *key = restored_from_host[i];
@@ -304,7 +299,7 @@ static void enter_root(const zygote_params *p, const char *usr_path, const char 
         int errfd = p->stderr_w;
         mount_or_die(errfd, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
         mount_or_die(errfd, p->rootfs, p->rootfs, NULL, MS_BIND, NULL);
-        mount_or_die(errfd, sandbox_binds[0], usr_path, NULL, MS_BIND, NULL);
+        mount_or_die(errfd, HOST_USR, usr_path, NULL, MS_BIND, NULL);
         mount_or_die(errfd, NULL, usr_path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
 
         if (chdir(p->rootfs) < 0)
@@ -394,7 +389,7 @@ int zygote_spawn(const zygote_params *p, pid_t *ret_pid, pw_err *err)
                 return err_set(err, -EPERM, "a sandbox never runs as root");
         /* Everything the child needs is made here: after clone it must not allocate. */
         char usr_path[4096], tmp_opts[64];
-        snprintf(usr_path, sizeof(usr_path), "%s%s", p->rootfs, sandbox_binds[0]);
+        snprintf(usr_path, sizeof(usr_path), "%s" HOST_USR, p->rootfs);
         snprintf(tmp_opts, sizeof(tmp_opts), "size=%um,mode=1777", p->tmp_mb);
         const struct sock_fprog *filter = sandbox_seccomp_filter();
 

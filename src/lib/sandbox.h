@@ -16,9 +16,6 @@
 #include "cgroup.h"
 #include "internal.h"
 
-/* Host directories bound read-only into every sandbox. */
-extern const char *const sandbox_binds[];
-
 /* Fills dir with the sandbox's root: mount points, symlinks to /usr, device nodes, a minimal /etc
  * and the agent at /prewarm/AGENT_NAME. */
 int rootfs_prepare(const char *dir, const char *agent_path, pw_err *err);
