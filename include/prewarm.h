@@ -98,6 +98,26 @@ PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e);
  * memory pressure, and for callers that must see nothing of the engine between requests. */
 PW_PUBLIC int pw_engine_trim(pw_engine *e);
 
+/* Where an engine may take function code from. By default an engine reads any local path and
+ * fetches http(s) code from any address: right for a root caller loading its own code (the CLI),
+ * wrong for one that loads URIs other people give it (prewarmd). */
+typedef struct pw_code_policy {
+        /* Directories beneath which file:// URIs and plain paths are read, NULL-terminated;
+         * NULL or empty: no local file at all. Paths are resolved beneath their root with
+         * openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV): "..", symlinks,
+         * magic links and mount points cannot lead out. */
+        const char *const *file_roots;
+        /* CIDRs ("10.0.0.0/8", "fd00::/8") that http(s) fetches may reach besides public
+         * addresses, NULL-terminated. Without them loopback, link-local, private, shared,
+         * unique-local, multicast and reserved destinations are refused, checked on every address
+         * a fetch connects to, redirects included. Proxies from the environment are not used. */
+        const char *const *fetch_allow;
+} pw_code_policy;
+
+/* Restricts where e takes code from, for every later specialize; call before using e. Copies p.
+ * Errors: -EINVAL (a root that is not an absolute path of a directory, a malformed CIDR). */
+PW_PUBLIC int pw_engine_restrict_code(pw_engine *e, const pw_code_policy *p);
+
 /* The reason for the last failure of a call on e made by this thread, "" if none. Like errno,
  * each thread sees its own. Valid until this thread's next call on e. */
 PW_PUBLIC const char *pw_engine_last_error(const pw_engine *e);

@@ -24,15 +24,17 @@ for port in $(shuf -i 10000-32000 -n 20); do  # below the ephemeral range
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
 done
 # shellcheck disable=SC2086 # word splitting of the extra options is the point
-"$prewarmd" --state-dir "$state" --listen "127.0.0.1:$port" ${LOAD_DAEMON_ARGS:-} 2>"$work/daemon.log" &
+mkdir -p "$work/code"
+"$prewarmd" --state-dir "$state" --code-root "$work/code" --listen "127.0.0.1:$port" ${LOAD_DAEMON_ARGS:-} 2>"$work/daemon.log" &
 pid=$!
 for _ in $(seq 1 200); do api http://d/healthz >/dev/null && break; sleep 0.05; done
 [ "$(api -X POST http://d/v1/templates/python3/build)" = 200 ] || die "template build failed: $(cat "$work/body")"
-cat >"$work/hello.py" <<'PY'
+PREWARM_TOKEN=$(cat "$state/api.token") && export PREWARM_TOKEN || die "no TCP token in $state/api.token"
+cat >"$work/code/hello.py" <<'PY'
 def main(args):
     return {"greeting": "hello " + str(args.get("name")), "n": args.get("n")}
 PY
-[ "$(api -X PUT http://d/v1/functions/load -d "{\"code\": \"file://$work/hello.py\", \"timeout_ms\": 10000}")" = 201 ] ||
+[ "$(api -X PUT http://d/v1/functions/load -d "{\"code\": \"file://$work/code/hello.py\", \"timeout_ms\": 10000}")" = 201 ] ||
         die "registration failed: $(cat "$work/body")"
 [ "$(api -X POST http://d/v1/functions/load/invoke -d '{}')" = 200 ] || die "warm-up failed: $(cat "$work/body")"
 

@@ -2,6 +2,8 @@
 wrk.method = "POST"
 wrk.body = '{"name": "load", "n": 42}'
 wrk.headers["Content-Type"] = "application/json"
+-- prewarmd's TCP API always wants its bearer token (load.sh passes the one the daemon made).
+wrk.headers["Authorization"] = "Bearer " .. (os.getenv("PREWARM_TOKEN") or "")
 
 local bad = 0
 function response(status, headers, body)

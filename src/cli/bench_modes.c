@@ -192,7 +192,7 @@ static int agent_pipes(agent_proc *p, int ends[2], pw_err *err)
 static int agent_load(const bench_ctx *c, const agent_channel *ch, pw_err *err)
 {
         blob b = {0};
-        int r = blob_fetch(c->fn.code_uri, NULL, BLOB_MAX, &b, err);
+        int r = blob_fetch(c->fn.code_uri, NULL, BLOB_MAX, NULL, &b, err);
         if (r < 0)
                 return r;
         const agent_code code = {b.filename, "main", NULL, b.data, b.size};

@@ -14,15 +14,19 @@ typedef struct registry registry;
 typedef struct metrics metrics;
 typedef struct activations activations;
 typedef struct slots slots;
+struct code_policy;
 
 typedef struct daemon_config {
         const char *state_dir;
         const char *socket_path;     /* default STATE/prewarmd.sock */
         const char *listen;          /* HOST:PORT or NULL */
         const char *token_file;
+        const char *socket_group;    /* group given the unix socket (mode 0660), or NULL */
         unsigned ow_port_first, ow_port_last; /* 0: no OpenWhisk slots */
         const char *slot_template;   /* template the slots' zygotes come from */
         const char *fission_root;    /* Fission packages must lie under it */
+        char **code_roots;           /* --code-root: where file:// code may come from */
+        char **fetch_allow;          /* --fetch-allow: CIDRs http(s) code may come from */
         unsigned grace_s;            /* how long shutdown waits for in-flight requests */
         unsigned zygotes_min, zygotes_max;
         uint64_t memory_budget_mb;   /* of what the pool keeps ready; 0: none */
@@ -32,7 +36,8 @@ typedef struct daemon_config {
 
 typedef struct daemon_ctx {
         daemon_config cfg;
-        char *token; /* bearer token, or NULL */
+        char *token;     /* --token-file's bearer token, or NULL: required on every API request */
+        char *tcp_token; /* required on TCP: the same, or one kept in STATE/api.token */
         pw_engine *engine;
         pw_pool *pool;
         registry *functions;
@@ -40,6 +45,7 @@ typedef struct daemon_ctx {
         activations *activations;
         slots *slots;
         char *blob_dir;   /* STATE/blobs */
+        struct code_policy *code_policy; /* the same as the engine's, for checks at registration */
 
         atomic_bool stopping;   /* new requests get 503 */
         atomic_int in_flight;   /* requests inside a handler, async activations running */

@@ -116,7 +116,7 @@ static void specialize_locked(slot *s, json_t *body, http_response *res)
                 http_reply_error(res, r == -ENOMEM ? 500 : r == -EACCES ? 403 : 400, "%s", msg);
                 return;
         }
-        if ((r = blob_check(uri, NULL, msg, sizeof(msg))) < 0) {
+        if ((r = blob_check(s->d, uri, NULL, msg, sizeof(msg))) < 0) {
                 metrics_error(s->d->metrics, "specialize");
                 http_reply_error(res, blob_error_status(r), "%s", msg);
                 return;

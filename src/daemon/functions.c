@@ -270,11 +270,11 @@ int blob_cache_gc(daemon_ctx *d)
         return n;
 }
 
-int blob_check(const char *uri, const char *digest, char *errbuf, size_t errlen)
+int blob_check(daemon_ctx *d, const char *uri, const char *digest, char *errbuf, size_t errlen)
 {
         pw_err err = {""};
         blob b = {0};
-        int r = blob_fetch(uri, digest, BLOB_MAX, &b, &err);
+        int r = blob_fetch(uri, digest, BLOB_MAX, d->code_policy, &b, &err);
         blob_done(&b);
         if (r < 0)
                 fail(errbuf, errlen, r, "%s", err.msg[0] ? err.msg : strerror(-r));
@@ -285,6 +285,7 @@ unsigned blob_error_status(int r)
 {
         switch (r) {
         case -EINVAL: return 400;  /* bad URI or pin */
+        case -EACCES: return 403;  /* a source this daemon does not read */
         case -EFBIG: return 413;
         case -EHOSTUNREACH: return 424; /* the code's server failed us */
         default: return 422;       /* missing blob, digest mismatch */
@@ -405,7 +406,7 @@ int function_parse(daemon_ctx *d, const char *name, json_t *body, json_t **ret_d
         _cleanup_free_ char *uri = NULL, *digest = NULL;
         if ((r = resolve_code(d, &f, &uri, &digest, ret_status, errbuf, errlen)) < 0)
                 return r;
-        if ((r = blob_check(uri, digest, errbuf, errlen)) < 0) {
+        if ((r = blob_check(d, uri, digest, errbuf, errlen)) < 0) {
                 *ret_status = blob_error_status(r);
                 return r;
         }

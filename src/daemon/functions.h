@@ -59,6 +59,6 @@ int inline_code_store(daemon_ctx *d, const char *source, const char *zip_b64, ch
 int blob_cache_gc(daemon_ctx *d);
 /* Fetches uri once and checks it against digest (may be NULL), the way specialize will. On failure
  * a negative errno and errbuf. */
-int blob_check(const char *uri, const char *digest, char *errbuf, size_t errlen);
+int blob_check(daemon_ctx *d, const char *uri, const char *digest, char *errbuf, size_t errlen);
 /* HTTP status for a blob_check failure. */
 unsigned blob_error_status(int r);

@@ -206,10 +206,10 @@ static bool token_equal(const char *a, const char *b)
 
 static bool authorized(const http_server *s, const http_request *req)
 {
-        if (!s->cfg.check_token || !s->daemon->token)
+        if (!s->cfg.token)
                 return true;
         const char *auth = http_header(req, "Authorization");
-        return auth && !strncasecmp(auth, "Bearer ", 7) && token_equal(auth + 7, s->daemon->token);
+        return auth && !strncasecmp(auth, "Bearer ", 7) && token_equal(auth + 7, s->cfg.token);
 }
 
 /* True when the request was let in: it stays in flight until on_completed. */

@@ -55,7 +55,7 @@ typedef struct http_server_config {
         const http_route *routes;
         size_t n_routes;
         void *data;
-        bool check_token;        /* require the daemon's bearer token, when it has one */
+        const char *token;       /* the bearer token every request must carry, or NULL */
 } http_server_config;
 
 typedef struct http_server http_server;

@@ -5,10 +5,12 @@
  * finish (or fail them after the grace period), destroy every instance.
  */
 #include <fcntl.h>
+#include <grp.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -17,6 +19,7 @@
 #include "api.h"
 #include "config.h"
 #include "functions.h"
+#include "code_policy.h"
 #include "http.h"
 #include "metrics.h"
 #include "openwhisk.h"
@@ -147,11 +150,17 @@ static void usage(FILE *f)
                 "  --templates-dir DIR      template definitions\n"
                 "  --socket PATH            unix socket of the API (default STATE/prewarmd.sock, mode 0660;\n"
                 "                           STATE is root's alone: give a group the socket elsewhere)\n"
-                "  --listen HOST:PORT       also serve the API on TCP (non-loopback needs --token-file)\n"
+                "  --socket-group GROUP     the group that may use the unix socket (default: root only)\n"
+                "  --listen HOST:PORT       also serve the API on TCP; every TCP request needs the bearer token\n"
+                "                           (--token-file's, else one made at first start in STATE/api.token)\n"
                 "  --token-file FILE        require 'Authorization: Bearer TOKEN' on every API request\n"
                 "  --openwhisk-ports A-B    one action slot per port on 127.0.0.1 (OpenWhisk, Knative, Fission)\n"
                 "  --slot-template NAME     template of the slots' instances (default python3)\n"
                 "  --fission-root DIR       where Fission's deployment packages are (default /userfunc)\n"
+                "  --code-root DIR          file:// code may come from beneath DIR (repeatable; default: none,\n"
+                "                           only code uploaded inline, kept in STATE/blobs)\n"
+                "  --fetch-allow CIDR       http(s) code may come from this range too (repeatable; default:\n"
+                "                           public addresses only, no loopback, private or link-local)\n"
                 "  --zygotes MIN-MAX        zygotes kept ready per template (default 1-4)\n"
                 "  --memory-budget MB       memory the pool may keep ready, by the templates' limits (default: no limit)\n"
                 "  --max-invocations N      invocations running at once; more wait their turn (default 32 per CPU, 0: no limit)\n"
@@ -182,6 +191,8 @@ static int parse_options(int argc, char **argv, daemon_config *c)
                 {"slot-template", required_argument, NULL, 'm'}, {"zygotes", required_argument, NULL, 'z'},
                 {"fission-root", required_argument, NULL, 'F'}, {"max-invocations", required_argument, NULL, 'M'},
                 {"grace", required_argument, NULL, 'g'},    {"memory-budget", required_argument, NULL, 'b'},
+                {"code-root", required_argument, NULL, 'C'}, {"fetch-allow", required_argument, NULL, 'A'},
+                {"socket-group", required_argument, NULL, 'G'},
                 {"verbose", no_argument, NULL, 'v'},
                 {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
                 {0},
@@ -192,10 +203,27 @@ static int parse_options(int argc, char **argv, daemon_config *c)
                 case 's': c->state_dir = optarg; break;
                 case 't': setenv("PREWARM_TEMPLATES_DIR", optarg, 1); break;
                 case 'S': c->socket_path = optarg; break;
+                case 'G': c->socket_group = optarg; break;
                 case 'l': c->listen = optarg; break;
                 case 'T': c->token_file = optarg; break;
                 case 'm': c->slot_template = optarg; break;
                 case 'F': c->fission_root = optarg; break;
+                case 'C':
+                        if (optarg[0] != '/')
+                                return fprintf(stderr, "prewarmd: --code-root wants an absolute directory, got '%s'\n", optarg), -EINVAL;
+                        if (strv_push(&c->code_roots, optarg) < 0)
+                                return -ENOMEM;
+                        break;
+                case 'A': {
+                        int family;
+                        uint8_t addr[16];
+                        unsigned prefix;
+                        if (cidr_parse(optarg, &family, addr, &prefix) < 0)
+                                return fprintf(stderr, "prewarmd: --fetch-allow wants a CIDR such as 10.0.0.0/8, got '%s'\n", optarg), -EINVAL;
+                        if (strv_push(&c->fetch_allow, optarg) < 0)
+                                return -ENOMEM;
+                        break;
+                }
                 case 'v': c->verbose = true; break;
                 case 'h': usage(stdout); exit(0);
                 case 'V': printf("prewarmd %s\n", PW_VERSION); exit(0);
@@ -289,6 +317,45 @@ static int read_token(const char *path, char **ret)
         return 0;
 }
 
+/* TCP's token when the operator gave none: made once, kept 0600 in the state dir (root's alone). */
+static int tcp_token(daemon_ctx *d, char **ret)
+{
+        if (d->token)
+                return (*ret = strdup(d->token)) ? 0 : -ENOMEM;
+        _cleanup_free_ char *path = strdup_printf("%s/api.token", d->cfg.state_dir);
+        if (!path)
+                return -ENOMEM;
+        int r = read_token(path, ret);
+        if (r != -ENOENT) {
+                if (r < 0)
+                        dlog(PW_LOG_ERROR, "token file %s: %s", path, strerror(-r));
+                else
+                        dlog(PW_LOG_INFO, "TCP API: bearer token in %s", path);
+                return r;
+        }
+        uint8_t bytes[32];
+        if (getrandom(bytes, sizeof(bytes), 0) != sizeof(bytes))
+                return dlog(PW_LOG_ERROR, "no randomness for a token: %m"), -EIO;
+        char text[2 * sizeof(bytes) + 2];
+        hex_encode(bytes, sizeof(bytes), text);
+        strcat(text, "\n");
+        if ((r = write_file_atomic(path, text, strlen(text), 0600)) < 0)
+                return dlog(PW_LOG_ERROR, "writing %s: %s", path, strerror(-r)), r;
+        dlog(PW_LOG_INFO, "TCP API: made a bearer token in %s (send 'Authorization: Bearer TOKEN')", path);
+        return read_token(path, ret);
+}
+
+static int give_socket_group(const char *path, const char *group)
+{
+        struct group *g = getgrnam(group);
+        if (!g)
+                return dlog(PW_LOG_ERROR, "--socket-group %s: no such group", group), -ENOENT;
+        if (chown(path, (uid_t)-1, g->gr_gid) < 0)
+                return dlog(PW_LOG_ERROR, "chown %s to group %s: %m", path, group), negative_errno();
+        dlog(PW_LOG_INFO, "API socket %s: group %s may use it", path, group);
+        return 0;
+}
+
 typedef struct servers {
         http_server *unix_api, *tcp_api;
         char *socket_path;
@@ -306,26 +373,29 @@ static int start_api(daemon_ctx *d, servers *s)
                 return dlog(PW_LOG_ERROR, "cannot listen on %s: %s", s->socket_path,
                             r == -EEXIST ? "a file that is not a socket has that name" : strerror(-r)), r;
         s->socket_bound = true;
+        if (d->cfg.socket_group && (r = give_socket_group(s->socket_path, d->cfg.socket_group)) < 0) {
+                close(fd);
+                return r;
+        }
         http_server_config cfg = {.name = "api", .listen_fd = fd, .routes = api_routes,
-                                  .n_routes = api_n_routes, .data = d, .check_token = true};
+                                  .n_routes = api_n_routes, .data = d, .token = d->token};
         if ((r = http_server_start(d, &cfg, &s->unix_api)) < 0)
                 return dlog(PW_LOG_ERROR, "cannot serve %s", s->socket_path), r;
         dlog(PW_LOG_INFO, "API on unix:%s", s->socket_path);
         if (!d->cfg.listen)
                 return 0;
+        /* Loopback included: any local user can reach a loopback port. */
+        if ((r = tcp_token(d, &d->tcp_token)) < 0)
+                return r;
         bool loopback;
         if ((r = http_listen_tcp(d->cfg.listen, &fd, &loopback)) < 0)
                 return dlog(PW_LOG_ERROR, "cannot listen on %s: %s", d->cfg.listen, strerror(-r)), r;
-        if (!loopback && !d->token) {
-                close(fd);
-                dlog(PW_LOG_ERROR, "--listen %s is not a loopback address: give --token-file", d->cfg.listen);
-                return -EPERM;
-        }
         cfg.name = "api-tcp";
         cfg.listen_fd = fd;
+        cfg.token = d->tcp_token;
         if ((r = http_server_start(d, &cfg, &s->tcp_api)) < 0)
                 return dlog(PW_LOG_ERROR, "cannot serve %s", d->cfg.listen), r;
-        dlog(PW_LOG_INFO, "API on tcp:%s%s", d->cfg.listen, d->token ? " (bearer token required)" : "");
+        dlog(PW_LOG_INFO, "API on tcp:%s (bearer token required)", d->cfg.listen);
         return 0;
 }
 
@@ -348,6 +418,33 @@ static int open_engine(daemon_ctx *d)
         return 0;
 }
 
+/* Code only from where the operator said: --code-root directories, the blob cache (inline code)
+ * and the Fission package root; http(s) to public addresses and --fetch-allow ranges. */
+static int restrict_code(daemon_ctx *d)
+{
+        _cleanup_strv_free_ char **roots = NULL;
+        struct stat st;
+        if (strv_push(&roots, d->blob_dir) < 0)
+                return -ENOMEM;
+        if (stat(d->cfg.fission_root, &st) == 0 && S_ISDIR(st.st_mode) && strv_push(&roots, d->cfg.fission_root) < 0)
+                return -ENOMEM;
+        for (char **r = d->cfg.code_roots; r && *r; r++)
+                if (strv_push(&roots, *r) < 0)
+                        return -ENOMEM;
+        const pw_code_policy policy = {(const char *const *)roots, (const char *const *)d->cfg.fetch_allow};
+        pw_err err = {""};
+        int r = code_policy_new(&policy, &d->code_policy, &err);
+        if (r >= 0 && (r = pw_engine_restrict_code(d->engine, &policy)) < 0)
+                err_set(&err, r, "%s", pw_engine_last_error(d->engine));
+        if (r < 0)
+                return dlog(PW_LOG_ERROR, "%s", err.msg), r;
+        for (char **p = roots; *p; p++)
+                dlog(PW_LOG_INFO, "code: file:// beneath %s", *p);
+        for (char **p = d->cfg.fetch_allow; p && *p; p++)
+                dlog(PW_LOG_INFO, "code: http(s) also from %s", *p);
+        return 0;
+}
+
 static int open_state(daemon_ctx *d)
 {
         char msg[1024] = "";
@@ -357,6 +454,8 @@ static int open_state(daemon_ctx *d)
         d->blob_dir = strdup_printf("%s/blobs", d->cfg.state_dir);
         if (!d->blob_dir || (r = mkdir_private(d->blob_dir)) < 0)
                 return dlog(PW_LOG_ERROR, "cannot create the blob cache %s", d->blob_dir), -ENOMEM;
+        if ((r = restrict_code(d)) < 0)
+                return r;
         if ((r = blob_cache_gc(d)) > 0)
                 dlog(PW_LOG_INFO, "blob cache: removed %d blob(s) no function uses", r);
         d->metrics = metrics_new();
@@ -419,7 +518,11 @@ static void release(daemon_ctx *d, servers *s)
         d->activations = activations_free(d->activations);
         json_decref(d->building);
         free(d->blob_dir);
+        code_policy_free(d->code_policy);
+        strv_free(d->cfg.code_roots);
+        strv_free(d->cfg.fetch_allow);
         free(d->token);
+        free(d->tcp_token);
         free(s->socket_path);
         pthread_mutex_destroy(&d->build_lock);
         pthread_mutex_destroy(&d->admission_lock);

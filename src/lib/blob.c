@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
+#include <fcntl.h>
 #include <curl/curl.h>
 #include <pthread.h>
 
@@ -89,6 +90,8 @@ typedef struct sink {
         char *data;
         size_t size, max;
         bool too_big;
+        const code_policy *policy;
+        char refused[256]; /* why the policy refused a connection */
 } sink;
 
 static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -109,19 +112,28 @@ static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *userdata)
         return n;
 }
 
+/* Every connection of a fetch, redirects included, is checked on the address it goes to. */
+static curl_socket_t open_checked(void *userdata, curlsocktype purpose, struct curl_sockaddr *a)
+{
+        sink *s = userdata;
+        if (s->policy && !code_policy_address_ok(s->policy, &a->addr, s->refused, sizeof(s->refused)))
+                return CURL_SOCKET_BAD;
+        return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 static void curl_init_once(void)
 {
         curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static int fetch_http(const char *url, size_t max, blob *ret, pw_err *err)
+static int fetch_http(const char *url, size_t max, const code_policy *policy, blob *ret, pw_err *err)
 {
         static pthread_once_t once = PTHREAD_ONCE_INIT;
         pthread_once(&once, curl_init_once);
         CURL *c = curl_easy_init();
         if (!c)
                 return -ENOMEM;
-        sink s = {.max = max};
+        sink s = {.max = max, .policy = policy};
         char curl_err[CURL_ERROR_SIZE] = "";
         curl_easy_setopt(c, CURLOPT_URL, url);
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -130,6 +142,13 @@ static int fetch_http(const char *url, size_t max, blob *ret, pw_err *err)
         curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 60000L);
+        /* A server that trickles: under 1 KiB/s for 10 s ends the fetch. */
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 10L);
+        curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_checked);
+        curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &s);
+        if (policy) /* a proxy would be the address connected to, not the server's */
+                curl_easy_setopt(c, CURLOPT_PROXY, "");
         curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
@@ -141,7 +160,9 @@ static int fetch_http(const char *url, size_t max, blob *ret, pw_err *err)
         curl_easy_cleanup(c);
 
         int r = 0;
-        if (s.too_big || cr == CURLE_FILESIZE_EXCEEDED)
+        if (s.refused[0])
+                r = err_set(err, -EACCES, "fetching %s: refused: %s", url, s.refused);
+        else if (s.too_big || cr == CURLE_FILESIZE_EXCEEDED)
                 r = err_set(err, -EFBIG, "%s is larger than %zu bytes", url, max);
         else if (cr != CURLE_OK)
                 r = err_set(err, -EHOSTUNREACH, "fetching %s: %s", url, curl_err[0] ? curl_err : curl_easy_strerror(cr));
@@ -158,9 +179,15 @@ static int fetch_http(const char *url, size_t max, blob *ret, pw_err *err)
         return ret->data ? 0 : -ENOMEM;
 }
 
-static int fetch_file(const char *path, size_t max, blob *ret, pw_err *err)
+static int fetch_file(const char *path, size_t max, const code_policy *policy, blob *ret, pw_err *err)
 {
-        int r = read_file(path, max, &ret->data, &ret->size);
+        _cleanup_close_ int fd = -1;
+        int r = policy ? code_policy_open(policy, path, &fd, err) : 0;
+        if (r < 0)
+                return r;
+        if (!policy && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+                return err_set(err, negative_errno(), "cannot read %s: %m", path);
+        r = read_fd(fd, max, &ret->data, &ret->size);
         if (r == -EFBIG)
                 return err_set(err, r, "%s is larger than %zu bytes", path, max);
         if (r < 0)
@@ -168,7 +195,7 @@ static int fetch_file(const char *path, size_t max, blob *ret, pw_err *err)
         return 0;
 }
 
-int blob_fetch(const char *uri, const char *digest, size_t max, blob *ret, pw_err *err)
+int blob_fetch(const char *uri, const char *digest, size_t max, const code_policy *policy, blob *ret, pw_err *err)
 {
         char want[65];
         if (digest && digest_parse(digest, want) < 0)
@@ -178,11 +205,16 @@ int blob_fetch(const char *uri, const char *digest, size_t max, blob *ret, pw_er
         if (r < 0)
                 return r;
         blob b = {0};
-        r = u.scheme == CODE_FILE ? fetch_file(u.location, max, &b, err) : fetch_http(u.location, max, &b, err);
+        r = u.scheme == CODE_FILE ? fetch_file(u.location, max, policy, &b, err)
+                                  : fetch_http(u.location, max, policy, &b, err);
         if (r >= 0 && digest) {
                 char got[65];
                 r = sha256_buffer_hex(b.data, b.size, got);
-                if (r >= 0 && strcmp(got, want))
+                /* The digest it has only for a caller who may read it anyway: under a policy, the
+                 * caller may not, and must not learn the digest of a file it guesses. */
+                if (r >= 0 && strcmp(got, want) && policy)
+                        r = err_set(err, -EBADMSG, "%s does not match the pinned sha256:%s", uri, want);
+                else if (r >= 0 && strcmp(got, want))
                         r = err_set(err, -EBADMSG, "%s has digest sha256:%s, not the pinned sha256:%s", uri, got, want);
         }
         if (r < 0) {

@@ -2,6 +2,7 @@
 /* Code blobs: where a function's code comes from, read on the host, checked against its pin. */
 #pragma once
 
+#include "code_policy.h"
 #include "internal.h"
 
 #define BLOB_MAX (32u << 20)
@@ -26,5 +27,7 @@ typedef struct blob {
 
 void blob_done(blob *b);
 /* Reads the blob behind uri (at most max bytes) and checks it against digest ("sha256:HEX" or
- * NULL). Errors: -EINVAL (bad URI or pin), -ENOENT, -EFBIG, -EHOSTUNREACH, -EBADMSG (mismatch). */
-int blob_fetch(const char *uri, const char *digest, size_t max, blob *ret, pw_err *err);
+ * NULL); with a policy, only where the policy allows (NULL: anywhere). Errors: -EINVAL (bad URI
+ * or pin), -EACCES (the policy refuses it), -ENOENT, -EFBIG, -EHOSTUNREACH, -EBADMSG (mismatch).
+ * A refused file's content, size and digest never show in err. */
+int blob_fetch(const char *uri, const char *digest, size_t max, const code_policy *policy, blob *ret, pw_err *err);

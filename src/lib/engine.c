@@ -11,6 +11,7 @@
 #include "staging.h"
 #include "internal.h"
 #include "manifest.h"
+#include "code_policy.h"
 #include "uids.h"
 
 int err_set(pw_err *err, int r, const char *fmt, ...)
@@ -172,6 +173,7 @@ PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e)
         staging_engine_done(e);
         netns_pool_free(e->netns);
         uid_pool_free(e->uids);
+        code_policy_free(e->code_policy);
         pthread_mutex_destroy(&e->lock);
         pthread_mutex_destroy(&e->stage_lock);
         strv_free(e->criu_argv);
@@ -189,6 +191,20 @@ PW_PUBLIC int pw_engine_trim(pw_engine *e)
         ahead_drop(e->ahead, NULL);
         staging_engine_done(e);
         netns_pool_drain(e->netns);
+        return 0;
+}
+
+PW_PUBLIC int pw_engine_restrict_code(pw_engine *e, const pw_code_policy *p)
+{
+        if (!e || !p)
+                return -EINVAL;
+        pw_err err = {""};
+        code_policy *policy = NULL;
+        int r = code_policy_new(p, &policy, &err);
+        if (r < 0)
+                return engine_fail(e, r, &err);
+        code_policy_free(e->code_policy);
+        e->code_policy = policy;
         return 0;
 }
 

@@ -37,6 +37,7 @@ struct pw_engine {
         struct netns_pool *netns; /* network namespaces made ahead for restores */
         struct ahead *ahead;      /* restores prepared ahead */
         struct uid_pool *uids;    /* host uids for sandboxes (uids.h) */
+        struct code_policy *code_policy; /* where code may come from; NULL: anywhere */
 };
 
 void pw_log(const pw_engine *e, int level, const char *fmt, ...) _printf_(3, 4);

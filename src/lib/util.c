@@ -93,6 +93,11 @@ int read_file(const char *path, size_t max, char **ret, size_t *ret_size)
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return negative_errno();
+        return read_fd(fd, max, ret, ret_size);
+}
+
+int read_fd(int fd, size_t max, char **ret, size_t *ret_size)
+{
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return negative_errno();

@@ -72,6 +72,8 @@ int write_full(int fd, const void *buf, size_t n);
 
 /* Reads a whole file of at most max bytes (+1 for a NUL that is appended). -EFBIG past max. */
 int read_file(const char *path, size_t max, char **ret, size_t *ret_size);
+/* The same from an open descriptor. */
+int read_fd(int fd, size_t max, char **ret, size_t *ret_size);
 /* Writes a whole file atomically (temp file + rename). */
 int write_file_atomic(const char *path, const void *data, size_t n, mode_t mode);
 /* Writes a short string to an existing file (cgroup and proc knobs). */

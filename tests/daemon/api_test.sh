@@ -6,7 +6,7 @@
 prewarmd=$1 source=$2
 . "$(dirname "$0")/lib.sh"
 
-cat >"$work/echo.py" <<'PY'
+cat >"$code_dir/echo.py" <<'PY'
 import os
 def main(args):
     print("echo got", sorted(args))
@@ -21,12 +21,13 @@ def main(args):
 PY
 printf 'def twice(n):\n    return 2 * n\n' >"$work/zip/helper.py"
 (cd "$work/zip" && python3 -c 'import zipfile; z = zipfile.ZipFile("../app.zip", "w"); z.write("__main__.py"); z.write("helper.py"); z.close()')
-digest=sha256:$(sha256sum "$work/echo.py" | cut -d' ' -f1)
+digest=sha256:$(sha256sum "$code_dir/echo.py" | cut -d' ' -f1)
 
-start_daemon || exit 1
+# The code server below is on loopback, which a daemon refuses unless told otherwise.
+start_daemon --fetch-allow 127.0.0.0/8 || exit 1
 api GET /healthz;                               expect "healthz" 200 '"status":"ok"'
 api GET /v1/templates;                          expect "no templates yet" 200 '^\{"templates":\[\]\}'
-api PUT /v1/functions/early -d "{\"code\": \"file://$work/echo.py\"}"
+api PUT /v1/functions/early -d "{\"code\": \"file://$code_dir/echo.py\"}"
 expect "register a function before its template is built" 201 '"name":"early"'
 api POST /v1/functions/early/invoke -d '{}';    expect "invoke it: template not built" 409 'template python3 is not built'
 api DELETE /v1/functions/early;                 expect "remove it" 200 ''
@@ -38,9 +39,9 @@ api POST /v1/templates/nosuch/build;            expect "build without a definiti
 api POST '/v1/templates/bad%20name/build';      expect "build with an invalid name" 400 'invalid template name'
 
 # ---------------------------------------------------------------- functions
-api PUT /v1/functions/echo -d "{\"code\": \"file://$work/echo.py\", \"env\": {\"COLOR\": \"blue\"}, \"timeout_ms\": 5000}"
+api PUT /v1/functions/echo -d "{\"code\": \"file://$code_dir/echo.py\", \"env\": {\"COLOR\": \"blue\"}, \"timeout_ms\": 5000}"
 expect "register a function" 201 '"name":"echo".*"template":"python3"'
-api PUT /v1/functions/echo -d "{\"code\": \"file://$work/echo.py\", \"env\": {\"COLOR\": \"green\"}, \"digest\": \"$digest\"}"
+api PUT /v1/functions/echo -d "{\"code\": \"file://$code_dir/echo.py\", \"env\": {\"COLOR\": \"green\"}, \"digest\": \"$digest\"}"
 expect "update it, with a digest pin" 200 "\"digest\":\"$digest\""
 api GET /v1/functions/echo;                     expect "read it" 200 '"COLOR":"green"'
 api GET /v1/functions;                          expect "list functions" 200 '^\{"functions":\[\{.*"name":"echo"'
@@ -56,7 +57,7 @@ expect "invoke again" 200 '"name":"again"'
 if [ "$(header X-Prewarm-Source)" = warm ]; then ok "second invocation is warm"; else fail "second source: $(header X-Prewarm-Source)"; fi
 api POST /v1/functions/echo/invoke;             expect "no body means {}" 200 '^\{"args":\{\},'
 
-api PUT /v1/functions/inline -d "{\"source\": $(json_string "$work/echo.py"), \"main\": \"other\"}"
+api PUT /v1/functions/inline -d "{\"source\": $(json_string "$code_dir/echo.py"), \"main\": \"other\"}"
 expect "inline source" 201 "\"code\":\"file://$state/blobs/sha256-[0-9a-f]{64}\\.py\",\"digest\":\"sha256:"
 api POST /v1/functions/inline/invoke -d '{}';   expect "invoke inline source, other entry point" 200 '"entry":"other"'
 api PUT /v1/functions/zipped -d "{\"zip\": \"$(base64 -w 76 "$work/app.zip" | sed 's/$/\\n/' | tr -d '\n')\"}"
@@ -65,7 +66,7 @@ api POST /v1/functions/zipped/invoke -d '{"n": 21}'; expect "invoke the zip with
 ls "$state/blobs/" | grep -qE '^sha256-[0-9a-f]{64}\.zip$' && ok "zip in the blob cache" || fail "zip in the blob cache"
 
 http_port=$(free_port)
-python3 -m http.server --bind 127.0.0.1 "$http_port" --directory "$work" >/dev/null 2>&1 &
+python3 -m http.server --bind 127.0.0.1 "$http_port" --directory "$code_dir" >/dev/null 2>&1 &
 http_pid=$!
 extra_cleanup="kill $http_pid 2>/dev/null"
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$http_port/echo.py" && break; sleep 0.05; done
@@ -80,18 +81,20 @@ kill "$http_pid"; wait "$http_pid" 2>/dev/null; extra_cleanup=
 zeros=$(printf '0%.0s' {1..64})
 api PUT /v1/functions/bad -d '{"code": "file:///x.py"';                 expect "malformed JSON" 400 '"error":"malformed JSON'
 api PUT /v1/functions/bad -d '[1]';                                       expect "body not an object" 400 '"error":'
-api PUT /v1/functions/bad -d "{\"code\": \"file://$work/echo.py\", \"colour\": 1}"; expect "unknown field" 400 'left unpacked: colour'
+api PUT /v1/functions/bad -d "{\"code\": \"file://$code_dir/echo.py\", \"colour\": 1}"; expect "unknown field" 400 'left unpacked: colour'
 api PUT /v1/functions/bad -d '{"code": "ftp://host/f.py"}';              expect "unsupported URI" 400 'unsupported code URI'
 api PUT /v1/functions/bad -d '{"code": "relative/f.py"}';                expect "relative path" 400 'unsupported code URI'
-api PUT /v1/functions/bad -d "{\"code\": \"file://$work/nope.py\"}";     expect "missing blob" 422 'cannot read .*nope.py'
-api PUT /v1/functions/bad -d "{\"code\": \"file://$work/echo.py\", \"digest\": \"sha256:$zeros\"}"
-expect "digest mismatch" 422 'not the pinned sha256:0000'
-api PUT /v1/functions/bad -d "{\"code\": \"file://$work/echo.py\", \"digest\": \"md5:x\"}"; expect "malformed pin" 400 'not a digest'
-api PUT /v1/functions/bad -d "{\"source\": \"x\", \"code\": \"file://$work/echo.py\"}"; expect "code given twice" 400 'exactly once'
+api PUT /v1/functions/bad -d "{\"code\": \"file://$code_dir/nope.py\"}";     expect "missing blob" 422 'cannot read .*nope.py'
+api PUT /v1/functions/bad -d "{\"code\": \"file://$code_dir/echo.py\", \"digest\": \"sha256:$zeros\"}"
+expect "digest mismatch" 422 'does not match the pinned sha256:0000'
+grep -q "$(sha256sum "$code_dir/echo.py" | cut -c1-16)" "$work/body" && fail "the mismatch told the file's digest" ||
+        ok "the mismatch does not tell the file's digest"
+api PUT /v1/functions/bad -d "{\"code\": \"file://$code_dir/echo.py\", \"digest\": \"md5:x\"}"; expect "malformed pin" 400 'not a digest'
+api PUT /v1/functions/bad -d "{\"source\": \"x\", \"code\": \"file://$code_dir/echo.py\"}"; expect "code given twice" 400 'exactly once'
 api PUT /v1/functions/bad -d '{"zip": "not base64!!"}';                 expect "zip that is not base64" 400 'base64'
-api PUT /v1/functions/bad -d "{\"code\": \"file://$work/echo.py\", \"env\": {\"A=B\": \"x\"}}"; expect "bad env name" 400 'env entry'
-api PUT /v1/functions/bad -d "{\"code\": \"file://$work/echo.py\", \"timeout_ms\": -1}"; expect "bad timeout" 400 'timeout_ms'
-api PUT '/v1/functions/.hidden' -d "{\"code\": \"file://$work/echo.py\"}"; expect "invalid function name" 400 'invalid function name'
+api PUT /v1/functions/bad -d "{\"code\": \"file://$code_dir/echo.py\", \"env\": {\"A=B\": \"x\"}}"; expect "bad env name" 400 'env entry'
+api PUT /v1/functions/bad -d "{\"code\": \"file://$code_dir/echo.py\", \"timeout_ms\": -1}"; expect "bad timeout" 400 'timeout_ms'
+api PUT '/v1/functions/.hidden' -d "{\"code\": \"file://$code_dir/echo.py\"}"; expect "invalid function name" 400 'invalid function name'
 api GET /v1/functions/bad;                                                expect "nothing registered by bad requests" 404 'no function'
 api POST /v1/functions/nosuch/invoke -d '{}';                             expect "unknown function" 404 "no function named 'nosuch'"
 api POST /v1/functions/echo/invoke -d '[1, 2]';                           expect "argument not an object" 400 'must be a JSON object'
@@ -161,10 +164,22 @@ api GET /healthz;                              expect "the unix socket wants the
 [ "$(stat -c %a "$sock")" = 660 ] && ok "socket mode 0660" || fail "socket mode $(stat -c %a "$sock")"
 stop_daemon
 
-"$prewarmd" --state-dir "$state" --listen "0.0.0.0:$(free_port)" 2>"$work/open.log"
-[ $? -eq 1 ] && grep -q "not a loopback address: give --token-file" "$work/open.log" && ok "non-loopback listener without a token refused" ||
-        { fail "non-loopback without token"; cat "$work/open.log"; }
-[ ! -e "$sock" ] && ok "refused daemon removed its socket" || fail "socket left by a refused daemon"
+# TCP without --token-file: a token made at first start, required from loopback too; the unix socket
+# is guarded by its mode (and --socket-group) alone then.
+port=$(free_port)
+start_daemon --listen "127.0.0.1:$port" || exit 1
+[ "$(stat -c %a "$state/api.token")" = 600 ] && ok "TCP token made 0600 in the state dir" ||
+        fail "token file mode $(stat -c %a "$state/api.token" 2>/dev/null)"
+grep -q "bearer token in $state/api.token" "$log" && ok "the log says where the token is" || fail "token not logged"
+url GET "http://127.0.0.1:$port/healthz";       expect "loopback TCP without the token" 401 'bearer token'
+url GET "http://127.0.0.1:$port/healthz" -H "Authorization: Bearer $(tcp_token)"
+expect "loopback TCP with the made token" 200 '"status":"ok"'
+api GET /healthz;                               expect "the unix socket without a token" 200 '"status":"ok"'
+first=$(tcp_token)
+stop_daemon
+start_daemon --listen "127.0.0.1:$port" || exit 1
+[ "$(tcp_token)" = "$first" ] && ok "the token is kept across restarts" || fail "token changed on restart"
+stop_daemon
 touch "$work/not-a-socket"
 "$prewarmd" --state-dir "$state" --socket "$work/not-a-socket" 2>"$work/notsock.log"
 [ $? -eq 1 ] && [ -f "$work/not-a-socket" ] && grep -q "not a socket" "$work/notsock.log" &&

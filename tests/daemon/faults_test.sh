@@ -7,7 +7,7 @@
 prewarmd=$1 source=$2
 . "$(dirname "$0")/lib.sh"
 
-cat >"$work/faulty.py" <<'PY'
+cat >"$code_dir/faulty.py" <<'PY'
 import os, time
 def main(args):
     if args.get("crash"):
@@ -20,7 +20,7 @@ def main(args):
             hog[i] = 1
     return {"ok": True, "slept": args.get("sleep", 0)}
 PY
-faulty="{\"code\": \"file://$work/faulty.py\", \"timeout_ms\": 1500}"
+faulty="{\"code\": \"file://$code_dir/faulty.py\", \"timeout_ms\": 1500}"
 
 in_flight() {
         curl -s --unix-socket "$sock" http://prewarmd/healthz |
@@ -41,12 +41,12 @@ api POST /v1/functions/faulty/invoke -d '{}';    expect "next invocation on a ne
 api POST /v1/functions/faulty/invoke -d '{"sleep": 30}'
 expect "instance hangs: 504 at the function's timeout" 504 'timed out after 1500 ms'
 api POST /v1/functions/faulty/invoke -d '{}';    expect "next invocation after the timeout" 200 '"ok":true'
-api PUT /v1/functions/hog -d "{\"code\": \"file://$work/faulty.py\", \"timeout_ms\": 60000}"
+api PUT /v1/functions/hog -d "{\"code\": \"file://$code_dir/faulty.py\", \"timeout_ms\": 60000}"
 api POST /v1/functions/hog/invoke -d '{"hog": 1024}'
 expect "instance exceeds its memory limit: 502" 502 'memory limit'
 api POST /v1/functions/hog/invoke -d '{}';       expect "next invocation after the OOM kill" 200 '"ok":true'
 # A function's own memory_mb below the template's 256 MiB: 128 MiB is then too much.
-api PUT /v1/functions/small -d "{\"code\": \"file://$work/faulty.py\", \"memory_mb\": 96}"
+api PUT /v1/functions/small -d "{\"code\": \"file://$code_dir/faulty.py\", \"memory_mb\": 96}"
 api POST /v1/functions/small/invoke -d '{"hog": 128}'
 expect "the function's memory_mb holds: 502" 502 'memory limit of 96 MiB'
 api POST /v1/functions/hog/invoke -d '{"hog": 128}'; expect "the template's limit allows 128 MiB" 200 '"ok":true'
@@ -76,24 +76,25 @@ grep -q "activation $async_id of faulty: done" "$log" && ok "SIGTERM: the asynch
 # connections are refused once the daemon stopped listening.
 port=$(free_port)
 start_daemon --listen "127.0.0.1:$port" || exit 1
-python3 - "$port" "$daemon_pid" >"$work/stop503.out" 2>&1 <<'PY'
+python3 - "$port" "$daemon_pid" "$(tcp_token)" >"$work/stop503.out" 2>&1 <<'PY'
 import http.client, json, os, signal, socket, sys, threading, time
 port, pid = int(sys.argv[1]), int(sys.argv[2])
+auth = {"Authorization": "Bearer " + sys.argv[3]}
 slow = {}
 def run_slow():
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     # Long enough to outlast the steps below on a busy machine (the hog function allows 60 s).
-    c.request("POST", "/v1/functions/hog/invoke", body='{"sleep": 4}')
+    c.request("POST", "/v1/functions/hog/invoke", body='{"sleep": 4}', headers=auth)
     r = c.getresponse()
     slow["status"] = r.status
     r.read()
 keep = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-keep.request("GET", "/healthz")
+keep.request("GET", "/healthz", headers=auth)
 keep.getresponse().read()
 t = threading.Thread(target=run_slow)
 t.start()
 while True:   # until the slow request is in flight
-    keep.request("GET", "/healthz")
+    keep.request("GET", "/healthz", headers=auth)
     if json.loads(keep.getresponse().read())["in_flight"] >= 1:
         break
 os.kill(pid, signal.SIGTERM)
@@ -102,7 +103,7 @@ while True:   # until the daemon stopped listening
         socket.create_connection(("127.0.0.1", port)).close()
     except (ConnectionRefusedError, ConnectionResetError):
         break             # reset: accepted into the backlog just before the listener closed
-keep.request("POST", "/v1/functions/faulty/invoke", body="{}")
+keep.request("POST", "/v1/functions/faulty/invoke", body="{}", headers=auth)
 r = keep.getresponse()
 print("open-connection", r.status, r.getheader("Retry-After"), r.read().decode().strip())
 t.join()
@@ -115,7 +116,7 @@ pid=$daemon_pid; wait "$pid"; daemon_pid=; check_clean "$pid"
 
 # ---------------------------------------------------------------- SIGTERM after the grace period
 start_daemon --grace 1 || exit 1
-api PUT /v1/functions/slow -d "{\"code\": \"file://$work/faulty.py\", \"timeout_ms\": 60000}"
+api PUT /v1/functions/slow -d "{\"code\": \"file://$code_dir/faulty.py\", \"timeout_ms\": 60000}"
 curl -s --unix-socket "$sock" -o "$work/stuck.body" -w '%{http_code}' -X POST \
         http://prewarmd/v1/functions/slow/invoke -d '{"sleep": 50}' >"$work/stuck.code" &
 client=$!

@@ -5,7 +5,8 @@
 # Usage: hostile_test.sh PREWARMD SOURCE_DIR
 prewarmd=$1 source=$2
 . "$(dirname "$0")/lib.sh"
-probe=$source/tests/hostile/probe.py
+cp "$source/tests/hostile/probe.py" "$code_dir/probe.py"
+probe=$code_dir/probe.py
 
 # check_probe NAME FILE [KEY]: the probe's answer in FILE (under KEY when the platform wraps it)
 # ran every attempt, and each ended as expected.

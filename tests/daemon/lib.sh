@@ -4,6 +4,8 @@
 set -uo pipefail
 work=$(mktemp -d /tmp/prewarmd-test.XXXXXX)
 state=$work/state
+code_dir=$work/code   # the daemons' --code-root: file:// code comes from here
+mkdir -p "$code_dir"
 sock=$state/prewarmd.sock
 log=$work/daemon.log
 passed=0 failed=0 daemon_pid= code=
@@ -44,9 +46,10 @@ free_port() {
         echo 0
 }
 
-# start_daemon [OPTIONS...]: starts prewarmd on $state and waits until it answers.
+# start_daemon [OPTIONS...]: starts prewarmd on $state with $code_dir as its code root and waits
+# until it answers.
 start_daemon() {
-        "$prewarmd" --state-dir "$state" "$@" 2>>"$log" &
+        "$prewarmd" --state-dir "$state" --code-root "$code_dir" "$@" 2>>"$log" &
         daemon_pid=$!
         for _ in $(seq 1 200); do
                 curl -s --unix-socket "$sock" -o /dev/null http://prewarmd/healthz 2>/dev/null && return 0
@@ -92,6 +95,9 @@ api() {
         code=$(curl -s --unix-socket "$sock" -X "$method" -o "$work/body" -D "$work/headers" \
                 -w '%{http_code}' "http://prewarmd$path" "$@")
 }
+
+# tcp_token: the bearer token a daemon made for its TCP API at first start.
+tcp_token() { cat "$state/api.token"; }
 
 # url METHOD URL [CURL ARGS...]: the same over TCP.
 url() {

@@ -151,7 +151,7 @@ START_TEST(test_fetch_file)
 
         pw_err err = {""};
         blob b = {0};
-        ck_assert_int_eq(blob_fetch(path, NULL, BLOB_MAX, &b, &err), 0);
+        ck_assert_int_eq(blob_fetch(path, NULL, BLOB_MAX, NULL, &b, &err), 0);
         ck_assert_uint_eq(b.size, strlen(code));
         ck_assert_str_eq(b.data, code); /* and NUL-terminated */
         ck_assert_str_eq(b.filename, "handler.py");
@@ -160,14 +160,14 @@ START_TEST(test_fetch_file)
         ck_assert_ptr_null(b.filename);
 
         _cleanup_free_ char *uri = strdup_printf("file://%s", path);
-        ck_assert_int_eq(blob_fetch(uri, NULL, strlen(code), &b, &err), 0); /* exactly max */
+        ck_assert_int_eq(blob_fetch(uri, NULL, strlen(code), NULL, &b, &err), 0); /* exactly max */
         ck_assert_uint_eq(b.size, strlen(code));
         ck_assert_mem_eq(b.data, code, b.size);
         blob_done(&b);
 
         _cleanup_free_ char *empty = tmp_path("empty.py");
         put_text(empty, "");
-        ck_assert_int_eq(blob_fetch(empty, NULL, BLOB_MAX, &b, &err), 0);
+        ck_assert_int_eq(blob_fetch(empty, NULL, BLOB_MAX, NULL, &b, &err), 0);
         ck_assert_uint_eq(b.size, 0);
         ck_assert_ptr_nonnull(b.data);
         ck_assert_str_eq(b.filename, "empty.py");
@@ -183,17 +183,17 @@ START_TEST(test_fetch_file_errors)
         blob b = {.data = (char *)"untouched"};
 
         _cleanup_free_ char *missing = tmp_path("missing.py");
-        ck_assert_int_eq(blob_fetch(missing, NULL, BLOB_MAX, &b, &err), -ENOENT);
+        ck_assert_int_eq(blob_fetch(missing, NULL, BLOB_MAX, NULL, &b, &err), -ENOENT);
         ck_assert_ptr_nonnull(strstr(err.msg, missing));
 
-        ck_assert_int_eq(blob_fetch(path, NULL, strlen(code) - 1, &b, &err), -EFBIG);
+        ck_assert_int_eq(blob_fetch(path, NULL, strlen(code) - 1, NULL, &b, &err), -EFBIG);
         _cleanup_free_ char *want = strdup_printf("%s is larger than %zu bytes", path, strlen(code) - 1);
         ck_assert_str_eq(err.msg, want);
 
-        ck_assert_int_eq(blob_fetch("relative.py", NULL, BLOB_MAX, &b, &err), -EINVAL);
-        ck_assert_int_eq(blob_fetch(path, "sha256:nothex", BLOB_MAX, &b, &err), -EINVAL);
+        ck_assert_int_eq(blob_fetch("relative.py", NULL, BLOB_MAX, NULL, &b, &err), -EINVAL);
+        ck_assert_int_eq(blob_fetch(path, "sha256:nothex", BLOB_MAX, NULL, &b, &err), -EINVAL);
         ck_assert_ptr_nonnull(strstr(err.msg, "sha256:nothex"));
-        ck_assert_int_eq(blob_fetch(path, "md5:" HEX_LOWER, BLOB_MAX, &b, &err), -EINVAL);
+        ck_assert_int_eq(blob_fetch(path, "md5:" HEX_LOWER, BLOB_MAX, NULL, &b, &err), -EINVAL);
         ck_assert_str_eq(b.data, "untouched");
 }
 END_TEST
@@ -208,19 +208,19 @@ START_TEST(test_fetch_digest)
         pw_err err = {""};
         blob b = {0};
         _cleanup_free_ char *pin = strdup_printf("sha256:%s", got);
-        ck_assert_int_eq(blob_fetch(path, pin, BLOB_MAX, &b, &err), 0);
+        ck_assert_int_eq(blob_fetch(path, pin, BLOB_MAX, NULL, &b, &err), 0);
         ck_assert_str_eq(b.data, code);
         blob_done(&b);
 
         /* either case */
         for (char *p = pin + 7; *p; p++)
                 *p = (char)toupper((unsigned char)*p);
-        ck_assert_int_eq(blob_fetch(path, pin, BLOB_MAX, &b, &err), 0);
+        ck_assert_int_eq(blob_fetch(path, pin, BLOB_MAX, NULL, &b, &err), 0);
         blob_done(&b);
 
         /* a mismatch names both digests */
         b = (blob){.data = (char *)"untouched"};
-        ck_assert_int_eq(blob_fetch(path, "sha256:" HEX_UPPER, BLOB_MAX, &b, &err), -EBADMSG);
+        ck_assert_int_eq(blob_fetch(path, "sha256:" HEX_UPPER, BLOB_MAX, NULL, &b, &err), -EBADMSG);
         _cleanup_free_ char *want_got = strdup_printf("sha256:%s", got);
         ck_assert_msg(strstr(err.msg, want_got), "'%s' lacks the actual digest", err.msg);
         ck_assert_msg(strstr(err.msg, "sha256:" HEX_LOWER), "'%s' lacks the pinned digest", err.msg);
@@ -231,7 +231,7 @@ START_TEST(test_fetch_digest)
         memcpy(changed, code, sizeof(code));
         changed[0] = 'D';
         put_text(path, changed);
-        ck_assert_int_eq(blob_fetch(path, pin, BLOB_MAX, &b, &err), -EBADMSG);
+        ck_assert_int_eq(blob_fetch(path, pin, BLOB_MAX, NULL, &b, &err), -EBADMSG);
 }
 END_TEST
 
@@ -302,7 +302,7 @@ static int fetch_served(const char *response, size_t response_size, const char *
         pthread_t t;
         ck_assert_int_eq(pthread_create(&t, NULL, serve_once, s), 0);
         _cleanup_free_ char *url = strdup_printf("http://127.0.0.1:%u%s", port, path);
-        int r = blob_fetch(url, digest, max, b, err);
+        int r = blob_fetch(url, digest, max, NULL, b, err);
         shutdown(s->fd, SHUT_RDWR); /* if the client never connected */
         ck_assert_int_eq(pthread_join(t, NULL), 0);
         close(s->fd);
@@ -372,7 +372,7 @@ START_TEST(test_fetch_http_closed_port)
         pw_err err = {""};
         blob b = {.data = (char *)"untouched"};
         uint64_t start = now_us();
-        int r = blob_fetch(url, NULL, BLOB_MAX, &b, &err);
+        int r = blob_fetch(url, NULL, BLOB_MAX, NULL, &b, &err);
         uint64_t took = now_us() - start;
         ck_assert_msg(r == -EHOSTUNREACH, "got %d (%s)", r, err.msg);
         ck_assert_msg(took < 2000000, "took %llu us", (unsigned long long)took);
