@@ -204,10 +204,19 @@ static void function_put(http_request *req, http_response *res)
         json_t *def = NULL;
         unsigned status;
         char msg[2048] = "";
-        int r = function_parse(d, req->params[0], body, &def, &status, msg, sizeof(msg));
+        inline_blob blob = {0};
+        int r = function_parse(d, req->params[0], body, &def, &blob, &status, msg, sizeof(msg));
         json_decref(body);
         if (r < 0) {
                 http_reply_error(res, status, "function %s: %s", req->params[0], msg);
+                return;
+        }
+        /* Accepted: only now does inline code go to the cache (the pool fetches it from there). */
+        if (blob.data && (r = blob_cache_commit(d, &blob)) < 0) {
+                http_reply_error(res, 500, "function %s: writing to the blob cache %s: %s", req->params[0],
+                                 d->blob_dir, strerror(-r));
+                inline_blob_done(&blob);
+                json_decref(def);
                 return;
         }
         json_t *old = registry_get(d->functions, req->params[0]);
@@ -223,10 +232,13 @@ static void function_put(http_request *req, http_response *res)
                         pool_set(d, old);
                 else if (in_pool)
                         pw_pool_remove_function(d->pool, req->params[0]);
+                blob_cache_forget(d, &blob);
+                inline_blob_done(&blob);
                 json_decref(old);
                 json_decref(def);
                 return;
         }
+        inline_blob_done(&blob);
         http_note(res, "%s function %s", old ? "updated" : "registered", req->params[0]);
         http_reply_json(res, old ? 200 : 201, def);
         json_decref(old);

@@ -31,6 +31,10 @@ typedef struct daemon_config {
         unsigned zygotes_min, zygotes_max;
         uint64_t memory_budget_mb;   /* of what the pool keeps ready; 0: none */
         unsigned max_invocations;    /* API invocations running at once; more wait (0: no limit) */
+        uint64_t blob_cache_mb;      /* bound of the inline code cache */
+        unsigned max_connections;    /* open connections per API server */
+        unsigned max_connections_per_address;
+        unsigned request_deadline_s; /* to read a whole request, however it trickles */
         bool verbose;
 } daemon_config;
 

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <dirent.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 
 #include "blob.h"
+#include "metrics.h"
 #include "digest.h"
 #include "functions.h"
 
@@ -211,28 +213,25 @@ int function_to_pool(json_t *def, pw_pool_function *ret, char ***ret_env)
 
 /* ------------------------------------------------------------------ code blobs */
 
-int blob_cache_put(daemon_ctx *d, const void *data, size_t n, const char *ext, char **ret_uri,
-                   char **ret_digest)
+void inline_blob_done(inline_blob *b)
+{
+        free(b->data);
+        free(b->uri);
+        free(b->digest);
+        *b = (inline_blob){0};
+}
+
+static int blob_of(daemon_ctx *d, unsigned char *data, size_t n, const char *ext, inline_blob *ret)
 {
         char hex[65];
         int r = sha256_buffer_hex(data, n, hex);
         if (r < 0)
                 return r;
-        _cleanup_free_ char *path = strdup_printf("%s/sha256-%s.%s", d->blob_dir, hex, ext);
-        if (!path)
-                return -ENOMEM;
-        struct stat st;
-        /* Content-addressed: a file of that name already holds these bytes. */
-        if (stat(path, &st) < 0 || (size_t)st.st_size != n)
-                if ((r = write_file_atomic(path, data, n, 0644)) < 0)
-                        return r;
-        _cleanup_free_ char *uri = strdup_printf("file://%s", path);
-        _cleanup_free_ char *digest = strdup_printf("sha256:%s", hex);
-        if (!uri || !digest)
-                return -ENOMEM;
-        *ret_uri = TAKE_PTR(uri);
-        *ret_digest = TAKE_PTR(digest);
-        return 0;
+        ret->uri = strdup_printf("file://%s/sha256-%s.%s", d->blob_dir, hex, ext);
+        ret->digest = strdup_printf("sha256:%s", hex);
+        ret->data = data;
+        ret->size = n;
+        return ret->uri && ret->digest ? 0 : -ENOMEM;
 }
 
 /* Whether some registered function's code is the blob called name. */
@@ -247,6 +246,95 @@ static bool blob_referenced(json_t *defs, const char *blob_dir, const char *name
                         return true;
         }
         return false;
+}
+
+/* The size of every blob in the cache; the ones no function uses into *ret (NULL-terminated,
+ * least recently stored first) when ret is not NULL. */
+typedef struct cached {
+        char name[128];
+        struct timespec mtime;
+        uint64_t size;
+} cached;
+
+static int by_age(const void *a, const void *b)
+{
+        const cached *x = a, *y = b;
+        if (x->mtime.tv_sec != y->mtime.tv_sec)
+                return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
+        return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : x->mtime.tv_nsec > y->mtime.tv_nsec;
+}
+
+/* Removes unused blobs, oldest first, until the cache holds at most limit bytes. */
+static void blob_cache_evict(daemon_ctx *d, uint64_t limit)
+{
+        json_t *defs = registry_list(d->functions);
+        DIR *dir = defs ? opendir(d->blob_dir) : NULL;
+        cached *unused = NULL;
+        size_t n = 0, cap = 0;
+        uint64_t total = 0;
+        struct dirent *de;
+        while (dir && (de = readdir(dir))) {
+                struct stat st;
+                if (strncmp(de->d_name, "sha256-", 7) || fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue;
+                total += (uint64_t)st.st_size;
+                if (blob_referenced(defs, d->blob_dir, de->d_name) || strlen(de->d_name) >= sizeof(unused->name))
+                        continue;
+                if (n == cap) {
+                        cached *bigger = realloc(unused, (cap = cap ? cap * 2 : 16) * sizeof(*unused));
+                        if (!bigger)
+                                break;
+                        unused = bigger;
+                }
+                unused[n] = (cached){.mtime = st.st_mtim, .size = (uint64_t)st.st_size};
+                strcpy(unused[n++].name, de->d_name);
+        }
+        if (unused)
+                qsort(unused, n, sizeof(*unused), by_age);
+        for (size_t i = 0; i < n && total > limit; i++)
+                if (unlinkat(dirfd(dir), unused[i].name, 0) == 0) {
+                        total -= unused[i].size;
+                        dlog(PW_LOG_INFO, "blob cache: evicted %s (%llu bytes, no function uses it)", unused[i].name,
+                             (unsigned long long)unused[i].size);
+                        metrics_blob_evicted(d->metrics);
+                }
+        metrics_blob_cache_bytes(d->metrics, total);
+        if (dir)
+                closedir(dir);
+        free(unused);
+        json_decref(defs);
+}
+
+static const char *uri_path(const char *uri)
+{
+        return uri + strlen("file://");
+}
+
+int blob_cache_commit(daemon_ctx *d, inline_blob *b)
+{
+        const char *path = uri_path(b->uri);
+        struct stat st;
+        int r = 0;
+        /* Content-addressed: a file of that name already holds these bytes. */
+        if (stat(path, &st) == 0 && (size_t)st.st_size == b->size)
+                utimensat(AT_FDCWD, path, NULL, 0); /* recently stored again */
+        else if ((r = write_file_atomic(path, b->data, b->size, 0600)) >= 0)
+                b->created = true;
+        if (r < 0)
+                return r;
+        blob_cache_evict(d, d->cfg.blob_cache_mb << 20);
+        return 0;
+}
+
+void blob_cache_forget(daemon_ctx *d, const inline_blob *b)
+{
+        if (!b->created)
+                return;
+        json_t *defs = registry_list(d->functions);
+        const char *name = strrchr(b->uri, '/') + 1;
+        if (defs && !blob_referenced(defs, d->blob_dir, name))
+                unlink(uri_path(b->uri));
+        json_decref(defs);
 }
 
 int blob_cache_gc(daemon_ctx *d)
@@ -312,19 +400,30 @@ static int base64_decode(const char *in, unsigned char **ret, size_t *ret_n)
         return 0;
 }
 
-int inline_code_store(daemon_ctx *d, const char *source, const char *zip_b64, char **ret_uri,
-                      char **ret_digest, char *errbuf, size_t errlen)
+int inline_blob_prepare(daemon_ctx *d, const char *source, const char *zip_b64, inline_blob *ret,
+                        char *errbuf, size_t errlen)
 {
-        if (source)
-                return blob_cache_put(d, source, strlen(source), "py", ret_uri, ret_digest);
-        _cleanup_free_ unsigned char *zip = NULL;
+        unsigned char *data = NULL;
         size_t n = 0;
-        int r = base64_decode(zip_b64, &zip, &n);
-        if (r < 0)
-                return fail(errbuf, errlen, r, "the zip archive is not valid base64");
-        if (n > BLOB_MAX)
+        if (source) {
+                n = strlen(source);
+                if (n > BLOB_MAX)
+                        return fail(errbuf, errlen, -EFBIG, "the source is larger than %u bytes", BLOB_MAX);
+                if (!(data = (unsigned char *)strdup(source)))
+                        return -ENOMEM;
+        } else if (base64_decode(zip_b64, &data, &n) < 0)
+                return fail(errbuf, errlen, -EINVAL, "the zip archive is not valid base64");
+        if (n > BLOB_MAX) {
+                free(data);
                 return fail(errbuf, errlen, -EFBIG, "the zip archive is larger than %u bytes", BLOB_MAX);
-        return blob_cache_put(d, zip, n, "zip", ret_uri, ret_digest);
+        }
+        int r = blob_of(d, data, n, source ? "py" : "zip", ret);
+        if (r < 0) {
+                free(data);
+                ret->data = NULL;
+                inline_blob_done(ret);
+        }
+        return r;
 }
 
 /* ------------------------------------------------------------------ definitions */
@@ -334,6 +433,54 @@ typedef struct fn_fields {
         json_t *env;
         json_int_t memory_mb, timeout_ms, keepalive_s;
 } fn_fields;
+
+typedef struct template_size {
+        const char *name;
+        uint64_t image_bytes;
+} template_size;
+
+static int size_of(const pw_template_info *info, void *userdata)
+{
+        template_size *t = userdata;
+        if (strcmp(info->name, t->name))
+                return 0;
+        t->image_bytes = info->image_bytes;
+        return 1;
+}
+
+/* A memory limit an instance of its template cannot even be restored in makes every invocation
+ * fail: its checkpointed memory and 16 MiB for the function are the least it needs. */
+static int check_memory(daemon_ctx *d, const fn_fields *f, unsigned *ret_status, char *errbuf, size_t errlen)
+{
+        template_size t = {f->template_name, 0};
+        if (!f->memory_mb || pw_template_foreach(d->engine, size_of, &t) <= 0)
+                return 0; /* the template's own limit, or not built yet: checked when it is */
+        uint64_t need = (t.image_bytes + (1u << 20) - 1) / (1u << 20) + 16;
+        if ((uint64_t)f->memory_mb >= need)
+                return 0;
+        *ret_status = 400;
+        return fail(errbuf, errlen, -EINVAL,
+                    "memory_mb %lld is below the %llu MiB an instance of template %s needs (its %llu MiB "
+                    "checkpoint and 16 MiB for the function)", (long long)f->memory_mb, (unsigned long long)need,
+                    f->template_name, (unsigned long long)(need - 16));
+}
+
+/* Names, URIs and environment reach logs, paths and processes: text without control characters.
+ * (Inline source and base64 zips may hold line breaks: they are code, not names.) */
+static int check_text(const fn_fields *f, char *errbuf, size_t errlen)
+{
+        const char *fields[][2] = {{"template", f->template_name}, {"code", f->code}, {"digest", f->digest},
+                                   {"main", f->main}};
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+                if (fields[i][1] && has_control(fields[i][1]))
+                        return fail(errbuf, errlen, -EINVAL, "%s holds a control character", fields[i][0]);
+        const char *key;
+        json_t *value;
+        json_object_foreach(f->env, key, value)
+                if (has_control(key) || (json_is_string(value) && has_control(json_string_value(value))))
+                        return fail(errbuf, errlen, -EINVAL, "env entry holds a control character");
+        return 0;
+}
 
 static int check_ranges(const fn_fields *f, char *errbuf, size_t errlen)
 {
@@ -355,36 +502,41 @@ static int check_ranges(const fn_fields *f, char *errbuf, size_t errlen)
         return 0;
 }
 
-/* Inline code goes to the blob cache and is pinned by its digest; a digest the caller gave must
- * then be that one. */
-static int resolve_code(daemon_ctx *d, const fn_fields *f, char **ret_uri, char **ret_digest,
+/* Code by URI is fetched once, as specialize will; inline code is pinned by its digest (a digest
+ * the caller gave must be that one) and waits in *blob to be committed. */
+static int resolve_code(daemon_ctx *d, const fn_fields *f, inline_blob *pending, char **ret_uri, char **ret_digest,
                         unsigned *ret_status, char *errbuf, size_t errlen)
 {
         if (f->code) {
+                int r = blob_check(d, f->code, f->digest, errbuf, errlen);
+                if (r < 0) {
+                        *ret_status = blob_error_status(r);
+                        return r;
+                }
                 *ret_uri = strdup(f->code);
                 *ret_digest = f->digest ? strdup(f->digest) : NULL;
                 return *ret_uri && (!f->digest || *ret_digest) ? 0 : -ENOMEM;
         }
-        int r = inline_code_store(d, f->source, f->zip, ret_uri, ret_digest, errbuf, errlen);
+        int r = inline_blob_prepare(d, f->source, f->zip, pending, errbuf, errlen);
         if (r == -EINVAL || r == -EFBIG) { /* the caller's code: errbuf says what is wrong with it */
                 *ret_status = r == -EFBIG ? 413 : 400;
                 return r;
         }
-        if (r < 0) {
-                *ret_status = 500;
-                return fail(errbuf, errlen, r, "writing to the blob cache %s: %s", d->blob_dir, strerror(-r));
-        }
+        if (r < 0)
+                return r;
         char want[65];
-        if (f->digest && (digest_parse(f->digest, want) < 0 || strcmp(want, *ret_digest + 7))) {
+        if (f->digest && (digest_parse(f->digest, want) < 0 || strcmp(want, pending->digest + 7))) {
                 *ret_status = 422;
                 return fail(errbuf, errlen, -EBADMSG, "the inline code has digest %s, not the pinned %s",
-                            *ret_digest, f->digest);
+                            pending->digest, f->digest);
         }
-        return 0;
+        *ret_uri = strdup(pending->uri);
+        *ret_digest = strdup(pending->digest);
+        return *ret_uri && *ret_digest ? 0 : -ENOMEM;
 }
 
-int function_parse(daemon_ctx *d, const char *name, json_t *body, json_t **ret_def, unsigned *ret_status,
-                   char *errbuf, size_t errlen)
+int function_parse(daemon_ctx *d, const char *name, json_t *body, json_t **ret_def, inline_blob *ret_blob,
+                   unsigned *ret_status, char *errbuf, size_t errlen)
 {
         *ret_status = 400;
         if (!name_is_valid(name))
@@ -400,14 +552,14 @@ int function_parse(daemon_ctx *d, const char *name, json_t *body, json_t **ret_d
                            "digest", &f.digest, "main", &f.main, "env", &f.env, "memory_mb", &f.memory_mb,
                            "timeout_ms", &f.timeout_ms, "keepalive_s", &f.keepalive_s) < 0)
                 return fail(errbuf, errlen, -EINVAL, "bad function definition: %s", jerr.text);
-        int r = check_ranges(&f, errbuf, errlen);
-        if (r < 0)
+        int r = check_text(&f, errbuf, errlen);
+        if (r < 0 || (r = check_ranges(&f, errbuf, errlen)) < 0)
                 return r;
         _cleanup_free_ char *uri = NULL, *digest = NULL;
-        if ((r = resolve_code(d, &f, &uri, &digest, ret_status, errbuf, errlen)) < 0)
-                return r;
-        if ((r = blob_check(d, uri, digest, errbuf, errlen)) < 0) {
-                *ret_status = blob_error_status(r);
+        inline_blob code = {0};
+        if ((r = resolve_code(d, &f, &code, &uri, &digest, ret_status, errbuf, errlen)) < 0 ||
+            (r = check_memory(d, &f, ret_status, errbuf, errlen)) < 0) {
+                inline_blob_done(&code);
                 return r;
         }
         json_t *def = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:o, s:I, s:I, s:I, s:I}", "name", name,
@@ -416,9 +568,11 @@ int function_parse(daemon_ctx *d, const char *name, json_t *body, json_t **ret_d
                                 "timeout_ms", f.timeout_ms, "keepalive_s", f.keepalive_s,
                                 "updated", (json_int_t)wall_ms());
         if (!def) {
+                inline_blob_done(&code);
                 *ret_status = 500;
                 return fail(errbuf, errlen, -ENOMEM, "out of memory");
         }
         *ret_def = def;
+        *ret_blob = code;
         return 0;
 }

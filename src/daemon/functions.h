@@ -28,12 +28,23 @@ int registry_remove(registry *r, const char *name);
 /* A new array with every definition, in name order. */
 json_t *registry_list(registry *r);
 
-/* Checks a PUT body for function NAME and turns it into a definition: defaults filled in, inline
- * code ("source", or base64 "zip") written to the blob cache, the blob fetched once to check that
- * it exists, fits and matches its pin. On failure returns a negative errno with *ret_status (an
- * HTTP status) and errbuf set. */
-int function_parse(daemon_ctx *d, const char *name, json_t *body, json_t **ret_def, unsigned *ret_status,
-                   char *errbuf, size_t errlen);
+/* Inline code ("source" text or base64 "zip") on its way to the blob cache: its bytes, its
+ * digest, and the file:// URI it has there once stored. */
+typedef struct inline_blob {
+        unsigned char *data;
+        size_t size;
+        char *uri, *digest;
+        bool created; /* blob_cache_commit wrote it (it was not in the cache) */
+} inline_blob;
+void inline_blob_done(inline_blob *b);
+
+/* Checks a PUT body for function NAME and turns it into a definition: defaults filled in, code
+ * given by URI fetched once to check that it exists, fits and matches its pin, inline code
+ * checked against its pin in memory and left in *ret_blob (data NULL when there is none) for the
+ * caller to commit once the registration is accepted. On failure returns a negative errno with
+ * *ret_status (an HTTP status) and errbuf set; nothing is stored. */
+int function_parse(daemon_ctx *d, const char *name, json_t *body, json_t **ret_def, inline_blob *ret_blob,
+                   unsigned *ret_status, char *errbuf, size_t errlen);
 
 /* The pool's view of a definition; strings point into def, env is a new NULL-terminated vector of
  * "K=V" to free with strv_free. */
@@ -45,14 +56,17 @@ int env_to_strv(json_t *env, char ***ret);
 /* Whether every key is a valid environment name and every value a string. */
 bool env_is_valid(json_t *env, char *errbuf, size_t errlen);
 
-/* Writes data to the blob cache STATE/blobs/sha256-HEX.EXT (reused when already there) and returns
- * its file:// URI and "sha256:HEX" pin. */
-int blob_cache_put(daemon_ctx *d, const void *data, size_t n, const char *ext, char **ret_uri,
-                   char **ret_digest);
-/* Inline code: source (the text of a .py) or zip_b64 (base64 of a .zip, line breaks allowed) into
- * the blob cache; like blob_cache_put, with errbuf set on failure. */
-int inline_code_store(daemon_ctx *d, const char *source, const char *zip_b64, char **ret_uri,
-                      char **ret_digest, char *errbuf, size_t errlen);
+/* Inline code: source (the text of a .py) or zip_b64 (base64 of a .zip, line breaks allowed),
+ * decoded and hashed, not stored yet. -EINVAL or -EFBIG with errbuf for the caller's mistakes. */
+int inline_blob_prepare(daemon_ctx *d, const char *source, const char *zip_b64, inline_blob *ret,
+                        char *errbuf, size_t errlen);
+/* Stores b in the blob cache STATE/blobs/sha256-HEX.EXT (content-addressed: a blob there already is
+ * refreshed), then keeps the cache within --blob-cache-mb by removing the blobs no registered
+ * function uses, least recently stored first. */
+int blob_cache_commit(daemon_ctx *d, inline_blob *b);
+/* Takes back a commit whose request then failed: removes the blob if the commit created it and no
+ * registered function uses it. */
+void blob_cache_forget(daemon_ctx *d, const inline_blob *b);
 /* Removes the cached blobs no registered function uses (those of slots, which do not survive a
  * restart, and of functions since removed or updated). At startup, before anything serves.
  * Returns how many it removed. */

@@ -61,11 +61,12 @@ void http_reply_json(http_response *res, unsigned status, json_t *body)
 
 void http_reply_error(http_response *res, unsigned status, const char *fmt, ...)
 {
-        char msg[2048];
+        char raw[2048], msg[2048];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        vsnprintf(raw, sizeof(raw), fmt, ap);
         va_end(ap);
+        str_escape(msg, sizeof(msg), raw); /* a JSON string: it must be valid UTF-8 */
         http_reply_json(res, status, json_pack("{s:s}", "error", msg));
         http_note(res, "(%s)", msg);
 }
@@ -212,9 +213,54 @@ static bool authorized(const http_server *s, const http_request *req)
         return auth && !strncasecmp(auth, "Bearer ", 7) && token_equal(auth + 7, s->cfg.token);
 }
 
+/* A header or argument value: text, where a tab may separate words (RFC 9110 field values). */
+static bool value_is_text(const char *v)
+{
+        for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+                if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+                        return false;
+        return utf8_valid(v, strlen(v));
+}
+
+typedef struct bad_value {
+        const char *kind, *name;
+} bad_value;
+
+static enum MHD_Result check_value(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+        bad_value *bad = cls;
+        bool ok = !has_control(key) && utf8_valid(key, strlen(key)) && (!value || value_is_text(value));
+        if (!ok) {
+                bad->kind = kind == MHD_HEADER_KIND ? "header" : "query argument";
+                bad->name = key;
+        }
+        return ok ? MHD_YES : MHD_NO;
+}
+
+/* Paths, headers and query arguments are text: well-formed UTF-8 without control characters.
+ * Answers 400 and returns false otherwise. */
+static bool request_is_text(http_request *req, http_response *res)
+{
+        if (has_control(req->path) || !utf8_valid(req->path, strlen(req->path))) {
+                http_reply_error(res, 400, "the path holds a control character or is not valid UTF-8: %s", req->path);
+                return false;
+        }
+        bad_value bad = {NULL, NULL};
+        MHD_get_connection_values(req->conn, MHD_HEADER_KIND, check_value, &bad);
+        if (!bad.kind)
+                MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, check_value, &bad);
+        if (bad.kind) {
+                http_reply_error(res, 400, "%s %s holds a control character or is not valid UTF-8", bad.kind, bad.name);
+                return false;
+        }
+        return true;
+}
+
 /* True when the request was let in: it stays in flight until on_completed. */
 static bool dispatch(http_server *s, http_request *req, http_response *res)
 {
+        if (!request_is_text(req, res))
+                return false;
         if (!authorized(s, req)) {
                 http_reply_error(res, 401, "missing or wrong bearer token");
                 http_add_header(res, "WWW-Authenticate", "Bearer realm=\"prewarmd\"");

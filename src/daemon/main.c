@@ -48,10 +48,13 @@ void dlog(int level, const char *fmt, ...)
                          tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                          ts.tv_nsec / 1000000, (int)getpid(),
                          level >= 0 && level <= PW_LOG_DEBUG && names[level] ? names[level] : "log");
+        char message[2048];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+        vsnprintf(message, sizeof(message), fmt, ap);
         va_end(ap);
+        /* Messages quote what clients sent: nothing of it may forge a line or a terminal escape. */
+        str_escape(line + n, sizeof(line) - (size_t)n - 1, message);
         size_t len = strlen(line);
         line[len] = '\n';
         /* One write per line: lines of concurrent requests never interleave. */
@@ -164,6 +167,11 @@ static void usage(FILE *f)
                 "  --zygotes MIN-MAX        zygotes kept ready per template (default 1-4)\n"
                 "  --memory-budget MB       memory the pool may keep ready, by the templates' limits (default: no limit)\n"
                 "  --max-invocations N      invocations running at once; more wait their turn (default 32 per CPU, 0: no limit)\n"
+                "  --blob-cache-mb MB       bound of the cache of inline code; blobs no function uses go first (default 1024)\n"
+                "  --max-connections N      open connections per API server (default 4096)\n"
+                "  --max-connections-per-address N\n"
+                "                           open TCP connections per client address (default 256)\n"
+                "  --request-deadline S     seconds to send a whole request, however slowly (default 30)\n"
                 "  --grace SECONDS          how long shutdown waits for requests in flight (default 30)\n"
                 "  -v, --verbose            debug logging\n",
                 PW_DEFAULT_STATE_DIR);
@@ -192,7 +200,10 @@ static int parse_options(int argc, char **argv, daemon_config *c)
                 {"fission-root", required_argument, NULL, 'F'}, {"max-invocations", required_argument, NULL, 'M'},
                 {"grace", required_argument, NULL, 'g'},    {"memory-budget", required_argument, NULL, 'b'},
                 {"code-root", required_argument, NULL, 'C'}, {"fetch-allow", required_argument, NULL, 'A'},
-                {"socket-group", required_argument, NULL, 'G'},
+                {"socket-group", required_argument, NULL, 'G'}, {"blob-cache-mb", required_argument, NULL, 'B'},
+                {"max-connections", required_argument, NULL, 'X'},
+                {"max-connections-per-address", required_argument, NULL, 'P'},
+                {"request-deadline", required_argument, NULL, 'D'},
                 {"verbose", no_argument, NULL, 'v'},
                 {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
                 {0},
@@ -249,6 +260,23 @@ static int parse_options(int argc, char **argv, daemon_config *c)
                         if (*end || !*optarg || v > 100000)
                                 return fprintf(stderr, "prewarmd: --max-invocations wants a number (0: no limit)\n"), -EINVAL;
                         c->max_invocations = (unsigned)v;
+                        break;
+                }
+                case 'B': case 'X': case 'P': case 'D': {
+                        char *end;
+                        unsigned long v = strtoul(optarg, &end, 10);
+                        if (*end || !*optarg || v == 0 || v > 1000000)
+                                return fprintf(stderr, "prewarmd: --%s wants a number from 1 to 1000000\n",
+                                               ch == 'B' ? "blob-cache-mb" : ch == 'X' ? "max-connections"
+                                               : ch == 'P' ? "max-connections-per-address" : "request-deadline"), -EINVAL;
+                        if (ch == 'B')
+                                c->blob_cache_mb = v;
+                        else if (ch == 'X')
+                                c->max_connections = (unsigned)v;
+                        else if (ch == 'P')
+                                c->max_connections_per_address = (unsigned)v;
+                        else
+                                c->request_deadline_s = (unsigned)v;
                         break;
                 }
                 case 'g': {
@@ -560,7 +588,9 @@ int main(int argc, char **argv)
 {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         daemon_ctx d = {.cfg = {.grace_s = 30, .slot_template = "python3", .fission_root = "/userfunc",
-                                .max_invocations = 32 * (unsigned)(cpus > 0 ? cpus : 1)}};
+                                .max_invocations = 32 * (unsigned)(cpus > 0 ? cpus : 1), .blob_cache_mb = 1024,
+                                .max_connections = 4096, .max_connections_per_address = 256,
+                                .request_deadline_s = 30}};
         if (parse_options(argc, argv, &d.cfg) < 0)
                 return 2;
         if (!d.cfg.state_dir)

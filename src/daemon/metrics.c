@@ -26,6 +26,9 @@ typedef struct counter {
 
 struct metrics {
         pthread_mutex_t lock;
+        atomic_ullong blob_cache_bytes, blobs_evicted;
+        atomic_llong connections;
+        atomic_ullong refused_per_address, refused_overall, request_deadlines;
         histogram stages[_STAGE_MAX];
         counter errors[MAX_KINDS];
         counter invocations[MAX_KINDS]; /* "path source" */
@@ -98,6 +101,16 @@ void metrics_error(metrics *m, const char *kind)
         pthread_mutex_lock(&m->lock);
         bump(m->errors, kind);
         pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_blob_cache_bytes(metrics *m, uint64_t bytes) { atomic_store(&m->blob_cache_bytes, bytes); }
+void metrics_blob_evicted(metrics *m) { atomic_fetch_add(&m->blobs_evicted, 1); }
+void metrics_connection(metrics *m, int delta) { atomic_fetch_add(&m->connections, delta); }
+void metrics_request_deadline(metrics *m) { atomic_fetch_add(&m->request_deadlines, 1); }
+
+void metrics_connection_refused(metrics *m, bool per_address)
+{
+        atomic_fetch_add(per_address ? &m->refused_per_address : &m->refused_overall, 1);
 }
 
 /* ------------------------------------------------------------------ exposition */
@@ -241,6 +254,21 @@ char *metrics_render(metrics *m, daemon_ctx *d)
         emit(&t, "# HELP prewarm_requests_in_flight Requests and async activations being served.\n"
                  "# TYPE prewarm_requests_in_flight gauge\nprewarm_requests_in_flight %d\n",
              atomic_load(&d->in_flight));
+        emit(&t, "# HELP prewarm_blob_cache_bytes Size of the cache of inline code blobs.\n"
+                 "# TYPE prewarm_blob_cache_bytes gauge\nprewarm_blob_cache_bytes %llu\n"
+                 "# HELP prewarm_blob_cache_evictions_total Blobs no function used, evicted to keep the cache in its bound.\n"
+                 "# TYPE prewarm_blob_cache_evictions_total counter\nprewarm_blob_cache_evictions_total %llu\n",
+             (unsigned long long)atomic_load(&m->blob_cache_bytes), (unsigned long long)atomic_load(&m->blobs_evicted));
+        emit(&t, "# HELP prewarm_connections Open connections of the API servers.\n"
+                 "# TYPE prewarm_connections gauge\nprewarm_connections %lld\n"
+                 "# HELP prewarm_connections_refused_total Connections refused at a cap.\n"
+                 "# TYPE prewarm_connections_refused_total counter\n"
+                 "prewarm_connections_refused_total{cap=\"per_address\"} %llu\n"
+                 "prewarm_connections_refused_total{cap=\"overall\"} %llu\n"
+                 "# HELP prewarm_request_deadline_closes_total Connections closed because a request was not read whole in time.\n"
+                 "# TYPE prewarm_request_deadline_closes_total counter\nprewarm_request_deadline_closes_total %llu\n",
+             (long long)atomic_load(&m->connections), (unsigned long long)atomic_load(&m->refused_per_address),
+             (unsigned long long)atomic_load(&m->refused_overall), (unsigned long long)atomic_load(&m->request_deadlines));
         if (t.failed) {
                 free(t.buf);
                 return NULL;

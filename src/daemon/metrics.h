@@ -25,5 +25,14 @@ void metrics_invocation(metrics *m, const char *path, int source);
 /* An error of a kind ("exception", "timeout", "crash", ...). */
 void metrics_error(metrics *m, const char *kind);
 
+/* The blob cache's size, and a blob evicted from it. */
+void metrics_blob_cache_bytes(metrics *m, uint64_t bytes);
+void metrics_blob_evicted(metrics *m);
+/* A connection opened or closed; one refused at the cap for its address or the overall one; one
+ * closed because its request was not read whole within the deadline. */
+void metrics_connection(metrics *m, int delta);
+void metrics_connection_refused(metrics *m, bool per_address);
+void metrics_request_deadline(metrics *m);
+
 /* The whole exposition: the daemon's own metrics and the pool's and slots' gauges. Caller frees. */
 char *metrics_render(metrics *m, daemon_ctx *d);

@@ -172,12 +172,14 @@ static void ow_fail(slot *s, http_response *res, unsigned status, const char *ki
         http_reply_error(res, status, "%s", msg);
 }
 
-static int init_code(slot *s, json_t *value, char **ret_uri, char **ret_digest, char *errbuf, size_t errlen)
+static int init_code(slot *s, json_t *value, inline_blob *ret, char *errbuf, size_t errlen)
 {
         const char *code = json_string_value(json_object_get(value, "code"));
         bool binary = json_is_true(json_object_get(value, "binary"));
-        return inline_code_store(s->d, binary ? NULL : code, binary ? code : NULL, ret_uri, ret_digest,
-                                 errbuf, errlen);
+        int r = inline_blob_prepare(s->d, binary ? NULL : code, binary ? code : NULL, ret, errbuf, errlen);
+        if (r >= 0 && (r = blob_cache_commit(s->d, ret)) < 0)
+                snprintf(errbuf, errlen, "writing to the blob cache: %s", strerror(-r));
+        return r;
 }
 
 static void do_init(slot *s, json_t *value, http_response *res)
@@ -188,16 +190,21 @@ static void do_init(slot *s, json_t *value, http_response *res)
         const char *code = json_string_value(json_object_get(value, "code"));
         if (!json_is_object(value) || !code || !*code)
                 return ow_fail(s, res, 403, "init", "Missing main/no code to execute.");
-        _cleanup_free_ char *uri = NULL, *digest = NULL;
         _cleanup_strv_free_ char **env = NULL;
-        int r = init_code(s, value, &uri, &digest, msg, sizeof(msg));
-        if (r < 0)
-                return ow_fail(s, res, 502, "init", msg[0] ? msg : strerror(-r));
         if (env_to_strv(json_object_get(value, "env"), &env) < 0)
                 return ow_fail(s, res, 502, "init", "env must be an object whose keys are environment names");
+        inline_blob blob = {0};
+        int r = init_code(s, value, &blob, msg, sizeof(msg));
+        if (r < 0) {
+                inline_blob_done(&blob);
+                return ow_fail(s, res, 502, "init", msg[0] ? msg : strerror(-r));
+        }
         const char *name = json_string_value(json_object_get(value, "name"));
         const char *entry = json_string_value(json_object_get(value, "main"));
-        r = slot_specialize(s, SLOT_OPENWHISK, name, uri, digest, entry, env, msg, sizeof(msg));
+        r = slot_specialize(s, SLOT_OPENWHISK, name, blob.uri, blob.digest, entry, env, msg, sizeof(msg));
+        if (r < 0)
+                blob_cache_forget(s->d, &blob); /* a failed init leaves nothing in the cache */
+        inline_blob_done(&blob);
         if (r < 0) {
                 char text[2300];
                 snprintf(text, sizeof(text), "Initialization has failed due to: %s", msg);

@@ -361,3 +361,66 @@ void str_copy(char *dst, size_t size, const char *src)
         memcpy(dst, src, n);
         dst[n] = '\0';
 }
+
+/* The length of the well-formed UTF-8 sequence at s (n bytes left), 0 when there is none. */
+static size_t utf8_sequence(const unsigned char *s, size_t n)
+{
+        if (s[0] < 0x80)
+                return 1;
+        size_t len = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+                     : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+        if (!len || len > n)
+                return 0;
+        for (size_t i = 1; i < len; i++)
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+        if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) || /* overlong, surrogate */
+            (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))   /* overlong, > U+10FFFF */
+                return 0;
+        return len;
+}
+
+bool utf8_valid(const char *s, size_t n)
+{
+        const unsigned char *p = (const unsigned char *)s;
+        for (size_t i = 0; i < n;) {
+                size_t len = utf8_sequence(p + i, n - i);
+                if (!len)
+                        return false;
+                i += len;
+        }
+        return true;
+}
+
+bool has_control(const char *s)
+{
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+                if (*p < 0x20 || *p == 0x7f)
+                        return true;
+        return false;
+}
+
+void str_escape(char *out, size_t size, const char *s)
+{
+        if (!size)
+                return;
+        const unsigned char *p = (const unsigned char *)s;
+        size_t n = strlen(s), o = 0;
+        for (size_t i = 0; i < n;) {
+                size_t len = p[i] < 0x20 || p[i] == 0x7f ? 0 : utf8_sequence(p + i, n - i);
+                if (len) {
+                        if (o + len >= size)
+                                break;
+                        memcpy(out + o, p + i, len);
+                        o += len;
+                        i += len;
+                } else {
+                        if (o + 4 >= size)
+                                break;
+                        snprintf(out + o, 5, "\\x%02x", p[i]);
+                        o += 4;
+                        i++;
+                }
+        }
+        out[o] = '\0';
+}

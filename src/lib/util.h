@@ -102,6 +102,14 @@ size_t strv_length(char *const *v);
 int strv_push(char ***v, const char *s);
 
 bool str_has_suffix(const char *s, const char *suffix);
+/* Whether s[0..n) is well-formed UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF). */
+bool utf8_valid(const char *s, size_t n);
+/* Whether s holds a control character (C0 or DEL). */
+bool has_control(const char *s);
+/* s with control characters and bytes that are not well-formed UTF-8 written as \xHH, into out
+ * (always terminated, cut to size). For log lines and messages that quote what a client sent. */
+void str_escape(char *out, size_t size, const char *s);
 bool name_is_valid(const char *name);
 
 /* Copies src into dst of size bytes, truncating; always NUL-terminates (size > 0). */
