@@ -7,12 +7,14 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "conn_guard.h"
 #include "http.h"
 
 struct http_server {
         http_server_config cfg;
         daemon_ctx *daemon;
         struct MHD_Daemon *mhd;
+        conn_guard *guard;
 };
 
 /* What one request accumulates between MHD's calls of the access handler. */
@@ -353,6 +355,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 *upload_data_size = 0;
                 return MHD_YES;
         }
+        conn_guard_request_read(c);
 
         http_request req = {.method = method, .path = url, .conn = c, .body = st->body ? st->body : "",
                             .body_size = st->size, .data = s->cfg.data, .daemon = s->daemon};
@@ -373,6 +376,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
         conn_state *st = *con_cls;
+        conn_guard_request_done(c);
         if (!st)
                 return;
         /* Only now is the answer out: shutdown must not close the connection before. */
@@ -400,6 +404,12 @@ int http_server_start(daemon_ctx *d, const http_server_config *cfg, http_server 
         }
         s->cfg = *cfg;
         s->daemon = d;
+        int r = conn_guard_new(d, &s->guard);
+        if (r < 0) {
+                close(cfg->listen_fd);
+                free(s);
+                return r;
+        }
         /* A thread per connection: handlers block in restores and invokes for as long as those
          * take, and must not hold up other clients. ITC makes MHD_quiesce_daemon possible. */
         const unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
@@ -408,11 +418,15 @@ int http_server_start(daemon_ctx *d, const http_server_config *cfg, http_server 
                                   MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
                                   MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                  MHD_OPTION_CONNECTION_LIMIT, 1024u,
+                                  MHD_OPTION_NOTIFY_CONNECTION, conn_guard_notify, s->guard,
+                                  /* The caps are the guard's; MHD's own only past them. */
+                                  MHD_OPTION_CONNECTION_LIMIT, d->cfg.max_connections + 64,
                                   MHD_OPTION_CONNECTION_TIMEOUT, 300u,
+                                  MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512u << 10),
                                   MHD_OPTION_END);
         if (!s->mhd) {
                 close(cfg->listen_fd);
+                conn_guard_free(s->guard);
                 free(s);
                 return -EIO;
         }
@@ -435,6 +449,7 @@ http_server *http_server_free(http_server *s)
                 return NULL;
         if (s->mhd)
                 MHD_stop_daemon(s->mhd);
+        conn_guard_free(s->guard);
         free(s);
         return NULL;
 }
