@@ -264,8 +264,9 @@ static int by_age(const void *a, const void *b)
         return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : x->mtime.tv_nsec > y->mtime.tv_nsec;
 }
 
-/* Removes unused blobs, oldest first, until the cache holds at most limit bytes. */
-static void blob_cache_evict(daemon_ctx *d, uint64_t limit)
+/* Removes unused blobs but keep (the one being committed, not registered yet), oldest first, until
+ * the cache holds at most limit bytes. */
+static void blob_cache_evict(daemon_ctx *d, uint64_t limit, const char *keep)
 {
         json_t *defs = registry_list(d->functions);
         DIR *dir = defs ? opendir(d->blob_dir) : NULL;
@@ -278,7 +279,8 @@ static void blob_cache_evict(daemon_ctx *d, uint64_t limit)
                 if (strncmp(de->d_name, "sha256-", 7) || fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         continue;
                 total += (uint64_t)st.st_size;
-                if (blob_referenced(defs, d->blob_dir, de->d_name) || strlen(de->d_name) >= sizeof(unused->name))
+                if (!strcmp(de->d_name, keep) || blob_referenced(defs, d->blob_dir, de->d_name) ||
+                    strlen(de->d_name) >= sizeof(unused->name))
                         continue;
                 if (n == cap) {
                         cached *bigger = realloc(unused, (cap = cap ? cap * 2 : 16) * sizeof(*unused));
@@ -322,7 +324,7 @@ int blob_cache_commit(daemon_ctx *d, inline_blob *b)
                 b->created = true;
         if (r < 0)
                 return r;
-        blob_cache_evict(d, d->cfg.blob_cache_mb << 20);
+        blob_cache_evict(d, d->cfg.blob_cache_mb << 20, strrchr(path, '/') + 1);
         return 0;
 }
 
