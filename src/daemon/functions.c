@@ -9,6 +9,7 @@
 #include "blob.h"
 #include "metrics.h"
 #include "digest.h"
+#include "function_def.h"
 #include "functions.h"
 
 struct registry {
@@ -17,15 +18,6 @@ struct registry {
         json_t *defs; /* name -> definition */
 };
 
-static int fail(char *errbuf, size_t errlen, int r, const char *fmt, ...) _printf_(4, 5);
-static int fail(char *errbuf, size_t errlen, int r, const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-        return r;
-}
 
 /* ------------------------------------------------------------------ registry */
 
@@ -43,7 +35,7 @@ int registry_open(const char *state_dir, registry **ret, char *errbuf, size_t er
         json_error_t jerr;
         r->defs = json_load_file(r->path, 0, &jerr);
         if (!r->defs && access(r->path, F_OK) == 0) {
-                fail(errbuf, errlen, -EBADMSG, "%s is not valid JSON: %s (line %d); move it away or fix it",
+                errbuf_fail(errbuf, errlen, -EBADMSG, "%s is not valid JSON: %s (line %d); move it away or fix it",
                      r->path, jerr.text, jerr.line);
                 registry_free(r);
                 return -EBADMSG;
@@ -51,7 +43,7 @@ int registry_open(const char *state_dir, registry **ret, char *errbuf, size_t er
         if (!r->defs)
                 r->defs = json_object();
         if (!json_is_object(r->defs)) {
-                fail(errbuf, errlen, -EBADMSG, "%s is not a JSON object of functions", r->path);
+                errbuf_fail(errbuf, errlen, -EBADMSG, "%s is not a JSON object of functions", r->path);
                 registry_free(r);
                 return -EBADMSG;
         }
@@ -150,45 +142,6 @@ json_t *registry_list(registry *r)
                 json_array_append(list, json_object_get(defs, names[i]));
         json_decref(defs);
         return list;
-}
-
-/* ------------------------------------------------------------------ environment */
-
-bool env_is_valid(json_t *env, char *errbuf, size_t errlen)
-{
-        if (!json_is_object(env)) {
-                fail(errbuf, errlen, 0, "env must be an object of strings");
-                return false;
-        }
-        const char *key;
-        json_t *v;
-        json_object_foreach(env, key, v) {
-                if (!*key || strchr(key, '=') || !json_is_string(v)) {
-                        fail(errbuf, errlen, 0, "env entry '%s' must have a non-empty name without '=' and a string value", key);
-                        return false;
-                }
-        }
-        return true;
-}
-
-int env_to_strv(json_t *env, char ***ret)
-{
-        _cleanup_strv_free_ char **v = calloc(1, sizeof(char *));
-        if (!v)
-                return -ENOMEM;
-        const char *key;
-        json_t *value;
-        json_object_foreach(env, key, value) {
-                if (!*key || strchr(key, '='))
-                        return -EINVAL;
-                _cleanup_free_ char *text = json_is_string(value) ? strdup(json_string_value(value))
-                                                                   : json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
-                _cleanup_free_ char *kv = text ? strdup_printf("%s=%s", key, text) : NULL;
-                if (!kv || strv_push(&v, kv) < 0)
-                        return -ENOMEM;
-        }
-        *ret = TAKE_PTR(v);
-        return 0;
 }
 
 int function_to_pool(json_t *def, pw_pool_function *ret, char ***ret_env)
@@ -367,7 +320,7 @@ int blob_check(daemon_ctx *d, const char *uri, const char *digest, char *errbuf,
         int r = blob_fetch(uri, digest, BLOB_MAX, d->code_policy, &b, &err);
         blob_done(&b);
         if (r < 0)
-                fail(errbuf, errlen, r, "%s", err.msg[0] ? err.msg : strerror(-r));
+                errbuf_fail(errbuf, errlen, r, "%s", err.msg[0] ? err.msg : strerror(-r));
         return r;
 }
 
@@ -410,14 +363,14 @@ int inline_blob_prepare(daemon_ctx *d, const char *source, const char *zip_b64, 
         if (source) {
                 n = strlen(source);
                 if (n > BLOB_MAX)
-                        return fail(errbuf, errlen, -EFBIG, "the source is larger than %u bytes", BLOB_MAX);
+                        return errbuf_fail(errbuf, errlen, -EFBIG, "the source is larger than %u bytes", BLOB_MAX);
                 if (!(data = (unsigned char *)strdup(source)))
                         return -ENOMEM;
         } else if (base64_decode(zip_b64, &data, &n) < 0)
-                return fail(errbuf, errlen, -EINVAL, "the zip archive is not valid base64");
+                return errbuf_fail(errbuf, errlen, -EINVAL, "the zip archive is not valid base64");
         if (n > BLOB_MAX) {
                 free(data);
-                return fail(errbuf, errlen, -EFBIG, "the zip archive is larger than %u bytes", BLOB_MAX);
+                return errbuf_fail(errbuf, errlen, -EFBIG, "the zip archive is larger than %u bytes", BLOB_MAX);
         }
         int r = blob_of(d, data, n, source ? "py" : "zip", ret);
         if (r < 0) {
@@ -429,12 +382,6 @@ int inline_blob_prepare(daemon_ctx *d, const char *source, const char *zip_b64, 
 }
 
 /* ------------------------------------------------------------------ definitions */
-
-typedef struct fn_fields {
-        const char *template_name, *code, *source, *zip, *digest, *main;
-        json_t *env;
-        json_int_t memory_mb, timeout_ms, keepalive_s;
-} fn_fields;
 
 typedef struct template_size {
         const char *name;
@@ -461,47 +408,10 @@ static int check_memory(daemon_ctx *d, const fn_fields *f, unsigned *ret_status,
         if ((uint64_t)f->memory_mb >= need)
                 return 0;
         *ret_status = 400;
-        return fail(errbuf, errlen, -EINVAL,
+        return errbuf_fail(errbuf, errlen, -EINVAL,
                     "memory_mb %lld is below the %llu MiB an instance of template %s needs (its %llu MiB "
                     "checkpoint and 16 MiB for the function)", (long long)f->memory_mb, (unsigned long long)need,
                     f->template_name, (unsigned long long)(need - 16));
-}
-
-/* Names, URIs and environment reach logs, paths and processes: text without control characters.
- * (Inline source and base64 zips may hold line breaks: they are code, not names.) */
-static int check_text(const fn_fields *f, char *errbuf, size_t errlen)
-{
-        const char *fields[][2] = {{"template", f->template_name}, {"code", f->code}, {"digest", f->digest},
-                                   {"main", f->main}};
-        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
-                if (fields[i][1] && has_control(fields[i][1]))
-                        return fail(errbuf, errlen, -EINVAL, "%s holds a control character", fields[i][0]);
-        const char *key;
-        json_t *value;
-        json_object_foreach(f->env, key, value)
-                if (has_control(key) || (json_is_string(value) && has_control(json_string_value(value))))
-                        return fail(errbuf, errlen, -EINVAL, "env entry holds a control character");
-        return 0;
-}
-
-static int check_ranges(const fn_fields *f, char *errbuf, size_t errlen)
-{
-        if (!name_is_valid(f->template_name))
-                return fail(errbuf, errlen, -EINVAL, "invalid template name '%s'", f->template_name);
-        if (!*f->main || strlen(f->main) > 128)
-                return fail(errbuf, errlen, -EINVAL, "main must name the handler function");
-        if (f->memory_mb < 0 || f->memory_mb > 1 << 20)
-                return fail(errbuf, errlen, -EINVAL, "memory_mb must be between 0 and 1048576");
-        if (f->timeout_ms < 0 || f->timeout_ms > 3600 * 1000)
-                return fail(errbuf, errlen, -EINVAL, "timeout_ms must be between 0 (none) and 3600000");
-        if (f->keepalive_s < 0 || f->keepalive_s > 7 * 86400)
-                return fail(errbuf, errlen, -EINVAL, "keepalive_s must be between 0 (default) and 604800");
-        if (f->env && !env_is_valid(f->env, errbuf, errlen))
-                return -EINVAL;
-        if (!!f->code + !!f->source + !!f->zip != 1)
-                return fail(errbuf, errlen, -EINVAL,
-                            "give the code exactly once: \"code\" (a URI), \"source\" (inline Python) or \"zip\" (base64)");
-        return 0;
 }
 
 /* Code by URI is fetched once, as specialize will; inline code is pinned by its digest (a digest
@@ -529,7 +439,7 @@ static int resolve_code(daemon_ctx *d, const fn_fields *f, inline_blob *pending,
         char want[65];
         if (f->digest && (digest_parse(f->digest, want) < 0 || strcmp(want, pending->digest + 7))) {
                 *ret_status = 422;
-                return fail(errbuf, errlen, -EBADMSG, "the inline code has digest %s, not the pinned %s",
+                return errbuf_fail(errbuf, errlen, -EBADMSG, "the inline code has digest %s, not the pinned %s",
                             pending->digest, f->digest);
         }
         *ret_uri = strdup(pending->uri);
@@ -542,20 +452,11 @@ int function_parse(daemon_ctx *d, const char *name, json_t *body, json_t **ret_d
 {
         *ret_status = 400;
         if (!name_is_valid(name))
-                return fail(errbuf, errlen, -EINVAL,
+                return errbuf_fail(errbuf, errlen, -EINVAL,
                             "invalid function name '%s': 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'", name);
-        if (!json_is_object(body))
-                return fail(errbuf, errlen, -EINVAL, "the body must be a JSON object, e.g. {\"code\": \"file:///srv/f.py\"}");
-        fn_fields f = {.template_name = FUNCTION_DEFAULT_TEMPLATE, .main = "main",
-                       .timeout_ms = FUNCTION_DEFAULT_TIMEOUT_MS};
-        json_error_t jerr;
-        if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?s, s?s, s?s, s?s, s?s, s?s, s?o, s?I, s?I, s?I}",
-                           "template", &f.template_name, "code", &f.code, "source", &f.source, "zip", &f.zip,
-                           "digest", &f.digest, "main", &f.main, "env", &f.env, "memory_mb", &f.memory_mb,
-                           "timeout_ms", &f.timeout_ms, "keepalive_s", &f.keepalive_s) < 0)
-                return fail(errbuf, errlen, -EINVAL, "bad function definition: %s", jerr.text);
-        int r = check_text(&f, errbuf, errlen);
-        if (r < 0 || (r = check_ranges(&f, errbuf, errlen)) < 0)
+        fn_fields f;
+        int r = function_fields_parse(body, &f, errbuf, errlen);
+        if (r < 0)
                 return r;
         _cleanup_free_ char *uri = NULL, *digest = NULL;
         inline_blob code = {0};
@@ -572,7 +473,7 @@ int function_parse(daemon_ctx *d, const char *name, json_t *body, json_t **ret_d
         if (!def) {
                 inline_blob_done(&code);
                 *ret_status = 500;
-                return fail(errbuf, errlen, -ENOMEM, "out of memory");
+                return errbuf_fail(errbuf, errlen, -ENOMEM, "out of memory");
         }
         *ret_def = def;
         *ret_blob = code;

@@ -11,9 +11,8 @@
 #include <jansson.h>
 
 #include "daemon.h"
+#include "function_def.h"
 
-#define FUNCTION_DEFAULT_TEMPLATE "python3"
-#define FUNCTION_DEFAULT_TIMEOUT_MS 60000
 
 /* Loads STATE/functions.json (missing: empty). */
 int registry_open(const char *state_dir, registry **ret, char *errbuf, size_t errlen);
@@ -50,11 +49,6 @@ int function_parse(daemon_ctx *d, const char *name, json_t *body, json_t **ret_d
  * "K=V" to free with strv_free. */
 int function_to_pool(json_t *def, pw_pool_function *ret, char ***ret_env);
 
-/* JSON object -> NULL-terminated "K=V" vector (empty for NULL). String values are taken as they
- * are, others as their JSON text (OpenWhisk's init env). -EINVAL for an empty key or one with '='. */
-int env_to_strv(json_t *env, char ***ret);
-/* Whether every key is a valid environment name and every value a string. */
-bool env_is_valid(json_t *env, char *errbuf, size_t errlen);
 
 /* Inline code: source (the text of a .py) or zip_b64 (base64 of a .zip, line breaks allowed),
  * decoded and hashed, not stored yet. -EINVAL or -EFBIG with errbuf for the caller's mistakes. */
