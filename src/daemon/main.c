@@ -456,9 +456,16 @@ static int restrict_code(daemon_ctx *d)
                 return -ENOMEM;
         if (stat(d->cfg.fission_root, &st) == 0 && S_ISDIR(st.st_mode) && strv_push(&roots, d->cfg.fission_root) < 0)
                 return -ENOMEM;
-        for (char **r = d->cfg.code_roots; r && *r; r++)
+        _cleanup_free_ char *state = realpath(d->cfg.state_dir, NULL);
+        for (char **r = d->cfg.code_roots; r && *r; r++) {
+                /* A root above the state dir would hand out the token, the blobs, functions.json. */
+                _cleanup_free_ char *root = realpath(*r, NULL);
+                size_t n = root ? strlen(root) : 0;
+                if (root && state && !strncmp(state, root, n) && (n == 1 || state[n] == '/' || !state[n]))
+                        return dlog(PW_LOG_ERROR, "--code-root %s holds the state dir %s", *r, state), -EINVAL;
                 if (strv_push(&roots, *r) < 0)
                         return -ENOMEM;
+        }
         const pw_code_policy policy = {(const char *const *)roots, (const char *const *)d->cfg.fetch_allow};
         pw_err err = {""};
         int r = code_policy_new(&policy, &d->code_policy, &err);

@@ -132,6 +132,10 @@ grep -Eq '^prewarm_blob_cache_evictions_total [1-9]' "$work/body" && ok "evictio
 # ---------------------------------------------------------------- slow connections
 port=$(free_port)
 stop_daemon
+"$prewarmd" --state-dir "$state" --code-root "$work" 2>"$work/root.log"
+[ $? -eq 1 ] && grep -q "holds the state dir" "$work/root.log" && ok "a code root holding the state dir refused" ||
+        { fail "code root over the state dir"; cat "$work/root.log"; }
+
 start_daemon --listen "127.0.0.1:$port" --max-connections-per-address 64 --request-deadline 4 || exit 1
 ulimit -n 8192 2>/dev/null
 timeout 60 python3 - "$port" "$(tcp_token)" >"$work/slow.out" 2>&1 <<'PY'
