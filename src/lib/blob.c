@@ -160,7 +160,7 @@ static int fetch_http(const char *url, size_t max, const code_policy *policy, bl
         curl_easy_cleanup(c);
 
         int r = 0;
-        if (s.refused[0])
+        if (cr != CURLE_OK && s.refused[0]) /* (another address of the name may have served it) */
                 r = err_set(err, -EACCES, "fetching %s: refused: %s", url, s.refused);
         else if (s.too_big || cr == CURLE_FILESIZE_EXCEEDED)
                 r = err_set(err, -EFBIG, "%s is larger than %zu bytes", url, max);

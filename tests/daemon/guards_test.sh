@@ -132,6 +132,17 @@ grep -Eq '^prewarm_blob_cache_evictions_total [1-9]' "$work/body" && ok "evictio
 # ---------------------------------------------------------------- slow connections
 port=$(free_port)
 stop_daemon
+state_sock=$sock sock=$work/api.sock
+start_daemon --socket "$sock" --socket-group nogroup || exit 1
+[ "$(stat -c '%a %U %G' "$work/api.sock")" = "660 root nogroup" ] && ok "--socket-group: the socket is root:nogroup 0660" ||
+        fail "socket is $(stat -c '%a %U %G' "$work/api.sock")"
+curl -s --unix-socket "$work/api.sock" -o /dev/null -w '%{http_code}' http://d/healthz | grep -q 200 &&
+        ok "served on that socket" || fail "not served on --socket"
+stop_daemon
+sock=$state_sock
+"$prewarmd" --state-dir "$state" --code-root "$code_dir" --socket-group no-such-group-here 2>"$work/group.log"
+[ $? -eq 1 ] && grep -q "no such group" "$work/group.log" && ok "an unknown --socket-group refused" ||
+        { fail "unknown socket group"; cat "$work/group.log"; }
 "$prewarmd" --state-dir "$state" --code-root "$work" 2>"$work/root.log"
 [ $? -eq 1 ] && grep -q "holds the state dir" "$work/root.log" && ok "a code root holding the state dir refused" ||
         { fail "code root over the state dir"; cat "$work/root.log"; }
