@@ -325,3 +325,20 @@ int t_main(Suite *(*make_suite)(void), ...)
         t_fini();
         return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+char *t_fixture_zip(const char *zip_name, ...)
+{
+        char *zip = strdup_printf("%s/%s", t_state, zip_name);
+        char *argv[16] = {"/usr/bin/python3", "-m", "zipfile", "-c", zip};
+        size_t n = 5;
+        va_list ap;
+        va_start(ap, zip_name);
+        for (const char *f; n < ELEMENTSOF(argv) - 1 && (f = va_arg(ap, const char *));)
+                argv[n++] = t_fixture(f);
+        va_end(ap);
+        argv[n] = NULL;
+        ck_assert_int_eq(t_run_program(argv), 0);
+        for (size_t k = 5; k < n; k++)
+                free(argv[k]);
+        return zip;
+}

@@ -37,6 +37,9 @@ int t_build(const char *name);
 
 /* Absolute path of a fixture file (static buffer per call site is not needed: caller frees). */
 char *t_fixture(const char *name);
+/* STATE/zip_name, a zip archive of the fixtures named after it (up to a NULL), made with Python's
+ * zipfile; fails the test on error. Caller frees. */
+char *t_fixture_zip(const char *zip_name, ...) __attribute__((sentinel));
 /* "file://" + t_fixture(name); caller frees. */
 char *t_fixture_uri(const char *name);
 

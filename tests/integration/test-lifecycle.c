@@ -187,11 +187,7 @@ END_TEST
 
 START_TEST(test_zip_archive)
 {
-        char *zip = strdup_printf("%s/action.zip", t_state);
-        char *main_py = t_fixture("zipapp/__main__.py");
-        char *helper_py = t_fixture("zipapp/helper.py");
-        char *const argv[] = {"/usr/bin/python3", "-m", "zipfile", "-c", zip, main_py, helper_py, NULL};
-        ck_assert_int_eq(t_run_program(argv), 0);
+        char *zip = t_fixture_zip("action.zip", "zipapp/__main__.py", "zipapp/helper.py", NULL);
         struct stat st;
         ck_assert_int_eq(stat(zip, &st), 0);
         ck_assert_int_gt(st.st_size, 0);
@@ -208,8 +204,6 @@ START_TEST(test_zip_archive)
         unlink(zip);
         free(uri);
         free(zip);
-        free(main_py);
-        free(helper_py);
 }
 END_TEST
 

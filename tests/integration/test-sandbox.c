@@ -162,10 +162,7 @@ END_TEST
  * still own the files it left there. */
 START_TEST(test_second_level_tmp_files)
 {
-        char *zip = strdup_printf("%s/writer.zip", t_state);
-        char *main_py = t_fixture("zipwriter/__main__.py");
-        char *const argv[] = {"/usr/bin/python3", "-m", "zipfile", "-c", zip, main_py, NULL};
-        ck_assert_int_eq(t_run_program(argv), 0);
+        char *zip = t_fixture_zip("writer.zip", "zipwriter/__main__.py", NULL);
         pw_instance *parent = t_restore("python3");
         ck_assert_int_eq(t_specialize_code(parent, zip, NULL), 0);
         json_decref(t_invoke(parent, NULL));
@@ -184,7 +181,6 @@ START_TEST(test_second_level_tmp_files)
         ck_assert_int_eq(pw_template_remove(t_engine, "writer-l2"), 0);
         unlink(zip);
         free(zip);
-        free(main_py);
 }
 END_TEST
 
