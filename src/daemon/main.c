@@ -397,6 +397,9 @@ static int start_api(daemon_ctx *d, servers *s)
         int fd, r;
         if (!s->socket_path)
                 return -ENOMEM;
+        /* Before anything listens: whoever sees the daemon answer can read the token already. */
+        if (d->cfg.listen && (r = tcp_token(d, &d->tcp_token)) < 0)
+                return r;
         if ((r = http_listen_unix(s->socket_path, &fd)) < 0)
                 return dlog(PW_LOG_ERROR, "cannot listen on %s: %s", s->socket_path,
                             r == -EEXIST ? "a file that is not a socket has that name" : strerror(-r)), r;
@@ -412,10 +415,7 @@ static int start_api(daemon_ctx *d, servers *s)
         dlog(PW_LOG_INFO, "API on unix:%s", s->socket_path);
         if (!d->cfg.listen)
                 return 0;
-        /* Loopback included: any local user can reach a loopback port. */
-        if ((r = tcp_token(d, &d->tcp_token)) < 0)
-                return r;
-        bool loopback;
+        bool loopback; /* a token however: any local user can reach a loopback port */
         if ((r = http_listen_tcp(d->cfg.listen, &fd, &loopback)) < 0)
                 return dlog(PW_LOG_ERROR, "cannot listen on %s: %s", d->cfg.listen, strerror(-r)), r;
         cfg.name = "api-tcp";

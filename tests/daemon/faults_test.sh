@@ -112,7 +112,8 @@ PY
 grep -q '^open-connection 503 1 {"error":"prewarmd is shutting down' "$work/stop503.out" &&
         ok "stopping: a request on an open connection gets 503 + Retry-After" || { fail "503 while stopping"; cat "$work/stop503.out"; }
 grep -q '^slow 200$' "$work/stop503.out" && ok "stopping: the slow request still finished" || fail "slow request while stopping"
-pid=$daemon_pid; wait "$pid"; daemon_pid=; check_clean "$pid"
+# (The script sent SIGTERM; again, in case it died before it could, so that the wait ends.)
+pid=$daemon_pid; kill -TERM "$pid" 2>/dev/null; wait "$pid"; daemon_pid=; check_clean "$pid"
 
 # ---------------------------------------------------------------- SIGTERM after the grace period
 start_daemon --grace 1 || exit 1
