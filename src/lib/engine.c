@@ -168,8 +168,9 @@ PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e)
                 return NULL;
         if (thread_last_error.engine == e)
                 thread_last_error.engine = NULL;
+        ahead_free(e->ahead); /* its jobs hold namespaces and staged templates' files; its thread
+                               * reads the verified cache: it goes first */
         verified_cache_free(e->verified);
-        ahead_free(e->ahead); /* its jobs hold namespaces and staged templates' files */
         staging_engine_done(e);
         netns_pool_free(e->netns);
         uid_pool_free(e->uids);

@@ -279,7 +279,8 @@ static void stage_read_and_pin(struct staged_template *s)
         image_set set = {0};
         int r = image_set_open(s->dir_fd, s->images, &set, &err);
         if (r >= 0) {
-                qsort(set.files, set.n, sizeof(*set.files), pages_first);
+                if (set.n) /* none when the template went away meanwhile */
+                        qsort(set.files, set.n, sizeof(*set.files), pages_first);
                 r = read_with_ring(&set, &err);
         }
         if (r >= 0)
