@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "conn_guard.h"
 #include "metrics.h"
@@ -188,11 +187,7 @@ static void *watchdog(void *userdata)
         conn_guard *g = userdata;
         pthread_mutex_lock(&g->lock);
         while (!g->stop) {
-                struct timespec until;
-                clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_nsec += 250 * 1000000L;
-                until.tv_sec += until.tv_nsec / 1000000000L;
-                until.tv_nsec %= 1000000000L;
+                const struct timespec until = realtime_after_ms(250);
                 pthread_cond_timedwait(&g->wake, &g->lock, &until);
                 if (!g->stop)
                         enforce_deadline(g);

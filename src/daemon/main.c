@@ -95,14 +95,7 @@ bool admission_enter(daemon_ctx *d, unsigned timeout_ms)
 {
         if (!d->cfg.max_invocations)
                 return true;
-        struct timespec deadline;
-        clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += timeout_ms / 1000;
-        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-        if (deadline.tv_nsec >= 1000000000) {
-                deadline.tv_sec++;
-                deadline.tv_nsec -= 1000000000;
-        }
+        const struct timespec deadline = realtime_after_ms(timeout_ms);
         pthread_mutex_lock(&d->admission_lock);
         d->waiting++;
         int r = 0;

@@ -7,7 +7,6 @@
  * freed or trimmed, or the template is rebuilt, removed or evicted.
  */
 #include <sys/resource.h>
-#include <time.h>
 
 #include "ahead.h"
 
@@ -157,11 +156,7 @@ ahead *ahead_free(ahead *a)
 
 restore_job *ahead_take(ahead *a, const char *template_name)
 {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += TAKE_WAIT_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
+        const struct timespec until = realtime_after_ms(TAKE_WAIT_MS);
         pthread_mutex_lock(&a->lock);
         ahead_slot *s = slot_find(a, template_name);
         /* Back-to-back requests catch the preparation of their job under way. */

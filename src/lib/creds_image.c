@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "creds_image.h"
+#include "sandbox.h"
 
 #define IMG_COMMON_MAGIC 0x54564319u
 #define CORE_MAGIC 0x55053847u
@@ -237,21 +238,19 @@ static int write_core_copy(int src_dir, int dst_dir, const char *name, uid_t uid
                            bool (*allowed)(uid_t, void *), void *userdata, uid_t *ret_old_uid, pw_err *err)
 {
         _cleanup_close_ int fd = openat(src_dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) < 0)
+        if (fd < 0)
                 return err_set(err, negative_errno(), "opening image %s: %m", name);
-        if (st.st_size > (16 << 20))
+        _cleanup_free_ char *in = NULL;
+        size_t n;
+        int r = read_fd(fd, 16 << 20, &in, &n);
+        if (r == -EFBIG)
                 return err_set(err, -EUCLEAN, "image %s is too large for a core image", name);
-        _cleanup_free_ uint8_t *in = malloc((size_t)st.st_size + 1);
-        if (!in)
-                return -ENOMEM;
-        ssize_t got = pread(fd, in, (size_t)st.st_size, 0);
-        if (got != st.st_size)
-                return err_set(err, -EIO, "reading image %s: short read", name);
+        if (r < 0)
+                return err_set(err, r, "reading image %s: %s", name, strerror(-r));
         _cleanup_free_ uint8_t *out = NULL;
         size_t out_n;
         uid_t old_uid;
-        int r = core_image_set_creds(in, (size_t)got, uid, gid, &out, &out_n, &old_uid);
+        r = core_image_set_creds((const uint8_t *)in, n, uid, gid, &out, &out_n, &old_uid);
         if (r < 0)
                 return err_set(err, -EUCLEAN, "image %s has no credentials this engine can read", name);
         if (!allowed(old_uid, userdata))
@@ -264,20 +263,6 @@ static int write_core_copy(int src_dir, int dst_dir, const char *name, uid_t uid
         return 0;
 }
 
-/* Makes a mount private, so that it propagates to no peer of the host's. */
-static int bind_private(const char *from, const char *to, unsigned long extra)
-{
-        if (mount(from, to, NULL, MS_BIND, NULL) < 0)
-                return negative_errno();
-        if ((extra && mount(NULL, to, NULL, MS_REMOUNT | MS_BIND | extra, NULL) < 0) ||
-            mount(NULL, to, NULL, MS_PRIVATE, NULL) < 0) {
-                int r = negative_errno();
-                umount2(to, MNT_DETACH);
-                return r;
-        }
-        return 0;
-}
-
 int images_view_for_uid(const char *images_dir, const char *src, const char *view, uid_t uid,
                         gid_t gid, bool (*allowed)(uid_t uid, void *userdata), void *userdata,
                         uid_t *ret_old_uid, pw_err *err)
@@ -286,7 +271,7 @@ int images_view_for_uid(const char *images_dir, const char *src, const char *vie
                 return err_set(err, negative_errno(), "mkdir %s: %m", view);
         /* A bind holds the directory itself, not its name: a rebuild that renames the template
          * away meanwhile changes nothing of what this restore reads. */
-        int r = bind_private(images_dir, src, MS_RDONLY);
+        int r = bind_mount_private(images_dir, src, MS_RDONLY);
         if (r < 0)
                 return err_set(err, r, "bind %s: %s", images_dir, strerror(-r));
         _cleanup_close_ int dst = open(view, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -89,9 +89,7 @@ static void *refill_thread(void *userdata)
                 pthread_mutex_lock(&p->lock);
                 if (r < 0) {
                         /* Takers fall back to making their own and will report the reason. */
-                        struct timespec until;
-                        clock_gettime(CLOCK_REALTIME, &until);
-                        until.tv_sec += 1;
+                        const struct timespec until = realtime_after_ms(1000);
                         pthread_cond_timedwait(&p->wake, &p->lock, &until);
                 } else if (p->stop || p->n == NETNS_POOL_SIZE) {
                         close(fd);

@@ -114,13 +114,11 @@ static int restore_dir_setup(pw_instance *i, const restore_source *src, restore_
         d->mounted = true;
         if (mount(NULL, d->dir, NULL, MS_PRIVATE, NULL) < 0 || mkdir(d->root, 0700) < 0)
                 return err_set(err, negative_errno(), "preparing %s: %m", d->dir);
-        if (mount(src->rootfs, d->root, NULL, MS_BIND, NULL) < 0)
-                return err_set(err, negative_errno(), "bind %s: %m", src->rootfs);
         /* Instances share the template's rootfs: it must reach them read-only. */
-        if (mount(NULL, d->root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0 ||
-            mount(NULL, d->root, NULL, MS_PRIVATE, NULL) < 0)
-                return err_set(err, negative_errno(), "making %s read-only and private: %m", d->root);
-        int r = tmpfs_mount(d->tmp, src->m->tmp_mb);
+        int r = bind_mount_private(src->rootfs, d->root, MS_RDONLY | MS_NOSUID | MS_NODEV);
+        if (r < 0)
+                return err_set(err, r, "bind %s read-only at %s: %s", src->rootfs, d->root, strerror(-r));
+        r = tmpfs_mount(d->tmp, src->m->tmp_mb);
         if (r < 0)
                 return err_set(err, r, "tmpfs %s: %s", d->tmp, strerror(-r));
         if ((r = devfs_mount(d->dev)) < 0)

@@ -186,6 +186,16 @@ char **sandbox_externals(const char *tmp_source, const char *dev_source)
         return TAKE_PTR(v);
 }
 
+/* Makes the mount at path private to the host's mount namespace, or takes it away again. */
+static int private_or_undo(const char *path)
+{
+        if (mount(NULL, path, NULL, MS_PRIVATE, NULL) == 0)
+                return 0;
+        int r = negative_errno();
+        umount2(path, MNT_DETACH);
+        return r;
+}
+
 int tmpfs_mount(const char *path, unsigned size_mb)
 {
         char opts[64];
@@ -194,12 +204,19 @@ int tmpfs_mount(const char *path, unsigned size_mb)
                 return negative_errno();
         if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
                 return negative_errno();
-        if (mount(NULL, path, NULL, MS_PRIVATE, NULL) < 0) {
+        return private_or_undo(path);
+}
+
+int bind_mount_private(const char *from, const char *to, unsigned long flags)
+{
+        if (mount(from, to, NULL, MS_BIND, NULL) < 0)
+                return negative_errno();
+        if (flags && mount(NULL, to, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0) {
                 int r = negative_errno();
-                umount2(path, MNT_DETACH);
+                umount2(to, MNT_DETACH);
                 return r;
         }
-        return 0;
+        return private_or_undo(to);
 }
 
 /* Only system calls: also runs between clone and exec. */
@@ -227,11 +244,11 @@ int devfs_mount(const char *path)
         if (mkdir(path, 0755) < 0 && errno != EEXIST)
                 return negative_errno();
         int r = devfs_fill(path);
-        if (r >= 0 && mount(NULL, path, NULL, MS_PRIVATE, NULL) < 0)
-                r = negative_errno();
-        if (r < 0)
+        if (r < 0) {
                 umount2(path, MNT_DETACH);
-        return r;
+                return r;
+        }
+        return private_or_undo(path);
 }
 
 /* --- inside the new namespaces, between clone and exec: no allocation, no locks --- */

@@ -47,6 +47,10 @@ int zygote_spawn(const zygote_params *p, pid_t *ret_pid, pw_err *err);
 /* Mounts a fresh tmpfs of size_mb at path (created), private to the host's mount namespace. */
 int tmpfs_mount(const char *path, unsigned size_mb);
 
+/* Binds from at to with the mount flags (MS_RDONLY, ...; 0: as they come), private to the host's
+ * mount namespace; nothing is left mounted on failure. */
+int bind_mount_private(const char *from, const char *to, unsigned long flags);
+
 /* Mounts at path (created) a sandbox's /dev: a small read-only tmpfs with the five devices,
  * private to the host's mount namespace. */
 int devfs_mount(const char *path);

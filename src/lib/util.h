@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,8 @@ int reap_within(pid_t pid, unsigned timeout_ms);
 
 /* Monotonic clock in microseconds. */
 uint64_t now_us(void);
+/* The wall-clock time ms milliseconds from now: a deadline for pthread_cond_timedwait. */
+struct timespec realtime_after_ms(unsigned ms);
 
 /* Loops over short reads/writes and EINTR. read_full returns bytes read (< n only at EOF). */
 ssize_t read_full(int fd, void *buf, size_t n);
