@@ -152,9 +152,7 @@ api POST /v1/functions/faulty/invoke -d '{}';    expect "registrations survived 
 stop_daemon
 
 # ---------------------------------------------------------------- corrupt template
-images=$state/templates/python3/images
-victim=$(ls -S "$images" | head -n 1)
-printf 'corrupt' | dd of="$images/$victim" bs=1 seek=4096 conv=notrunc status=none
+corrupt_template python3
 start_daemon || exit 1
 api POST /v1/functions/faulty/invoke -d '{}';    expect "corrupt template: the invocation still succeeds" 200 '"ok":true'
 api GET /metrics

@@ -67,9 +67,7 @@ check_probe "OpenWhisk slot" "$work/body"
 stop_daemon
 
 # ---------------------------------------------------------------- cold-start fallback
-images=$state/templates/python3/images
-victim=$(ls -S "$images" | head -n 1)
-printf 'corrupt' | dd of="$images/$victim" bs=1 seek=4096 conv=notrunc status=none
+corrupt_template python3
 start_daemon || exit 1
 api POST /v1/functions/probe/invoke -d "$args"; expect "invoke the probe on a corrupt template" 200 '"results"'
 [ "$(header X-Prewarm-Source)" = cold-start ] && ok "served by the cold-start fallback" ||

@@ -121,6 +121,14 @@ header() { grep -i "^$1:" "$work/headers" | head -n 1 | cut -d' ' -f2- | tr -d '
 # A JSON string of a file's text.
 json_string() { python3 -c 'import json, sys; print(json.dumps(open(sys.argv[1]).read()))' "$1"; }
 
+# corrupt_template NAME: overwrites a few bytes of NAME's largest image, so that its restores fail
+# their digest check and the pool falls back to a cold start.
+corrupt_template() {
+        local images=$state/templates/$1/images victim
+        victim=$(ls -S "$images" | head -n 1)
+        printf 'corrupt' | dd of="$images/$victim" bs=1 seek=4096 conv=notrunc status=none
+}
+
 # build_template: the python3 template in this state dir, through the API.
 build_template() {
         api POST /v1/templates/python3/build
