@@ -79,6 +79,9 @@ enum pw_engine_flags {
         /* Prepare nothing ahead of requests: no restore prepared after a restore, no image staging.
          * For callers that restore once and exit, like `prewarm run`. */
         PW_ENGINE_NOTHING_AHEAD = 1u << 1,
+        /* Restore every instance with CRIU instead of cloning it from its template's parent
+         * (pw_instance_restore). For comparison, and for callers that must not keep a parent. */
+        PW_ENGINE_NO_CLONES = 1u << 2,
 };
 
 /* Opens an engine. On success *ret owns a new engine to be released with pw_engine_free().
@@ -152,7 +155,13 @@ PW_PUBLIC int pw_template_evict(pw_engine *e, const char *name);
 
 /* Restores a new instance of template NAME into fresh namespaces and a cgroup of its own, after
  * checking the template's image digests. On success *ret owns the instance; release it with
- * pw_instance_destroy(). Errors: -EINVAL (invalid name), -ENOENT (not built), -EUCLEAN (template
+ * pw_instance_destroy().
+ * Unless the engine was opened with PW_ENGINE_NOTHING_AHEAD or PW_ENGINE_NO_CLONES, the instance is
+ * cloned copy-on-write from the template's *parent*: one restore of the template per engine,
+ * made on the first call (or by pw_pool_prewarm), that never runs function code and lives until
+ * the template is rebuilt, pw_engine_trim, or pw_engine_free; a clone has the same sandbox as a
+ * restored copy (docs/security.md) and ends with its parent. Where no parent can be kept, or a
+ * clone fails, the instance is restored with CRIU. pw_instance_source says which. Errors: -EINVAL (invalid name), -ENOENT (not built), -EUCLEAN (template
  * corrupt or built on another kernel), -EIO (CRIU failed; the engine's last error has CRIU's
  * reason), -ETIMEDOUT (CRIU did not answer). */
 PW_PUBLIC int pw_instance_restore(pw_engine *e, const char *template_name, pw_instance **ret);
@@ -210,7 +219,8 @@ PW_PUBLIC int pw_instance_cold_start(pw_engine *e, const char *template_name, pw
  * A template of NAME is replaced (a rebuild's way); NAME must not be the instance's own template nor
  * have a definition (those belong to pw_template_build). Errors: -EBADFD (not specialized), -ESRCH
  * (dead), -EINVAL (invalid name, or the instance's template), -EEXIST (a definition has that name),
- * -EIO (CRIU failed). */
+ * -EIO (CRIU failed), -EOPNOTSUPP (a clone, see pw_instance_restore: CRIU dumps restored instances
+ * only). */
 PW_PUBLIC int pw_instance_checkpoint(pw_instance *i, const char *template_name);
 
 /* The template an instance was restored from, and its id (unique in the process). Owned by the
@@ -230,9 +240,13 @@ typedef struct pw_timings {
 /* Stage times of the instance so far (0 for stages not run). */
 PW_PUBLIC int pw_instance_timings(const pw_instance *i, pw_timings *ret);
 
-/* The instance's init process as seen from the host, or -ESRCH once it is dead. */
+/* The host pid of the instance's agent, the process that runs the function, or -ESRCH once the
+ * instance is dead: its pid namespace's init for a restored instance, the only child of that init
+ * for a clone. Killing it kills the instance. */
 PW_PUBLIC pid_t pw_instance_pid(const pw_instance *i);
 
+/* Where the instance came from: PW_SOURCE_CLONE, PW_SOURCE_RESTORE or PW_SOURCE_COLD_START. */
+PW_PUBLIC int pw_instance_source(const pw_instance *i);
 /* The reason for the instance's last failure, "" if none. */
 PW_PUBLIC const char *pw_instance_last_error(const pw_instance *i);
 
@@ -311,6 +325,7 @@ enum pw_instance_source {
         PW_SOURCE_RESTORE = 2,    /* restored on demand (pool miss) */
         PW_SOURCE_COLD_START = 3, /* restore failed; booted without CRIU */
         PW_SOURCE_SECOND_LEVEL = 4, /* restored from the function's second-level template */
+        PW_SOURCE_CLONE = 5,      /* cloned on demand from its template's parent (pool miss) */
 };
 
 typedef struct pw_invoke_info {

@@ -14,6 +14,8 @@ import io
 import json
 import linecache
 import os
+import signal
+import socket
 import sys
 import tempfile
 import traceback
@@ -21,6 +23,8 @@ import types
 import zipfile
 
 REQ_FD, REP_FD = 3, 4
+ZYGOTE_HELPER = "/prewarm/libprewarm-zygote.so"   # the engine's clone call (src/zygote/clone.c)
+STATUS_FD = 5                 # in a clone: where its init tells the engine how the agent ended
 MAX_FRAME = 64 << 20          # protocol limit on one frame, in bytes
 MAX_LOGS = 1 << 20            # captured output returned per invoke, in characters
 ACTION_MODULE = "__action__"  # sys.modules name of the user's code (so pickle/dataclasses work)
@@ -147,6 +151,15 @@ class Agent:
         sys.path.insert(0, root)
         return main_path, source
 
+    def parent(self):
+        """Become the template parent: clone children on a socket whose other end the engine
+        takes from this process (pidfd_getfd) once it has read the reply."""
+        if self.specialized or ZYGOTE is None:
+            raise Refused("state", "only an unspecialized zygote with the clone helper is a parent")
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        write_frame(encode({"ok": True, "fd": theirs.fileno()}))
+        serve_parent(mine, theirs)
+
     def invoke(self, req):
         """Returns the reply, already encoded when it carries the handler's result."""
         if self.handler is None:
@@ -188,6 +201,143 @@ class Agent:
         except Exception as exc:      # TypeError, ValueError (NaN, cycles), RecursionError
             return {"ok": False, "kind": "result", "logs": logs,
                     "error": "handler returned a dict that is not JSON: " + describe(exc)}
+
+
+# ---------------------------------------------------------------- template parent
+
+class Zygote:
+    """The clone call of libprewarm-zygote, loaded before the checkpoint so every copy has it."""
+
+    def __init__(self, path):
+        import ctypes
+        self.ctypes = ctypes
+        # PyDLL: the call keeps the interpreter lock, as os.fork() does across fork().
+        self.lib = ctypes.PyDLL(path, use_errno=True)
+
+        class Request(ctypes.Structure):
+            _fields_ = [("size", ctypes.c_uint32), ("ctl_in", ctypes.c_int32),
+                        ("ctl_out", ctypes.c_int32), ("sync", ctypes.c_int32),
+                        ("cgroup", ctypes.c_int32), ("uid", ctypes.c_uint32),
+                        ("gid", ctypes.c_uint32), ("tmp_mb", ctypes.c_uint32)]
+        self.Request = Request
+        self.lib.prewarm_zygote_clone.restype = ctypes.c_int
+        self.lib.prewarm_zygote_clone.argtypes = [ctypes.POINTER(Request),
+                                                  ctypes.POINTER(ctypes.c_int)]
+        api = ctypes.pythonapi
+        self.in_child = False
+        self.before, self.after_parent, self.after_child = (
+            api.PyOS_BeforeFork, api.PyOS_AfterFork_Parent, api.PyOS_AfterFork_Child)
+
+    def clone(self, req, fds):
+        """Returns (pid, pidfd) in the parent and (0, None) in the child, sandboxed."""
+        ctypes = self.ctypes
+        ints = [req.get(k) for k in ("uid", "gid", "tmp_mb")]
+        if not all(isinstance(v, int) and 0 < v < 1 << 32 for v in ints) or len(fds) not in (3, 4):
+            raise ProtocolError("clone needs uid, gid, tmp_mb and 3 or 4 descriptors")
+        request = self.Request(ctypes.sizeof(self.Request), fds[0], fds[1], fds[2],
+                               fds[3] if len(fds) == 4 else -1, *ints)
+        pidfd = ctypes.c_int(-1)
+        self.before()
+        pid = self.lib.prewarm_zygote_clone(ctypes.byref(request), ctypes.byref(pidfd))
+        if pid == 0:
+            self.after_child()
+            self.in_child = True
+            return 0, None
+        self.after_parent()
+        if pid < 0:
+            raise Refused("clone", "clone3: " + os.strerror(-pid))
+        return pid, pidfd.value
+
+
+ZYGOTE = None
+PARENT_SOCKET = [None]                # a parent's end of the engine's socket
+
+
+def reap_children(signum, frame):
+    """A parent's clones are its children: it reaps them so they leave no zombies."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def serve_parent(sock, engine_end):
+    """Clone a child for each request on the engine's socket, until the engine hangs up."""
+    signal.signal(signal.SIGCHLD, reap_children)
+    PARENT_SOCKET[0] = sock
+    while True:
+        msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 8)
+        if engine_end is not None:    # the engine took its end: the socket is ours alone now
+            engine_end.close()
+            engine_end = None
+        if not msg:
+            raise Hangup(0)
+        reply, pidfd = parent_request(msg, fds)
+        if reply is None:
+            continue
+        socket.send_fds(sock, [encode(reply)], [pidfd] if pidfd is not None else [])
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def parent_request(msg, fds):
+    """Answers one request of the engine: (reply, pidfd), or (None, None) for none. The
+    descriptors that came with it are the child's: the parent closes its copies."""
+    try:
+        req = json.loads(msg)
+        if not isinstance(req, dict) or req.get("op") not in ("clone", "attached"):
+            raise ProtocolError("a parent takes only clone requests")
+        if req["op"] == "attached":
+            return None, None
+        pid, pidfd = ZYGOTE.clone(req, fds)
+        if pid == 0:
+            become_instance()         # the child: never comes back here
+    except ProtocolError as exc:
+        return {"ok": False, "kind": "protocol", "error": clean(str(exc))}, None
+    except Refused as exc:
+        return {"ok": False, "kind": exc.kind, "error": clean(str(exc))}, None
+    except ValueError as exc:
+        return {"ok": False, "kind": "protocol", "error": "malformed JSON: %s" % exc}, None
+    finally:
+        if ZYGOTE.in_child:       # the helper closed them already, and they are not ours
+            fds = ()
+        for fd in fds:
+            os.close(fd)
+    return {"ok": True, "pid": pid}, pidfd
+
+
+def become_instance():
+    """In a fresh clone: pid 1 of its namespace stays its init, the agent runs in its child."""
+    PARENT_SOCKET[0].detach()         # the helper closed it; a reused number must stay open
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    agent = os.fork()
+    if agent == 0:
+        os.close(STATUS_FD)           # the init's, not the function's to write on
+        raise Restart()
+    os.close(REQ_FD)
+    os.close(REP_FD)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, lambda signum, frame: os.kill(agent, signum))
+    while True:                       # reap orphans; end with the agent, the way it ended
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(1)
+        if pid == agent:
+            how = ("exited %d" % os.WEXITSTATUS(status) if os.WIFEXITED(status)
+                   else "killed %d" % os.WTERMSIG(status))
+            try:
+                os.write(STATUS_FD, how.encode())
+            except OSError:
+                pass
+            os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+
+
+class Restart(Exception):
+    """Unwinds a new clone's agent out of the parent's loop, to serve as an instance."""
 
 
 def process_start_time():
@@ -235,6 +385,8 @@ def serve():
                 reply = agent.specialize(req, blob)
             elif op == "invoke":
                 reply = agent.invoke(req)
+            elif op == "parent":
+                reply = agent.parent()
             else:
                 raise ProtocolError("unknown op %r" % (op,))
         except ProtocolError as exc:
@@ -276,18 +428,33 @@ def prepare():
         os.dup2(null, fd)
     if null > 2:
         os.close(null)
+    global ZYGOTE
+    if os.path.exists(ZYGOTE_HELPER):
+        ZYGOTE = Zygote(ZYGOTE_HELPER)
     gc.collect()
     gc.freeze()                       # survivors go to the permanent generation: no rescans
+    ready()
+
+
+def ready():
     version = "%d.%d.%d" % sys.version_info[:3]
-    write_frame(encode({"op": "ready", "runtime": "Python " + version, "pid": os.getpid()}))
+    write_frame(encode({"op": "ready", "runtime": "Python " + version, "pid": os.getpid(),
+                        "clone": ZYGOTE is not None}))
+
+
+def main():
+    prepare()
+    while True:
+        try:
+            serve()
+        except Restart:               # a parent's new clone: announce itself, then serve
+            ready()
+            continue
+        except Hangup as hangup:
+            return hangup.args[0]
+        except BrokenPipeError:       # the engine closed its end of fd 4
+            return 1
 
 
 if __name__ == "__main__":
-    prepare()
-    try:
-        serve()
-    except Hangup as hangup:
-        status = hangup.args[0]
-    except BrokenPipeError:           # the engine closed its end of fd 4
-        status = 1
-    sys.exit(status)
+    sys.exit(main())

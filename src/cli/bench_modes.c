@@ -240,7 +240,7 @@ static int run_exec(bench_ctx *c, bench_sample *s, pw_err *err)
         close_pair(ends);
         if (r < 0)
                 return r;
-        r = agent_wait_ready(&p.ch, deadline_in(c->def->ready_timeout_ms), &runtime, err);
+        r = agent_wait_ready(&p.ch, deadline_in(c->def->ready_timeout_ms), &runtime, NULL, err);
         if (r < 0)
                 return err_prefix(err, r, "starting %s", argv[0]);
         return agent_load_invoke(c, &p, t0, s, err);

@@ -12,7 +12,7 @@
 
 const char *source_name(int source)
 {
-        static const char *const names[] = {"warm", "zygote", "restore", "cold-start"};
+        static const char *const names[] = {"warm", "zygote", "restore", "cold-start", "second-level", "clone"};
         return source >= 0 && (size_t)source < ELEMENTSOF(names) ? names[source] : "none";
 }
 

@@ -11,7 +11,8 @@ extern const size_t api_n_routes;
  * caller: HTTP status and the kind counted in prewarm_errors_total. */
 void invoke_error_class(int r, unsigned *ret_status, const char **ret_kind);
 
-/* The source names used in headers and records: "warm", "zygote", "restore", "cold-start". */
+/* The source names used in headers and records: "warm", "zygote", "restore", "cold-start",
+ * "second-level", "clone". */
 const char *source_name(int source);
 
 /* Whether template name is built. */

@@ -36,7 +36,7 @@ struct metrics {
 
 static const char *const stage_names[] = {"restore", "specialize", "invoke", "request"};
 
-static const char *const source_names[] = {"warm", "zygote", "restore", "cold_start"};
+static const char *const source_names[] = {"warm", "zygote", "restore", "cold_start", "second_level", "clone"};
 
 metrics *metrics_new(void)
 {

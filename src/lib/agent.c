@@ -38,7 +38,8 @@ static int recv_json(const agent_channel *ch, uint64_t deadline_us, json_t **ret
         return 0;
 }
 
-int agent_wait_ready(const agent_channel *ch, uint64_t deadline_us, char **ret_runtime, pw_err *err)
+int agent_wait_ready(const agent_channel *ch, uint64_t deadline_us, char **ret_runtime, bool *ret_clone,
+                     pw_err *err)
 {
         json_auto_t *msg = NULL;
         int r = recv_json(ch, deadline_us, &msg, err);
@@ -48,10 +49,10 @@ int agent_wait_ready(const agent_channel *ch, uint64_t deadline_us, char **ret_r
         const char *runtime = json_string_value(json_object_get(msg, "runtime"));
         if (!op || strcmp(op, "ready") || !runtime)
                 return err_set(err, -EPROTO, "the agent's first message is not 'ready'");
-        char *copy = strdup(runtime);
-        if (!copy)
+        if (ret_runtime && !(*ret_runtime = strdup(runtime)))
                 return -ENOMEM;
-        *ret_runtime = copy;
+        if (ret_clone)
+                *ret_clone = json_is_true(json_object_get(msg, "clone"));
         return 0;
 }
 
@@ -149,5 +150,25 @@ int agent_invoke(const agent_channel *ch, const char *args_json, uint64_t deadli
                 return err_set(err, -EPROTO, "the result is not a JSON object");
         if (ret_result && !(*ret_result = json_dumps(result, JSON_COMPACT)))
                 return -ENOMEM;
+        return 0;
+}
+
+int agent_become_parent(const agent_channel *ch, uint64_t deadline_us, int *ret_fd, pw_err *err)
+{
+        json_auto_t *req = json_pack("{s:s}", "op", "parent");
+        if (!req)
+                return -ENOMEM;
+        int r = send_json(ch, req, deadline_us, err);
+        json_auto_t *reply = NULL;
+        if (r >= 0)
+                r = recv_json(ch, deadline_us, &reply, err);
+        if (r < 0)
+                return r;
+        json_t *fd = json_object_get(reply, "fd");
+        if (!json_is_true(json_object_get(reply, "ok")))
+                return reply_error(reply, false, err);
+        if (!json_is_integer(fd) || json_integer_value(fd) < 0 || json_integer_value(fd) > INT32_MAX)
+                return err_set(err, -EPROTO, "the agent's parent reply has no descriptor");
+        *ret_fd = (int)json_integer_value(fd);
         return 0;
 }

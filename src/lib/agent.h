@@ -9,9 +9,11 @@ typedef struct agent_channel {
         int from_agent; /* read end, non-blocking */
 } agent_channel;
 
-/* Waits for {"op":"ready"}; *ret_runtime gets the runtime's version string. -ECONNRESET if the
- * agent exits first, -ETIMEDOUT past the deadline. */
-int agent_wait_ready(const agent_channel *ch, uint64_t deadline_us, char **ret_runtime, pw_err *err);
+/* Waits for {"op":"ready"}; *ret_runtime gets the runtime's version string, *ret_clone whether
+ * the agent can be a template parent (either may be NULL). -ECONNRESET if the agent exits first,
+ * -ETIMEDOUT past the deadline. */
+int agent_wait_ready(const agent_channel *ch, uint64_t deadline_us, char **ret_runtime, bool *ret_clone,
+                     pw_err *err);
 
 typedef struct agent_code {
         const char *filename; /* "main.py" or "action.zip" */
@@ -24,6 +26,10 @@ typedef struct agent_code {
 /* Errors: -ENOEXEC (syntax, load or entry failure: err has the interpreter's message),
  * -EALREADY (specialized before), -ECONNRESET (agent gone), -ETIMEDOUT. */
 int agent_specialize(const agent_channel *ch, const agent_code *code, uint64_t deadline_us, pw_err *err);
+
+/* Makes the agent a template parent (clone.h): *ret_fd gets the number, in the agent's process,
+ * of the engine's end of its socket. Errors as agent_invoke's. */
+int agent_become_parent(const agent_channel *ch, uint64_t deadline_us, int *ret_fd, pw_err *err);
 
 /* args_json must be a JSON object. *ret_result gets the result object as compact JSON, *ret_logs
  * what the handler printed (either may be NULL to ignore). Errors: -EINVAL (args not an object),

@@ -62,7 +62,7 @@ static char *parent_agent(const char *parent_dir)
         char *found = NULL;
         struct dirent *de;
         while (!found && (de = readdir(d)))
-                if (de->d_name[0] != '.' && de->d_type == DT_REG)
+                if (de->d_name[0] != '.' && de->d_type == DT_REG && !str_has_suffix(de->d_name, ".so"))
                         found = strdup_printf("%s/%s", dir, de->d_name);
         closedir(d);
         return found;
@@ -86,7 +86,11 @@ static int snap_prepare(snap *s, pw_err *err)
         _cleanup_free_ char *agent = parent_agent(s->parent_dir);
         if (!agent)
                 return err_set(err, -ENOENT, "no agent in the rootfs of template %s", s->i->template_name);
-        return rootfs_prepare(s->rootfs, agent, err);
+        /* The agent maps the parent's clone helper: CRIU finds the mapping's file by its path. */
+        _cleanup_free_ char *helper = strdup_printf("%s/rootfs" ROOTFS_ZYGOTE_HELPER, s->parent_dir);
+        if (!helper)
+                return -ENOMEM;
+        return rootfs_prepare(s->rootfs, agent, access(helper, R_OK) == 0 ? helper : NULL, err);
 }
 
 /* Whether the instance's /tmp holds nothing: then it need not be dumped (CRIU archives a tmpfs
@@ -287,6 +291,11 @@ PW_PUBLIC int pw_instance_checkpoint(pw_instance *i, const char *template_name)
         pw_err err = {""};
         if (!name_is_valid(template_name))
                 return instance_error(i, -EINVAL, (err_set(&err, -EINVAL, "invalid template name"), &err), template_name);
+        if (i->pidfd >= 0)
+                return instance_error(i, -EOPNOTSUPP, (err_set(&err, -EOPNOTSUPP, "it was cloned from its "
+                                      "template's parent, and only a restored instance can be checkpointed (an "
+                                      "engine opened with PW_ENGINE_NO_CLONES restores every instance)"), &err),
+                                      template_name);
         if (i->state == DEAD || !still_alive(i))
                 return instance_error(i, -ESRCH, (err_set(&err, -ESRCH, "instance is dead"), &err), template_name);
         if (i->state != SPECIALIZED)

@@ -69,7 +69,7 @@ static int do_cold_start(pw_instance *i, pw_err *err)
         _cleanup_free_ char *runtime = NULL;
         r = boot_spawn(i, def, m, rootfs, &p, err);
         if (r >= 0)
-                r = zygote_wait_ready(&p, def, &i->pid, &runtime, err);
+                r = zygote_wait_ready(&p, def, &i->pid, &runtime, NULL, err);
         if (r >= 0) {
                 i->ch.to_agent = TAKE_FD(p.ctl_in[1]);
                 i->ch.from_agent = TAKE_FD(p.ctl_out[0]);
@@ -93,6 +93,7 @@ PW_PUBLIC int pw_instance_cold_start(pw_engine *e, const char *template_name, pw
         if (r < 0)
                 return engine_fail(e, r, (err_prefix(&err, r, "cold start of template %s", template_name), &err));
         i->state = RESTORED;
+        i->source = PW_SOURCE_COLD_START;
         i->timings.restore_us = now_us() - t0;
         pw_log(e, PW_LOG_DEBUG, "instance %s cold-started as pid %d in %.2f ms", i->id, (int)i->pid,
                i->timings.restore_us / 1000.0);

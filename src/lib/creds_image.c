@@ -17,6 +17,12 @@
 
 #define IMG_COMMON_MAGIC 0x54564319u
 #define CORE_MAGIC 0x55053847u
+#define SECCOMP_MAGIC 0x64413049u
+#define SECCOMP_IMAGE "seccomp.img"
+
+/* criu/images/seccomp.proto: seccomp_entry.seccomp_filters (1) → seccomp_filter.filter (1) */
+#define SECCOMP_ENTRY_FILTERS 1
+#define SECCOMP_FILTER_BYTES 1
 
 #define CORE_THREAD_CORE 5
 #define THREAD_CORE_CREDS 10
@@ -109,9 +115,9 @@ typedef struct creds_change {
 
 /* Calls visit for each field of a message; visit copies it to out, changed or not. */
 typedef int (*field_fn)(unsigned field, unsigned wire, const uint8_t *start, const uint8_t *payload,
-                        const uint8_t *end_of_field, buf *out, creds_change *c);
+                        const uint8_t *end_of_field, buf *out, void *ctx);
 
-static int walk(const uint8_t *p, const uint8_t *end, field_fn visit, buf *out, creds_change *c)
+static int walk(const uint8_t *p, const uint8_t *end, field_fn visit, buf *out, void *ctx)
 {
         while (p < end) {
                 const uint8_t *start = p;
@@ -121,7 +127,7 @@ static int walk(const uint8_t *p, const uint8_t *end, field_fn visit, buf *out, 
                 const uint8_t *payload = p;
                 if (skip_payload(&p, end, (unsigned)(tag & 7)) < 0)
                         return -EBADMSG;
-                int r = visit((unsigned)(tag >> 3), (unsigned)(tag & 7), start, payload, p, out, c);
+                int r = visit((unsigned)(tag >> 3), (unsigned)(tag & 7), start, payload, p, out, ctx);
                 if (r < 0)
                         return r;
         }
@@ -134,8 +140,9 @@ static int copy_field(const uint8_t *start, const uint8_t *end, buf *out)
 }
 
 static int visit_creds(unsigned field, unsigned wire, const uint8_t *start, const uint8_t *payload,
-                       const uint8_t *end, buf *out, creds_change *c)
+                       const uint8_t *end, buf *out, void *ctx)
 {
+        creds_change *c = ctx;
         if (field < 1 || field > CREDS_LAST_ID || wire != WIRE_VARINT)
                 return copy_field(start, end, out);
         if (field == 1) {
@@ -151,13 +158,13 @@ static int visit_creds(unsigned field, unsigned wire, const uint8_t *start, cons
 
 /* A length-delimited field whose contents another visitor rewrites. */
 static int rewrite_nested(unsigned field, const uint8_t *payload, const uint8_t *end, field_fn inner,
-                          buf *out, creds_change *c)
+                          buf *out, void *ctx)
 {
         uint64_t len;
         if (get_varint(&payload, end, &len) < 0)
                 return -EBADMSG;
         buf sub = {0};
-        int r = walk(payload, payload + len, inner, &sub, c);
+        int r = walk(payload, payload + len, inner, &sub, ctx);
         if (r >= 0 && (r = put_varint(out, (uint64_t)field << 3 | WIRE_LEN)) >= 0 &&
             (r = put_varint(out, sub.n)) >= 0)
                 r = buf_put(out, sub.p, sub.n);
@@ -166,19 +173,19 @@ static int rewrite_nested(unsigned field, const uint8_t *payload, const uint8_t 
 }
 
 static int visit_thread_core(unsigned field, unsigned wire, const uint8_t *start, const uint8_t *payload,
-                             const uint8_t *end, buf *out, creds_change *c)
+                             const uint8_t *end, buf *out, void *ctx)
 {
         if (field != THREAD_CORE_CREDS || wire != WIRE_LEN)
                 return copy_field(start, end, out);
-        return rewrite_nested(field, payload, end, visit_creds, out, c);
+        return rewrite_nested(field, payload, end, visit_creds, out, ctx);
 }
 
 static int visit_core(unsigned field, unsigned wire, const uint8_t *start, const uint8_t *payload,
-                      const uint8_t *end, buf *out, creds_change *c)
+                      const uint8_t *end, buf *out, void *ctx)
 {
         if (field != CORE_THREAD_CORE || wire != WIRE_LEN)
                 return copy_field(start, end, out);
-        return rewrite_nested(field, payload, end, visit_thread_core, out, c);
+        return rewrite_nested(field, payload, end, visit_thread_core, out, ctx);
 }
 
 static uint32_t get_le32(const uint8_t *p)
@@ -228,6 +235,61 @@ int core_image_set_creds(const uint8_t *in, size_t n, uid_t uid, gid_t gid, uint
         return 0;
 }
 
+/* The one filter a sandbox's task has, its instructions replaced; prev and flags copied. */
+typedef struct filter_change {
+        const struct sock_fprog *prog;
+        unsigned filters;
+} filter_change;
+
+static int put_len_field(buf *out, unsigned field, const void *data, size_t n)
+{
+        int r = put_varint(out, (uint64_t)field << 3 | WIRE_LEN);
+        if (r >= 0)
+                r = put_varint(out, n);
+        return r < 0 ? r : buf_put(out, data, n);
+}
+
+static int visit_filter(unsigned field, unsigned wire, const uint8_t *start, const uint8_t *payload,
+                        const uint8_t *end, buf *out, void *ctx)
+{
+        const filter_change *f = ctx;
+        if (field != SECCOMP_FILTER_BYTES || wire != WIRE_LEN)
+                return copy_field(start, end, out);
+        return put_len_field(out, field, f->prog->filter, f->prog->len * sizeof(struct sock_filter));
+}
+
+static int visit_seccomp_entry(unsigned field, unsigned wire, const uint8_t *start, const uint8_t *payload,
+                               const uint8_t *end, buf *out, void *ctx)
+{
+        if (field != SECCOMP_ENTRY_FILTERS || wire != WIRE_LEN)
+                return copy_field(start, end, out);
+        ((filter_change *)ctx)->filters++;
+        return rewrite_nested(field, payload, end, visit_filter, out, ctx);
+}
+
+int seccomp_image_set_filter(const uint8_t *in, size_t n, const struct sock_fprog *prog, uint8_t **ret,
+                             size_t *ret_size)
+{
+        if (n < 12 || get_le32(in) != IMG_COMMON_MAGIC || get_le32(in + 4) != SECCOMP_MAGIC ||
+            get_le32(in + 8) != n - 12)
+                return -EBADMSG; /* one entry, framed by its length */
+        filter_change f = {prog, 0};
+        buf entry = {0}, out = {0};
+        int r = walk(in + 12, in + n, visit_seccomp_entry, &entry, &f);
+        if (r >= 0 && f.filters != 1)
+                r = -EBADMSG; /* a sandbox installs exactly one filter */
+        if (r >= 0 && (r = buf_put(&out, in, 8)) >= 0 && (r = put_le32(&out, (uint32_t)entry.n)) >= 0)
+                r = buf_put(&out, entry.p, entry.n);
+        free(entry.p);
+        if (r < 0) {
+                free(out.p);
+                return r;
+        }
+        *ret = out.p;
+        *ret_size = out.n;
+        return 0;
+}
+
 static bool is_core_image(const char *name)
 {
         return !strncmp(name, "core-", 5) && str_has_suffix(name, ".img");
@@ -263,9 +325,29 @@ static int write_core_copy(int src_dir, int dst_dir, const char *name, uid_t uid
         return 0;
 }
 
+/* Writes the view's copy of seccomp.img from src_dir into dst_dir with prog as the filter. */
+static int write_seccomp_copy(int src_dir, int dst_dir, const struct sock_fprog *prog, pw_err *err)
+{
+        _cleanup_close_ int fd = openat(src_dir, SECCOMP_IMAGE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        _cleanup_free_ char *in = NULL;
+        size_t n;
+        int r = fd < 0 ? negative_errno() : read_fd(fd, 1 << 20, &in, &n);
+        if (r < 0)
+                return err_set(err, r == -ENOENT ? -EUCLEAN : r, "reading image " SECCOMP_IMAGE ": %s",
+                               strerror(-r));
+        _cleanup_free_ uint8_t *out = NULL;
+        size_t out_n;
+        if (seccomp_image_set_filter((const uint8_t *)in, n, prog, &out, &out_n) < 0)
+                return err_set(err, -EUCLEAN, "image " SECCOMP_IMAGE " holds no single filter this engine can replace");
+        _cleanup_close_ int dst = openat(dst_dir, SECCOMP_IMAGE, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (dst < 0 || write_full(dst, out, out_n) < 0)
+                return err_set(err, negative_errno(), "writing image " SECCOMP_IMAGE ": %m");
+        return 0;
+}
+
 int images_view_for_uid(const char *images_dir, const char *src, const char *view, uid_t uid,
                         gid_t gid, bool (*allowed)(uid_t uid, void *userdata), void *userdata,
-                        uid_t *ret_old_uid, pw_err *err)
+                        const struct sock_fprog *seccomp, uid_t *ret_old_uid, pw_err *err)
 {
         if (mkdir(src, 0700) < 0 || mkdir(view, 0700) < 0)
                 return err_set(err, negative_errno(), "mkdir %s: %m", view);
@@ -292,6 +374,10 @@ int images_view_for_uid(const char *images_dir, const char *src, const char *vie
                         r = write_core_copy(dirfd(d), dst, de->d_name, uid, gid, allowed, userdata,
                                             ret_old_uid, err);
                         n_cores++;
+                        continue;
+                }
+                if (seccomp && !strcmp(de->d_name, SECCOMP_IMAGE)) {
+                        r = write_seccomp_copy(dirfd(d), dst, seccomp, err);
                         continue;
                 }
                 /* Relative: it must resolve from the images' descriptor alone, also after CRIU

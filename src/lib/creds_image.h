@@ -13,6 +13,8 @@
  */
 #pragma once
 
+#include <linux/filter.h>
+
 #include "internal.h"
 
 /* Rewrites one core image (the bytes of core-PID.img) so that its task's real, effective, saved
@@ -21,14 +23,20 @@
 int core_image_set_creds(const uint8_t *in, size_t n, uid_t uid, gid_t gid, uint8_t **ret,
                          size_t *ret_size, uid_t *ret_old_uid);
 
+/* Rewrites seccomp.img (its bytes) so that its one filter is prog instead. Caller frees *ret.
+ * Errors: -EBADMSG (not a seccomp image CRIU wrote, or not exactly one filter), -ENOMEM. */
+int seccomp_image_set_filter(const uint8_t *in, size_t n, const struct sock_fprog *prog, uint8_t **ret,
+                             size_t *ret_size);
+
 /* Binds images_dir at src and fills view with the view described above (src and view are created,
  * 0700, side by side; the bind is private to the host's mount namespace, and on success the
  * caller unmounts src when done, also after a failure of this call once src exists). Every task of
  * the template must have run as a uid for which allowed(uid) holds: a template whose tasks ran as
- * another uid (root, before the hardened sandbox) is -EUCLEAN. */
+ * another uid (root, before the hardened sandbox) is -EUCLEAN. With seccomp, the view's seccomp.img
+ * is a copy with that filter instead of the checkpointed one (a template parent's, clone.h). */
 int images_view_for_uid(const char *images_dir, const char *src, const char *view, uid_t uid,
                         gid_t gid, bool (*allowed)(uid_t uid, void *userdata), void *userdata,
-                        uid_t *ret_old_uid, pw_err *err);
+                        const struct sock_fprog *seccomp, uid_t *ret_old_uid, pw_err *err);
 
 /* A second-level template's /tmp comes back with the files the function left there, owned by the
  * uid it was checkpointed as: this gives the restored instance pid (as uid to) what from owns in

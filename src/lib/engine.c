@@ -7,6 +7,7 @@
 #include "config.h"
 #include "criu.h"
 #include "ahead.h"
+#include "clone.h"
 #include "netns.h"
 #include "staging.h"
 #include "internal.h"
@@ -84,6 +85,20 @@ static const char *first_of(const char *a, const char *env_name, const char *fal
         return v && *v ? v : fallback;
 }
 
+/* The clone helper copied into template rootfs: $PREWARM_ZYGOTE_HELPER, the build tree's, the
+ * installed one, or none (templates are then built without, and never cloned). */
+static char *zygote_helper_locate(void)
+{
+        const char *env = getenv("PREWARM_ZYGOTE_HELPER");
+        if (env && *env)
+                return strdup(env);
+        const char *candidates[] = {PW_BUILD_ZYGOTE_HELPER, PW_DEFAULT_ZYGOTE_HELPER};
+        for (size_t i = 0; i < ELEMENTSOF(candidates); i++)
+                if (access(candidates[i], R_OK) == 0)
+                        return strdup(candidates[i]);
+        return NULL;
+}
+
 static const char *default_templates_dir(void)
 {
         struct stat st;
@@ -131,6 +146,7 @@ PW_PUBLIC int pw_engine_new(pw_engine **ret, const pw_options *opts)
         pthread_mutex_init(&e->lock, NULL);
         pthread_mutex_init(&e->stage_lock, NULL);
         e->netns = netns_pool_new();
+        parents_new(&e->parents);
         e->ahead = ahead_new(e);
         e->flags = opts->flags;
         if (getenv("PREWARM_NO_IO_URING") && !strcmp(getenv("PREWARM_NO_IO_URING"), "1"))
@@ -141,7 +157,7 @@ PW_PUBLIC int pw_engine_new(pw_engine **ret, const pw_options *opts)
         e->state_dir = strdup(first_of(opts->state_dir, "PREWARM_STATE_DIR", PW_DEFAULT_STATE_DIR));
         e->templates_dir = strdup(first_of(opts->templates_dir, "PREWARM_TEMPLATES_DIR",
                                            default_templates_dir()));
-        if (!e->state_dir || !e->templates_dir || !e->netns || !e->ahead) {
+        if (!e->state_dir || !e->templates_dir || !e->netns || !e->ahead || !e->parents) {
                 pw_engine_free(e);
                 return -ENOMEM;
         }
@@ -149,6 +165,7 @@ PW_PUBLIC int pw_engine_new(pw_engine **ret, const pw_options *opts)
         pw_err err = {""};
         int r = criu_locate(first_of(opts->criu_path, "PREWARM_CRIU", NULL), &e->criu_argv, &err);
         e->kdat_dir = criu_kdat_dir();
+        e->zygote_helper = zygote_helper_locate();
         if (r >= 0)
                 r = uid_pool_new(opts->uid_base, opts->uid_count, &e->uids, &err);
         if (r >= 0)
@@ -168,6 +185,7 @@ PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e)
                 return NULL;
         if (thread_last_error.engine == e)
                 thread_last_error.engine = NULL;
+        parents_free(e->parents); /* instances: before the uids, cgroups and namespaces they hold */
         ahead_free(e->ahead); /* its jobs hold namespaces and staged templates' files; its thread
                                * reads the verified cache: it goes first */
         verified_cache_free(e->verified);
@@ -178,6 +196,7 @@ PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e)
         pthread_mutex_destroy(&e->lock);
         pthread_mutex_destroy(&e->stage_lock);
         strv_free(e->criu_argv);
+        free(e->zygote_helper);
         free(e->kdat_dir);
         free(e->state_dir);
         free(e->templates_dir);
@@ -190,6 +209,7 @@ PW_PUBLIC int pw_engine_trim(pw_engine *e)
         if (!e)
                 return -EINVAL;
         ahead_drop(e->ahead, NULL);
+        parents_trim(e);
         staging_engine_done(e);
         netns_pool_drain(e->netns);
         return 0;

@@ -4,7 +4,10 @@
  * prepares the next one), specialize it with a function's code, invoke it, destroy it.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -12,6 +15,7 @@
 #include "agent.h"
 #include "blob.h"
 #include "cgroup.h"
+#include "clone.h"
 #include "ahead.h"
 #include "instance.h"
 #include "internal.h"
@@ -20,9 +24,45 @@
 
 #define SPECIALIZE_TIMEOUT_MS 60000
 
+/* A clone is its parent's child, not ours: its pidfd says when it is gone, the parent reaps it. */
+static void clone_wait_exit(const pw_instance *i, int timeout_ms)
+{
+        struct pollfd pfd = {i->pidfd, POLLIN, 0};
+        while (poll(&pfd, 1, timeout_ms) < 0 && errno == EINTR)
+                ;
+}
+
+static void clone_kill(pw_instance *i)
+{
+        if (syscall(SYS_pidfd_send_signal, i->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+                return;
+        clone_wait_exit(i, 5000);
+}
+
+/* How a clone's agent ended, as its init wrote it (the parent, not us, reaps the clone). */
+static bool clone_exit_status(const pw_instance *i, int *ret_status)
+{
+        char how[32];
+        ssize_t n = i->status_fd >= 0 ? recv(i->status_fd, how, sizeof(how) - 1, MSG_DONTWAIT) : -1;
+        if (n <= 0)
+                return false;
+        how[n] = '\0';
+        int v;
+        if (sscanf(how, "exited %d", &v) == 1)
+                *ret_status = (v & 0xff) << 8;
+        else if (sscanf(how, "killed %d", &v) == 1)
+                *ret_status = v & 0x7f;
+        else
+                return false;
+        return true;
+}
+
 static void instance_kill(pw_instance *i)
 {
-        kill_and_reap(i->pid);
+        if (i->pidfd >= 0)
+                clone_kill(i);
+        else
+                kill_and_reap(i->pid);
         i->pid = 0;
         if (i->cg)
                 cgroup_kill(i->cg);
@@ -35,6 +75,12 @@ PW_PUBLIC pw_instance *pw_instance_destroy(pw_instance *i)
                 return NULL;
         instance_kill(i);
         cgroup_destroy(i->cg);
+        if (i->pidfd >= 0)
+                close(i->pidfd);
+        if (i->status_fd >= 0)
+                close(i->status_fd);
+        if (i->parent)
+                parent_release(i->engine, i->parent);
         if (i->uid) /* only now: nothing of the instance runs as it any more */
                 uid_release(i->engine->uids, i->uid);
         if (i->template_name)
@@ -56,6 +102,8 @@ pw_instance *instance_new(pw_engine *e, const char *template_name)
                 return NULL;
         i->engine = e;
         i->ch.to_agent = i->ch.from_agent = -1;
+        i->pidfd = i->status_fd = -1;
+        i->source = PW_SOURCE_RESTORE;
         i->template_name = strdup(template_name);
         /* Unique in the process, not per engine: ids name cgroups, which all engines share. */
         static atomic_uint next_instance;
@@ -70,7 +118,8 @@ int instance_take_uid(pw_instance *i, pw_err *err)
         return uid_take(i->engine->uids, &i->uid, err);
 }
 
-static int restore_by(pw_engine *e, const char *template_name, restore_path path, pw_instance **ret)
+static int restore_by(pw_engine *e, const char *template_name, restore_path path, bool may_clone,
+                      pw_instance **ret)
 {
         if (!e || !ret)
                 return -EINVAL;
@@ -79,6 +128,23 @@ static int restore_by(pw_engine *e, const char *template_name, restore_path path
                 return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "invalid template name"), &err));
 
         uint64_t t0 = now_us();
+        if (may_clone && path == FAST_PATH && !(e->flags & (PW_ENGINE_NOTHING_AHEAD | PW_ENGINE_NO_CLONES))) {
+                pw_instance *i = NULL;
+                int r = clone_instance(e, template_name, &i, &err);
+                if (r >= 0) {
+                        i->timings.restore_us = now_us() - t0;
+                        pw_log(e, PW_LOG_DEBUG, "instance %s cloned as pid %d in %.2f ms", i->id, (int)i->pid,
+                               i->timings.restore_us / 1000.0);
+                        *ret = i;
+                        return 0;
+                }
+                if (r == -ENOENT || r == -EUCLEAN) /* a restore would fail the same way */
+                        return engine_fail(e, r, (err_prefix(&err, r, "restore of template %s", template_name), &err));
+                if (r != -ENOTSUP)
+                        pw_log(e, PW_LOG_WARNING, "clone of template %s: %s; restoring instead", template_name,
+                               err.msg);
+                err.msg[0] = '\0';
+        }
         bool prepare_next = path == FAST_PATH && !(e->flags & PW_ENGINE_NOTHING_AHEAD);
         restore_job *job = prepare_next ? ahead_take(e->ahead, template_name) : NULL;
         bool prepared = job != NULL;
@@ -101,12 +167,17 @@ static int restore_by(pw_engine *e, const char *template_name, restore_path path
 
 PW_PUBLIC int pw_instance_restore(pw_engine *e, const char *template_name, pw_instance **ret)
 {
-        return restore_by(e, template_name, FAST_PATH, ret);
+        return restore_by(e, template_name, FAST_PATH, true, ret);
+}
+
+int instance_restore_full(pw_engine *e, const char *template_name, pw_instance **ret)
+{
+        return restore_by(e, template_name, FAST_PATH, false, ret);
 }
 
 int instance_restore_stock(pw_engine *e, const char *template_name, pw_instance **ret)
 {
-        return restore_by(e, template_name, STOCK_CLI, ret);
+        return restore_by(e, template_name, STOCK_CLI, false, ret);
 }
 
 static int instance_fail(pw_instance *i, int r, pw_err *err, const char *what)
@@ -124,12 +195,20 @@ static int instance_lost(pw_instance *i, int r, unsigned timeout_ms, pw_err *err
                 instance_kill(i);
                 return err_set(err, r, "timed out after %u ms; instance killed", timeout_ms);
         }
-        int status = i->pid > 0 ? reap_within(i->pid, 1000) : 0;
-        i->pid = 0;
+        bool clone = i->pidfd >= 0;
+        int status = 0;
+        if (clone)
+                clone_wait_exit(i, 1000); /* its init writes how the agent ended, then exits */
+        else if (i->pid > 0)
+                status = reap_within(i->pid, 1000);
+        if (!clone)
+                i->pid = 0;
         bool oom = i->cg && cgroup_oom_kills(i->cg) > 0;
         instance_kill(i);
         if (oom)
                 return err_set(err, -ENOMEM, "memory limit of %u MiB hit; instance killed", i->memory_mb);
+        if (clone && !clone_exit_status(i, &status))
+                return err_set(err, -ECHILD, "instance died");
         if (WIFSIGNALED(status))
                 return err_set(err, -ECHILD, "instance died (signal %d)", WTERMSIG(status));
         return err_set(err, -ECHILD, "instance died (exit status %d)", WEXITSTATUS(status));
@@ -235,7 +314,9 @@ PW_PUBLIC int pw_instance_timings(const pw_instance *i, pw_timings *ret)
 
 PW_PUBLIC pid_t pw_instance_pid(const pw_instance *i)
 {
-        return i && i->state != DEAD && i->pid > 0 ? i->pid : -ESRCH;
+        if (!i || i->state == DEAD || i->pid <= 0)
+                return -ESRCH;
+        return i->agent_pid > 0 ? i->agent_pid : i->pid;
 }
 
 PW_PUBLIC const char *pw_instance_last_error(const pw_instance *i)
@@ -246,6 +327,11 @@ PW_PUBLIC const char *pw_instance_last_error(const pw_instance *i)
 PW_PUBLIC const char *pw_instance_template(const pw_instance *i)
 {
         return i ? i->template_name : NULL;
+}
+
+PW_PUBLIC int pw_instance_source(const pw_instance *i)
+{
+        return i ? i->source : -EINVAL;
 }
 
 PW_PUBLIC const char *pw_instance_id(const pw_instance *i)

@@ -13,6 +13,11 @@ struct pw_instance {
         char *template_name;
         char *id;
         pid_t pid;
+        int pidfd; /* a clone's (the engine is not its parent), else -1 */
+        pid_t agent_pid; /* a clone's agent, the child of its init (pid), else 0 */
+        int status_fd; /* a clone's: its init writes "exited N" / "killed SIG" there, else -1 */
+        struct template_parent *parent; /* a clone's parent (clone.h), else NULL */
+        int source; /* PW_SOURCE_RESTORE, _CLONE or _COLD_START */
         uid_t uid; /* its host uid and gid, from the engine's uid pool; 0 before it has one */
         cgroup *cg;
         unsigned memory_mb;
@@ -27,6 +32,10 @@ pw_instance *instance_new(pw_engine *e, const char *template_name);
 /* Gives i a host uid of its own (uids.h), released with the instance. */
 int instance_take_uid(pw_instance *i, pw_err *err);
 static inline void instance_destroyp(pw_instance **i) { pw_instance_destroy(*i); }
+
+/* Restores like pw_instance_restore, always with CRIU, never a clone: for what needs a restored
+ * instance (a checkpoint) and for the benchmark's prewarm_restore mode. */
+int instance_restore_full(pw_engine *e, const char *template_name, pw_instance **ret);
 
 /* Restores like pw_instance_restore, but the way a Prebaking-style system does it: the stock
  * `criu restore` command exec'd per restore, with none of the engine's fast path. For the

@@ -24,6 +24,7 @@ struct pw_engine {
         char *templates_dir;
         char **criu_argv; /* how to start CRIU: binary, or private loader + binary */
         char *kdat_dir;   /* shown to CRIU as /run, to keep its feature cache (criu_kdat_dir) */
+        char *zygote_helper; /* libprewarm-zygote.so for template rootfs, or NULL (zygote.h) */
         pw_log_fn log;
         void *log_userdata;
         int log_level;
@@ -36,6 +37,7 @@ struct pw_engine {
         struct staged_template *staged;
         struct netns_pool *netns; /* network namespaces made ahead for restores */
         struct ahead *ahead;      /* restores prepared ahead */
+        struct parents *parents;  /* template parents that instances are cloned from (clone.h) */
         struct uid_pool *uids;    /* host uids for sandboxes (uids.h) */
         struct code_policy *code_policy; /* where code may come from; NULL: anywhere */
 };

@@ -51,6 +51,8 @@ char *manifest_to_json(const manifest *m)
                 json_object_set_new(root, "external_netns", json_true());
         if (root && m->sandbox)
                 json_object_set_new(root, "sandbox", json_integer(m->sandbox));
+        if (root && m->clone)
+                json_object_set_new(root, "clone", json_true());
         return root ? json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
 }
 
@@ -127,6 +129,7 @@ int manifest_from_json(const char *text, manifest **ret, pw_err *err)
         /* Optional: templates built before namespaces were made ahead of time lack it. */
         m->external_netns = json_is_true(json_object_get(root, "external_netns"));
         m->specialized = json_is_true(json_object_get(root, "specialized"));
+        m->clone = json_is_true(json_object_get(root, "clone"));
         json_t *sandbox = json_object_get(root, "sandbox");
         m->sandbox = json_is_integer(sandbox) && json_integer_value(sandbox) > 0 ? (unsigned)json_integer_value(sandbox) : 0;
         int r = parse_images(images, m, err);

@@ -22,6 +22,7 @@ typedef struct manifest {
         bool external_netns; /* dumped with its network namespace external: restores supply one */
         bool specialized;    /* a second-level template: copies come back specialized (checkpoint.c) */
         unsigned sandbox;    /* the sandbox it was checkpointed in: MANIFEST_SANDBOX, or 0 (before it) */
+        bool clone;          /* its agent loaded the clone helper: it can be a template parent (clone.h) */
         manifest_image *images;
         size_t n_images;
 } manifest;

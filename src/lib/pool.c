@@ -247,7 +247,7 @@ int pool_make_instance(pw_pool *p, const char *name, pw_instance **ret, int *ret
 {
         int r = pw_instance_restore(p->e, name, ret);
         if (r >= 0) {
-                *ret_source = PW_SOURCE_RESTORE;
+                *ret_source = pw_instance_source(*ret); /* a clone, or a restore */
                 return r;
         }
         err_set(err, r, "%s", pw_engine_last_error(p->e));

@@ -137,7 +137,7 @@ void pool_learn_times(pw_pool *p, pool_template *t, pool_fn *f, const pw_instanc
         pw_instance_timings(i, &tm);
         if (source == PW_SOURCE_COLD_START)
                 p->stats.cold_start_fallbacks++;
-        if (source == PW_SOURCE_RESTORE)
+        if (source == PW_SOURCE_RESTORE || source == PW_SOURCE_CLONE)
                 t->refill_us = policy_refill_estimate(t->refill_us, tm.restore_us);
         if (source == PW_SOURCE_SECOND_LEVEL) {
                 p->stats.second_level_restores++;

@@ -60,13 +60,29 @@ bool level2_next_job(pw_pool *p, level2_job *j)
         return false;
 }
 
+/* A warm instance that is a clone cannot be dumped (pw_instance_checkpoint): the template is
+ * then made of a restored instance specialized the same way, the function loaded but not run. */
+static int checkpoint_restored_copy(pw_pool *p, level2_job *j)
+{
+        pw_instance *i = NULL;
+        int r = instance_restore_full(p->e, j->f->tpl->name, &i);
+        if (r < 0)
+                return err_set(&j->err, r, "%s", pw_engine_last_error(p->e));
+        if ((r = pool_specialize(i, &j->f->conf)) < 0 || (r = pw_instance_checkpoint(i, j->name)) < 0)
+                err_set(&j->err, r, "%s", pw_instance_last_error(i));
+        pw_instance_destroy(i);
+        return r;
+}
+
 void level2_job_run(pw_pool *p, level2_job *j)
 {
-        j->r = pw_instance_checkpoint(j->m->inst, j->name);
-        if (j->r < 0) {
+        if (pw_instance_source(j->m->inst) == PW_SOURCE_CLONE) {
+                j->r = checkpoint_restored_copy(p, j);
+        } else if ((j->r = pw_instance_checkpoint(j->m->inst, j->name)) < 0) {
                 err_set(&j->err, j->r, "%s", pw_instance_last_error(j->m->inst));
-                return;
         }
+        if (j->r < 0)
+                return;
         j->made = true;
         j->r = pw_instance_restore(p->e, j->name, &j->trial);
         if (j->r < 0)

@@ -24,6 +24,7 @@
 #include "netns.h"
 #include "restore.h"
 #include "sandbox.h"
+#include "seccomp.h"
 #include "staging.h"
 #include "store.h"
 #include "uids.h"
@@ -59,6 +60,7 @@ struct restore_job {
         criu_restore_params params;
         criu_worker *worker;
         uid_t checkpoint_uid; /* the uid the template's tasks were checkpointed as */
+        bool parent;          /* a template parent's restore (clone.h): the parent's filter */
 };
 
 /* $PREWARM_CRIU_LOG_DIR keeps a verbose CRIU log of every restore there, for profiling. */
@@ -94,7 +96,7 @@ static bool uid_of_sandbox(uid_t uid, void *userdata)
 }
 
 static int restore_dir_setup(pw_instance *i, const restore_source *src, restore_dir *d,
-                             uid_t *ret_checkpoint_uid, pw_err *err)
+                             const struct sock_fprog *seccomp, uid_t *ret_checkpoint_uid, pw_err *err)
 {
         _cleanup_free_ char *run = engine_run_dir(i->engine);
         if (!run)
@@ -124,7 +126,7 @@ static int restore_dir_setup(pw_instance *i, const restore_source *src, restore_
         if ((r = devfs_mount(d->dev)) < 0)
                 return err_set(err, r, "/dev for the sandbox at %s: %s", d->dev, strerror(-r));
         return images_view_for_uid(src->images, d->images_src, d->images, i->uid, i->uid, uid_of_sandbox,
-                                   i->engine->uids, ret_checkpoint_uid, err);
+                                   i->engine->uids, seccomp, ret_checkpoint_uid, err);
 }
 
 static void restore_source_done(restore_source *src)
@@ -230,13 +232,13 @@ static int job_params(restore_job *job, pw_err *err)
         return 0;
 }
 
-int restore_job_prepare(pw_engine *e, const char *template_name, restore_path path, restore_job **ret,
-                        pw_err *err)
+static int job_prepare(pw_engine *e, const char *template_name, restore_path path, bool parent,
+                       restore_job **ret, pw_err *err)
 {
         _cleanup_(restore_job_freep) restore_job *job = calloc(1, sizeof(*job));
         if (!job)
                 return -ENOMEM;
-        *job = (restore_job){.path = path, .to_agent = {-1, -1}, .from_agent = {-1, -1}, .work_fd = -1,
+        *job = (restore_job){.path = path, .parent = parent, .to_agent = {-1, -1}, .from_agent = {-1, -1}, .work_fd = -1,
                              .netns_fd = -1, .images_fd = -1, .src = {.lock_fd = -1, .images_fd = -1}};
         if (!(job->i = instance_new(e, template_name)))
                 return -ENOMEM;
@@ -247,7 +249,8 @@ int restore_job_prepare(pw_engine *e, const char *template_name, restore_path pa
         const cgroup_limits limits = {job->src.m->memory_mb, job->src.m->pids_max};
         if ((r = cgroup_create(job->i->id, &limits, &job->i->cg, err)) < 0 ||
             (r = instance_take_uid(job->i, err)) < 0 ||
-            (r = restore_dir_setup(job->i, &job->src, &job->d, &job->checkpoint_uid, err)) < 0 ||
+            (r = restore_dir_setup(job->i, &job->src, &job->d, parent ? parent_seccomp_filter() : NULL,
+                                   &job->checkpoint_uid, err)) < 0 ||
             (r = job_params(job, err)) < 0)
                 return r;
         /* Started last: CRIU gets a private copy of the mounts there are now (criu.c). */
@@ -255,6 +258,22 @@ int restore_job_prepare(pw_engine *e, const char *template_name, restore_path pa
                 return r;
         *ret = TAKE_PTR(job);
         return 0;
+}
+
+int restore_job_prepare(pw_engine *e, const char *template_name, restore_path path, restore_job **ret,
+                        pw_err *err)
+{
+        return job_prepare(e, template_name, path, false, ret, err);
+}
+
+int restore_job_prepare_parent(pw_engine *e, const char *template_name, restore_job **ret, pw_err *err)
+{
+        return job_prepare(e, template_name, FAST_PATH, true, ret, err);
+}
+
+const manifest *restore_job_manifest(const restore_job *job)
+{
+        return job->src.m;
 }
 
 bool restore_job_current(const restore_job *job)

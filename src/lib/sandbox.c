@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 
 #include "sandbox.h"
+#include "sandbox_inside.h"
 #include "seccomp.h"
 
 /* The host directory bound read-only into every sandbox, and the sandbox's mounts that CRIU must
@@ -37,23 +38,6 @@ static const struct {
 } devices[] = {
         {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9},
 };
-
-/* Where the masks of /proc come from: an empty directory and an empty file on the read-only root
- * (CRIU restores a bind from the root like any mount of the sandbox's own). */
-#define MASK_DIR "/.masked/dir"
-#define MASK_FILE "/.masked/file"
-
-/* /proc as container runtimes leave it, for what an unprivileged uid could still read or, were it
- * root, write: the kernel's knobs read-only; its memory, keyrings, timers and interrupt counts
- * masked. What only root may read or write (/proc/kmsg, /proc/bus, /proc/irq, ...) is left to the
- * uid: every mount here costs each restore about 50 µs in CRIU. Entries this kernel lacks are
- * skipped. */
-static const char *const proc_read_only[] = {"/proc/sys", "/proc/sysrq-trigger"};
-static const char *const proc_masked_files[] = {
-        "/proc/kcore", "/proc/keys", "/proc/key-users", "/proc/timer_list", "/proc/sched_debug",
-        "/proc/latency_stats", "/proc/interrupts",
-};
-static const char *const proc_masked_dirs[] = {"/proc/scsi"};
 
 static const struct {
         const char *name, *text;
@@ -151,7 +135,7 @@ char *rootfs_agent_path(const char *agent_path)
         return copy ? strdup_printf("/prewarm/%s", basename(copy)) : NULL;
 }
 
-int rootfs_prepare(const char *dir, const char *agent_path, pw_err *err)
+int rootfs_prepare(const char *dir, const char *agent_path, const char *helper_path, pw_err *err)
 {
         int r = mkdir_p(dir, 0755);
         if (r < 0)
@@ -167,6 +151,13 @@ int rootfs_prepare(const char *dir, const char *agent_path, pw_err *err)
         r = copy_file(agent_path, target, 16 << 20, 0644);
         if (r < 0)
                 return err_set(err, r, "installing agent %s: %s", agent_path, strerror(-r));
+        if (!helper_path)
+                return 0;
+        _cleanup_free_ char *helper = strdup_printf("%s" ROOTFS_ZYGOTE_HELPER, dir);
+        if (!helper)
+                return -ENOMEM;
+        if ((r = copy_file(helper_path, helper, 16 << 20, 0644)) < 0)
+                return err_set(err, r, "installing the clone helper %s: %s", helper_path, strerror(-r));
         return 0;
 }
 
@@ -251,63 +242,6 @@ int devfs_mount(const char *path)
         return private_or_undo(path);
 }
 
-/* --- inside the new namespaces, between clone and exec: no allocation, no locks --- */
-
-static _Noreturn void die(int fd, const char *what)
-{
-        const char *reason = strerrordesc_np(errno); /* strerror may lock: not after clone */
-        if (!reason)
-                reason = "unknown error";
-        const char *parts[] = {"sandbox: ", what, ": ", reason, "\n"};
-        for (size_t i = 0; i < ELEMENTSOF(parts); i++)
-                if (write(fd, parts[i], strlen(parts[i])) < 0)
-                        break;
-        _exit(125);
-}
-
-static void loopback_up(int errfd)
-{
-        int sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        struct ifreq ifr = {0};
-        strcpy(ifr.ifr_name, "lo");
-        if (sk < 0 || ioctl(sk, SIOCGIFFLAGS, &ifr) < 0)
-                die(errfd, "loopback");
-        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-        if (ioctl(sk, SIOCSIFFLAGS, &ifr) < 0)
-                die(errfd, "loopback up");
-        close(sk);
-}
-
-static void mount_or_die(int errfd, const char *src, const char *dst, const char *type,
-                         unsigned long flags, const char *data)
-{
-        if (mount(src, dst, type, flags, data) < 0)
-                die(errfd, dst ? dst : src);
-}
-
-/* A bind of src on dst made read-only; a dst this kernel does not have is left alone. */
-static void bind_read_only(int errfd, const char *src, const char *dst)
-{
-        if (mount(src, dst, NULL, MS_BIND, NULL) < 0) {
-                if (errno == ENOENT)
-                        return;
-                die(errfd, dst);
-        }
-        mount_or_die(errfd, NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                     NULL);
-}
-
-static void mount_proc(int errfd)
-{
-        mount_or_die(errfd, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-        for (size_t i = 0; i < ELEMENTSOF(proc_read_only); i++)
-                bind_read_only(errfd, proc_read_only[i], proc_read_only[i]);
-        for (size_t i = 0; i < ELEMENTSOF(proc_masked_files); i++)
-                bind_read_only(errfd, MASK_FILE, proc_masked_files[i]);
-        for (size_t i = 0; i < ELEMENTSOF(proc_masked_dirs); i++)
-                bind_read_only(errfd, MASK_DIR, proc_masked_dirs[i]);
-}
-
 /* The root: the template's rootfs with the host's /usr bound into it, both read-only, nosuid and
  * nodev; then, inside it, /tmp, /dev and /proc. Mounts made here belong to the initial user
  * namespace, and the sandbox ends without CAP_SYS_ADMIN there: it can change none of them. */
@@ -320,16 +254,16 @@ static void enter_root(const zygote_params *p, const char *usr_path, const char 
         mount_or_die(errfd, NULL, usr_path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
 
         if (chdir(p->rootfs) < 0)
-                die(errfd, "chdir rootfs");
+                sandbox_die(errfd, "chdir rootfs");
         if (syscall(SYS_pivot_root, ".", ".") < 0)
-                die(errfd, "pivot_root");
+                sandbox_die(errfd, "pivot_root");
         if (umount2(".", MNT_DETACH) < 0)
-                die(errfd, "detaching the host root");
+                sandbox_die(errfd, "detaching the host root");
         if (chdir("/") < 0)
-                die(errfd, "chdir /");
+                sandbox_die(errfd, "chdir /");
         mount_or_die(errfd, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmp_opts);
         if (devfs_fill("/dev") < 0)
-                die(errfd, "/dev");
+                sandbox_die(errfd, "/dev");
         mount_proc(errfd);
         mount_or_die(errfd, NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
 }
@@ -342,41 +276,11 @@ static void arrange_fds(const zygote_params *p)
         int errw = fcntl(p->stderr_w, F_DUPFD_CLOEXEC, 10);
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (in < 0 || out < 0 || errw < 0 || null < 0)
-                die(p->stderr_w, "arranging fds");
+                sandbox_die(p->stderr_w, "arranging fds");
         if (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(errw, 2) < 0 || dup2(in, 3) < 0 ||
             dup2(out, 4) < 0)
-                die(p->stderr_w, "dup2");
+                sandbox_die(p->stderr_w, "dup2");
         syscall(SYS_close_range, 5, ~0U, 0);
-}
-
-/*
- * Leaves the sandbox with no privilege on the host: the unprivileged uid and gid, no
- * supplementary groups, all five capability sets empty, no_new_privs, and the seccomp filter.
- * Raw system calls: glibc's set*id wrappers would signal every thread of the parent that
- * cloned us, and none of them exists here.
- */
-static void drop_privileges(int errfd, uid_t uid, gid_t gid, const struct sock_fprog *filter)
-{
-        for (unsigned long cap = 0; cap < 64; cap++)
-                if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-                        die(errfd, "dropping the capability bounding set");
-        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
-                die(errfd, "clearing ambient capabilities");
-        if (syscall(SYS_setgroups, 0, NULL) < 0)
-                die(errfd, "setgroups");
-        if (syscall(SYS_setresgid, gid, gid, gid) < 0)
-                die(errfd, "setresgid");
-        if (syscall(SYS_setresuid, uid, uid, uid) < 0)
-                die(errfd, "setresuid");
-        /* Leaving uid 0 emptied the permitted and effective sets; the inheritable one stays. */
-        struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-        struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3] = {{0}};
-        if (syscall(SYS_capset, &hdr, none) < 0)
-                die(errfd, "capset");
-        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-                die(errfd, "no_new_privs");
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, filter) < 0)
-                die(errfd, "seccomp");
 }
 
 static _Noreturn void zygote_child(const zygote_params *p, int sync_r, const char *usr_path,
@@ -389,15 +293,15 @@ static _Noreturn void zygote_child(const zygote_params *p, int sync_r, const cha
         /* No PR_SET_PDEATHSIG: CRIU would restore it, and every copy would die with the thread
          * that restored it. The build's own cleanup kills the zygote on every path. */
         if (setsid() < 0)
-                die(p->stderr_w, "setsid");
+                sandbox_die(p->stderr_w, "setsid");
         enter_root(p, usr_path, tmp_opts);
         loopback_up(p->stderr_w);
         if (sethostname("prewarm", strlen("prewarm")) < 0)
-                die(p->stderr_w, "sethostname");
+                sandbox_die(p->stderr_w, "sethostname");
         arrange_fds(p);
         drop_privileges(2, p->uid, p->gid, filter);
         execve(p->argv[0], p->argv, p->envp);
-        die(2, p->argv[0]);
+        sandbox_die(2, p->argv[0]);
 }
 
 int zygote_spawn(const zygote_params *p, pid_t *ret_pid, pw_err *err)

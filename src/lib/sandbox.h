@@ -16,9 +16,12 @@
 #include "cgroup.h"
 #include "internal.h"
 
-/* Fills dir with the sandbox's root: mount points, symlinks to /usr, device nodes, a minimal /etc
- * and the agent at /prewarm/AGENT_NAME. */
-int rootfs_prepare(const char *dir, const char *agent_path, pw_err *err);
+/* Where the agents find the clone helper (src/zygote/) in the sandbox. */
+#define ROOTFS_ZYGOTE_HELPER "/prewarm/libprewarm-zygote.so"
+
+/* Fills dir with the sandbox's root: mount points, symlinks to /usr, device nodes, a minimal /etc,
+ * the agent at /prewarm/AGENT_NAME and, unless helper_path is NULL, the clone helper. */
+int rootfs_prepare(const char *dir, const char *agent_path, const char *helper_path, pw_err *err);
 
 /* The path inside the sandbox where rootfs_prepare put the agent. Caller frees. */
 char *rootfs_agent_path(const char *agent_path);

@@ -150,12 +150,23 @@ static void emit_list(program *p, const int *nrs, size_t n, int error)
         }
 }
 
-static program filter;
-static struct sock_fprog fprog;
-
-static void build(void)
+/* A template parent's filter differs in what it needs to make its children's sandboxes: clone3
+ * (for CLONE_INTO_CGROUP and CLONE_PIDFD) and clone into new namespaces, mount (its children's
+ * /tmp and /proc). Every child adds the sandbox's filter on top before any function code runs. */
+static bool parent_allows(int nr)
 {
-        program *p = &filter;
+        return nr == __NR_mount || nr == __NR_clone3;
+}
+
+static void emit_list_except(program *p, const int *nrs, size_t n, int error, bool parent)
+{
+        for (size_t i = 0; i < n; i++)
+                if (!parent || !parent_allows(nrs[i]))
+                        emit_list(p, &nrs[i], 1, error);
+}
+
+static void build(program *p, struct sock_fprog *fprog, bool parent)
+{
         emit(p, (struct sock_filter)LOAD(arch));
         emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SANDBOX_AUDIT_ARCH, 1, 0));
         emit(p, (struct sock_filter)RET_ERRNO(EPERM));
@@ -167,21 +178,38 @@ static void build(void)
 #endif
         /* Each argument check reloads the accumulator and ends in a return, so nr stays loaded
          * for whatever follows a check that did not match. */
-        emit_clone(p);
+        if (!parent)
+                emit_clone(p);
 #ifdef __NR_mknod
         emit_mknod(p, __NR_mknod, 1);
 #endif
         emit_mknod(p, __NR_mknodat, 2);
         emit_personality(p);
-        emit_list(p, denied, ELEMENTSOF(denied), EPERM);
-        emit_list(p, unavailable, ELEMENTSOF(unavailable), ENOSYS);
+        emit_list_except(p, denied, ELEMENTSOF(denied), EPERM, parent);
+        emit_list_except(p, unavailable, ELEMENTSOF(unavailable), ENOSYS, parent);
         emit(p, (struct sock_filter)RET_ALLOW);
-        fprog = (struct sock_fprog){.len = (unsigned short)p->n, .filter = p->insns};
+        *fprog = (struct sock_fprog){.len = (unsigned short)p->n, .filter = p->insns};
 }
+
+static program sandbox_program, parent_program;
+static struct sock_fprog sandbox_fprog, parent_fprog;
+
+static void build_both(void)
+{
+        build(&sandbox_program, &sandbox_fprog, false);
+        build(&parent_program, &parent_fprog, true);
+}
+
+static pthread_once_t built = PTHREAD_ONCE_INIT;
 
 const struct sock_fprog *sandbox_seccomp_filter(void)
 {
-        static pthread_once_t once = PTHREAD_ONCE_INIT;
-        pthread_once(&once, build);
-        return &fprog;
+        pthread_once(&built, build_both);
+        return &sandbox_fprog;
+}
+
+const struct sock_fprog *parent_seccomp_filter(void)
+{
+        pthread_once(&built, build_both);
+        return &parent_fprog;
 }

@@ -12,3 +12,8 @@
 
 /* The filter, built once; valid for the life of the process. Safe to use after clone(). */
 const struct sock_fprog *sandbox_seccomp_filter(void);
+
+/* The filter a template parent (clone.h) is restored with: the sandbox's, but clone3, clone into
+ * new namespaces and mount allowed, which it needs to make its children's sandboxes; each child
+ * installs sandbox_seccomp_filter() on top before it runs any function code. */
+const struct sock_fprog *parent_seccomp_filter(void);

@@ -37,6 +37,7 @@ typedef struct build {
         cgroup *cg;
         pid_t pid;
         zygote_pipes pipes;
+        bool clone; /* the agent loaded the clone helper */
 } build;
 
 /* Kills and reaps the zygote, removes the cgroup and the build directory. */
@@ -175,11 +176,11 @@ static int start_zygote(build *b, pw_err *err)
 }
 
 int zygote_wait_ready(const zygote_pipes *p, const template_def *def, pid_t *pid, char **ret_runtime,
-                      pw_err *err)
+                      bool *ret_clone, pw_err *err)
 {
         const agent_channel ch = {p->ctl_in[1], p->ctl_out[0]};
         uint64_t deadline = now_us() + (uint64_t)def->ready_timeout_ms * 1000;
-        int r = agent_wait_ready(&ch, deadline, ret_runtime, err);
+        int r = agent_wait_ready(&ch, deadline, ret_runtime, ret_clone, err);
         if (r == -ECONNRESET) {
                 char why[1024];
                 int status = reap_within(*pid, 1000);
@@ -244,7 +245,7 @@ static int write_manifest(build *b, const char *runtime, pw_err *err)
                 .criu_version = criu_version, .kernel = u.release, .created = time(NULL),
                 .ctl_in_ino = in_st.st_ino, .ctl_out_ino = out_st.st_ino,
                 .memory_mb = b->def->memory_mb, .pids_max = b->def->pids_max, .tmp_mb = b->def->tmp_mb,
-                .external_netns = true, .sandbox = MANIFEST_SANDBOX,
+                .external_netns = true, .sandbox = MANIFEST_SANDBOX, .clone = b->clone,
         };
         r = manifest_hash_images(b->images, &m, err);
         _cleanup_free_ char *json = r >= 0 ? manifest_to_json(&m) : NULL;
@@ -290,14 +291,14 @@ static int do_build(build *b, const char *name, pw_err *err)
         rm_rf(b->dir);
         if ((r = mkdir_p(b->images, 0700)) < 0)
                 return err_set(err, r, "mkdir %s: %s", b->images, strerror(-r));
-        if ((r = rootfs_prepare(b->rootfs, b->def->agent_path, err)) < 0)
+        if ((r = rootfs_prepare(b->rootfs, b->def->agent_path, b->e->zygote_helper, err)) < 0)
                 return r;
 
         uint64_t t0 = now_us();
         if ((r = start_zygote(b, err)) < 0)
                 return r;
         _cleanup_free_ char *runtime = NULL;
-        if ((r = zygote_wait_ready(&b->pipes, b->def, &b->pid, &runtime, err)) < 0)
+        if ((r = zygote_wait_ready(&b->pipes, b->def, &b->pid, &runtime, &b->clone, err)) < 0)
                 return r;
         uint64_t t1 = now_us();
         if ((r = checkpoint(b, err)) < 0)

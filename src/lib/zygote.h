@@ -31,4 +31,5 @@ int zygote_start(const template_def *def, const char *rootfs, unsigned tmp_mb, c
  * reaps it (*pid becomes 0) and returns -ECHILD saying how it ended and the last line it wrote on
  * stderr. */
 int zygote_wait_ready(const zygote_pipes *p, const template_def *def, pid_t *pid, char **ret_runtime,
+                      bool *ret_clone,
                       pw_err *err);

@@ -14,6 +14,7 @@
 
 #include "common.h"
 #include "config.h"
+#include "instance.h"
 #include "leaks.h"
 #include "util.h"
 
@@ -140,6 +141,17 @@ pw_instance *t_restore_try(const char *template_name, int *ret)
         *ret = r;
         if (r < 0)
                 return NULL;
+        track(i);
+        return i;
+}
+
+pw_instance *t_restore_full(const char *template_name)
+{
+        pw_instance *i = NULL;
+        int r = instance_restore_full(t_engine, template_name, &i);
+        ck_assert_msg(r == 0 && i, "restore of %s failed: %d (%s): %s", template_name, r, strerror(-r),
+                      pw_engine_last_error(t_engine));
+        ck_assert_int_eq(pw_instance_source(i), PW_SOURCE_RESTORE);
         track(i);
         return i;
 }

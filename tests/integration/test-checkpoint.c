@@ -24,7 +24,7 @@ static json_int_t counter(pw_instance *i)
 
 START_TEST(test_round_trip)
 {
-        pw_instance *i = t_restore("python3");
+        pw_instance *i = t_restore_full("python3");
         t_specialize(i, "counter.py");
         ck_assert_int_eq(counter(i), 1);
         ck_assert_int_eq(counter(i), 2);
@@ -67,7 +67,7 @@ END_TEST
 
 START_TEST(test_replaces_older_checkpoint)
 {
-        pw_instance *i = t_restore("python3");
+        pw_instance *i = t_restore_full("python3");
         t_specialize(i, "counter.py");
         ck_assert_int_eq(pw_instance_checkpoint(i, "counter-l2"), 0);
         ck_assert_int_eq(counter(i), 1);
@@ -83,7 +83,7 @@ END_TEST
 START_TEST(test_empty_tmp)
 {
         /* Nothing in /tmp: it stays out of the images, and copies get a fresh one. */
-        pw_instance *i = t_restore("python3");
+        pw_instance *i = t_restore_full("python3");
         t_specialize(i, "hello.py");
         ck_assert_int_eq(pw_instance_checkpoint(i, "hello-l2"), 0);
         t_destroy(i);
@@ -97,7 +97,7 @@ END_TEST
 /* Copies of one checkpointed instance draw their own random numbers, like copies of a template. */
 START_TEST(test_copies_reseed)
 {
-        pw_instance *i = t_restore("python3");
+        pw_instance *i = t_restore_full("python3");
         t_specialize(i, "rand.py");
         json_decref(t_invoke(i, "{}")); /* the instance has answered before its checkpoint */
         ck_assert_int_eq(pw_instance_checkpoint(i, "rand-l2"), 0);
@@ -119,7 +119,7 @@ END_TEST
 
 START_TEST(test_errors)
 {
-        pw_instance *i = t_restore("python3");
+        pw_instance *i = t_restore_full("python3");
         ck_assert_instance_error(i, pw_instance_checkpoint(i, "x-l2"), -EBADFD, "x-l2", "not specialized");
         t_specialize(i, "hello.py");
         ck_assert_instance_error(i, pw_instance_checkpoint(i, "../x"), -EINVAL, "invalid");
@@ -131,6 +131,12 @@ START_TEST(test_errors)
         for (int k = 0; k < 6000 && t_pid_alive(pid); k++)
                 usleep(10000);
         ck_assert_instance_error(i, pw_instance_checkpoint(i, "x-l2"), -ESRCH, "dead");
+        t_destroy(i);
+        /* A clone is never dumped: CRIU takes restored instances only. */
+        i = t_restore("python3");
+        ck_assert_int_eq(pw_instance_source(i), PW_SOURCE_CLONE);
+        t_specialize(i, "hello.py");
+        ck_assert_instance_error(i, pw_instance_checkpoint(i, "x-l2"), -EOPNOTSUPP, "cloned", "PW_ENGINE_NO_CLONES");
         t_destroy(i);
         pw_instance *none = NULL;
         ck_assert_int_eq(pw_instance_restore(t_engine, "x-l2", &none), -ENOENT);

@@ -58,9 +58,10 @@ static void assert_probe_holds(pw_instance *i, const char *args_json)
                 json_t *name;
                 json_array_foreach(failures, k, name) {
                         const char *probe = json_string_value(name);
+                        char *want = json_dumps(json_object_get(expected, probe), JSON_ENCODE_ANY);
                         fprintf(stderr, "  probe %s: %s, expected %s\n", probe,
-                                json_string_value(json_object_get(results, probe)),
-                                json_string_value(json_object_get(expected, probe)));
+                                json_string_value(json_object_get(results, probe)), want ? want : "?");
+                        free(want);
                 }
         }
         ck_assert_msg(json_array_size(failures) == 0, "%zu attempts did not end as expected",
@@ -136,7 +137,7 @@ END_TEST
 START_TEST(test_second_level_copies)
 {
         pw_instance *b = secret_keeper("/tmp/secret-b");
-        pw_instance *parent = t_restore("python3");
+        pw_instance *parent = t_restore_full("python3");
         ck_assert_int_eq(t_specialize_code(parent, HOSTILE_PROBE, NULL), 0);
         int r = pw_instance_checkpoint(parent, "probe-l2");
         ck_assert_msg(r == 0, "checkpoint: %s", pw_instance_last_error(parent));
@@ -163,7 +164,7 @@ END_TEST
 START_TEST(test_second_level_tmp_files)
 {
         char *zip = t_fixture_zip("writer.zip", "zipwriter/__main__.py", NULL);
-        pw_instance *parent = t_restore("python3");
+        pw_instance *parent = t_restore_full("python3");
         ck_assert_int_eq(t_specialize_code(parent, zip, NULL), 0);
         json_decref(t_invoke(parent, NULL));
         int r = pw_instance_checkpoint(parent, "writer-l2");

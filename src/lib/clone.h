@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Template parents, restored once per engine, and instances cloned from them (clone.c). */
+#pragma once
+
+#include "instance.h"
+
+typedef struct parents parents;
+typedef struct template_parent template_parent;
+
+int parents_new(parents **ret);
+/* Destroys every parent, with whatever clone of theirs still lives. Accepts NULL. */
+void parents_free(parents *ps);
+
+/* A new instance of template name cloned from its parent, made first if there is none (or it is
+ * gone, or of an older build). -ENOTSUP when the template cannot keep a parent (built without the
+ * clone helper, or second-level); other errors say why this clone failed, for the caller to fall
+ * back to a restore. The instance holds its parent until it is destroyed. */
+int clone_instance(pw_engine *e, const char *name, pw_instance **ret, pw_err *err);
+
+/* Makes template name's parent now if there is none, so that the first cold start clones. */
+int parent_prepare(pw_engine *e, const char *name, pw_err *err);
+
+/* A clone of p was destroyed. */
+void parent_release(pw_engine *e, template_parent *p);
+
+/* Retires every parent: those without clones are destroyed now, the others with their last. */
+void parents_trim(pw_engine *e);

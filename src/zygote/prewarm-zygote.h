@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The template parent's clone call (clone.c), as the agents see it through their FFI. */
+#pragma once
+
+#include <stdint.h>
+
+#define PREWARM_ZYGOTE_EXPORT __attribute__((visibility("default")))
+
+struct prewarm_clone_request {
+        uint32_t size;     /* sizeof(struct prewarm_clone_request): the layout's version */
+        int32_t ctl_in;    /* becomes the child's fd 3: requests from the engine */
+        int32_t ctl_out;   /* becomes its fd 4: replies */
+        int32_t sync;      /* its end of the engine's sync socket: one byte "g" to go, reasons back */
+        int32_t cgroup;    /* cgroup v2 directory to be born in (CLONE_INTO_CGROUP), or -1 */
+        uint32_t uid, gid; /* the instance's host uid and gid, mapped to themselves; never 0 */
+        uint32_t tmp_mb;   /* size of its /tmp */
+};
+
+/* Clones the calling, single-threaded process into a sandboxed child (see clone.c). In the parent
+ * returns the child's pid as the parent's pid namespace sees it and puts a pidfd of it in
+ * *ret_pidfd (the caller owns it); in the child returns 0 once its sandbox is made, with the
+ * channel at fds 3 and 4 and the sync socket at fd 5, on which it writes "exited N" or
+ * "killed SIG" when the agent ends (the agent itself closes fd 5). Errors (parent only):
+ * -EINVAL, or clone3's. */
+PREWARM_ZYGOTE_EXPORT int prewarm_zygote_clone(const struct prewarm_clone_request *req, int *ret_pidfd);
