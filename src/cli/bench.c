@@ -2,8 +2,10 @@
 /*
  * prewarm bench: the local restore benchmark. Measures, interleaved in one invocation, the time
  * from the request for a new instance to the first response of a specialized handler for a plain
- * exec, stock `criu restore`, prewarm's restore (hot, cold, cold without io_uring), a fork zygote
- * and a warm instance; then the restores per second of the restore modes at a given concurrency.
+ * exec, stock `criu restore`, prewarm's clone of a template parent (its default path) and its
+ * restore (hot, cold, cold without io_uring), a fork zygote and a warm instance; then the cold
+ * starts per second of the restore modes at a given concurrency, and the PSS of many instances
+ * alive at once, cloned and restored.
  * Modes take turns run by run, so that whatever the machine does meanwhile hits all of them alike.
  */
 #include <getopt.h>
@@ -21,19 +23,21 @@
 #include "config.h"
 
 #define WARMUP_RUNS 1
-#define USAGE "usage: prewarm bench --template NAME [--runs N] [--concurrency C] [--modes a,b,...] " \
-              "[--handler FILE] [--json FILE] [--plot FILE.svg]"
+#define USAGE "usage: prewarm bench --template NAME [--runs N] [--concurrency C] [--density N] " \
+              "[--modes a,b,...] [--handler FILE] [--json FILE] [--plot FILE.svg]"
 
 #define MODES_HELP \
         "modes (default: all), each timed from the request for a new instance to the handler's first answer:\n" \
         "  exec                 exec the template's runtime, import its preloads, load, invoke\n" \
         "  criu_cli             stock `criu restore` exec'd per restore, then specialize and invoke\n" \
-        "  prewarm              pw_instance_restore + specialize + invoke, template hot\n" \
-        "  prewarm_cold         the same after pw_template_evict\n" \
+        "  prewarm              pw_instance_restore (a clone of the template's parent) + specialize + invoke\n" \
+        "  prewarm_restore      the same with a full CRIU restore per instance, template hot\n" \
+        "  prewarm_cold         a full restore after pw_template_evict\n" \
         "  prewarm_cold_noring  the same on an engine with PW_ENGINE_NO_IO_URING\n" \
         "  fork_zygote          fork from a running zygote with the preloads imported, load, invoke\n" \
         "  warm                 invoke an instance specialized before the runs\n" \
-        "defaults: --runs 20 --concurrency 2 --handler bench/handler.py; see docs/bench.md\n"
+        "density: --density N instances of prewarm and of prewarm_restore alive at once, their PSS (0: skip)\n" \
+        "defaults: --runs 20 --concurrency 2 --density 32 --handler bench/handler.py; see docs/bench.md\n"
 
 static volatile sig_atomic_t interrupted;
 
@@ -44,7 +48,7 @@ static void on_signal(int sig)
 
 typedef struct bench_args {
         const char *template_name;
-        unsigned runs, concurrency;
+        unsigned runs, concurrency, density;
         const char *handler, *json_path, *plot_path;
         bool selected[_MODE_MAX];
 } bench_args;
@@ -81,8 +85,8 @@ static int parse_modes(const char *list, bool selected[_MODE_MAX])
         for (char *name = strtok_r(copy, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
                 int m = bench_mode_from_name(name);
                 if (m < 0)
-                        return cli_error("bench: unknown mode '%s' (modes: exec, criu_cli, prewarm, prewarm_cold, "
-                                         "prewarm_cold_noring, fork_zygote, warm)", name);
+                        return cli_error("bench: unknown mode '%s' (modes: exec, criu_cli, prewarm, prewarm_restore, "
+                                         "prewarm_cold, prewarm_cold_noring, fork_zygote, warm)", name);
                 selected[m] = true;
         }
         for (int m = 0; m < _MODE_MAX; m++)
@@ -98,9 +102,10 @@ static int parse(int argc, char **argv, bench_args *a)
                 {"concurrency", required_argument, NULL, 'c'}, {"json", required_argument, NULL, 'j'},
                 {"plot", required_argument, NULL, 'p'},     {"modes", required_argument, NULL, 'm'},
                 {"handler", required_argument, NULL, 'H'},  {"help", no_argument, NULL, 'h'},
+                {"density", required_argument, NULL, 'd'},
                 {0},
         };
-        *a = (bench_args){.runs = 20, .concurrency = 2};
+        *a = (bench_args){.runs = 20, .concurrency = 2, .density = 32};
         for (int m = 0; m < _MODE_MAX; m++)
                 a->selected[m] = true;
         int c, r = 0;
@@ -113,6 +118,7 @@ static int parse(int argc, char **argv, bench_args *a)
                 case 'p': a->plot_path = optarg; break;
                 case 'm': r = parse_modes(optarg, a->selected); break;
                 case 'H': a->handler = optarg; break;
+                case 'd': r = strcmp(optarg, "0") ? parse_uint("--density", optarg, 4096, &a->density) : (a->density = 0, 0); break;
                 case 'h': printf("%s\n\n%s", USAGE, MODES_HELP); return -1;
                 default: return cli_error(USAGE);
                 }
@@ -228,7 +234,8 @@ static int bench_open(const cli_globals *g, bench *b)
         if (check_built(b->ctx.engine, b->a.template_name) != 0)
                 return 1;
         b->report = (bench_report){.template_name = b->a.template_name, .handler = b->handler_path,
-                                   .runs = b->a.runs, .warmup_runs = WARMUP_RUNS, .concurrency = b->a.concurrency};
+                                   .runs = b->a.runs, .warmup_runs = WARMUP_RUNS, .concurrency = b->a.concurrency,
+                                   .density = b->a.density};
         for (int m = 0; m < _MODE_MAX; m++) {
                 b->report.modes[m].selected = b->a.selected[m];
                 if (b->a.selected[m] && !(b->report.modes[m].samples = calloc(b->a.runs, sizeof(bench_sample))))
@@ -314,6 +321,22 @@ static int run_throughput(bench *b)
         return 0;
 }
 
+static int run_density(bench *b)
+{
+        for (int m = 0; m < _MODE_MAX && b->a.density; m++) {
+                bench_mode_result *mr = &b->report.modes[m];
+                pw_err err = {""};
+                if (!mr->selected || !bench_mode_density(m))
+                        continue;
+                if (interrupted)
+                        return 130;
+                progress(b, 0, m);
+                if (bench_density(&b->ctx, m, b->a.density, mr, &err) < 0)
+                        return mode_failed(b, m, "the density phase", &err);
+        }
+        return 0;
+}
+
 static int write_outputs(const bench *b)
 {
         int r;
@@ -335,6 +358,7 @@ static int bench_measure(bench *b)
                         b->first_mode = m;
                 selected += b->a.selected[m];
                 restoring += b->a.selected[m] && bench_mode_restores(m);
+                restoring += b->a.selected[m] && b->a.density && bench_mode_density(m);
         }
         b->tty = isatty(STDERR_FILENO);
         b->steps = (WARMUP_RUNS + b->a.runs) * selected + restoring;
@@ -345,6 +369,8 @@ static int bench_measure(bench *b)
         int status = run_latency(b);
         if (status == 0)
                 status = run_throughput(b);
+        if (status == 0)
+                status = run_density(b);
         progress_clear(b);
         /* Every instance and process goes before the report: nothing outlives the measurement. */
         bench_ctx_teardown(&b->ctx);

@@ -20,6 +20,7 @@ typedef enum bench_mode {
         MODE_EXEC,
         MODE_CRIU_CLI,
         MODE_PREWARM,
+        MODE_PREWARM_RESTORE,
         MODE_PREWARM_COLD,
         MODE_PREWARM_COLD_NORING,
         MODE_FORK_ZYGOTE,
@@ -56,12 +57,17 @@ typedef struct bench_mode_result {
         /* Throughput phase (restore modes only): restores done by the threads over wall time. */
         unsigned throughput_restores;
         double throughput_wall_s; /* 0: not measured */
+        /* Density phase (prewarm, prewarm_restore): instances alive at once, each specialized
+         * and invoked once, and the PSS of all their processes (and of the template's parent,
+         * which the clones share pages with). */
+        unsigned density_instances; /* 0: not measured */
+        uint64_t density_pss_kb, density_parent_pss_kb;
 } bench_mode_result;
 
 typedef struct bench_report {
         const char *template_name;
         const char *handler;
-        unsigned runs, warmup_runs, concurrency;
+        unsigned runs, warmup_runs, concurrency, density;
         bench_mode_result modes[_MODE_MAX];
 } bench_report;
 
@@ -117,6 +123,11 @@ extern const bench_mode bench_round_order[_MODE_MAX];
 
 /* One timed run of mode m; everything it started is gone when it returns. */
 int bench_run_once(bench_ctx *c, bench_mode m, bench_sample *ret, pw_err *err);
+
+/* Modes measured with many instances alive at once. */
+bool bench_mode_density(bench_mode m);
+/* Makes n instances of mode m alive at once, measures their PSS into mr, destroys them. */
+int bench_density(bench_ctx *c, bench_mode m, unsigned n, bench_mode_result *mr, pw_err *err);
 
 /* `threads` threads restore+specialize+invoke+destroy `total` instances of mode m between them.
  * *ret_wall_s gets the wall time of the whole phase. */

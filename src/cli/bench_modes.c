@@ -19,6 +19,7 @@
 #include "agent.h"
 #include "bench.h"
 #include "blob.h"
+#include "clone.h"
 #include "definition.h"
 #include "instance.h"
 #include "zygote.h"
@@ -40,7 +41,7 @@ static double ms_between(uint64_t a, uint64_t b)
 
 const bench_mode bench_round_order[_MODE_MAX] = {
         MODE_PREWARM_COLD_NORING, MODE_PREWARM_COLD, MODE_EXEC, MODE_CRIU_CLI, MODE_FORK_ZYGOTE, MODE_WARM,
-        MODE_PREWARM,
+        MODE_PREWARM_RESTORE, MODE_PREWARM,
 };
 
 /* ------------------------------------------------------------------ memory */
@@ -355,8 +356,10 @@ static pw_engine *engine_of(const bench_ctx *c, bench_mode m)
 static int restore(bench_ctx *c, bench_mode m, pw_instance **ret, pw_err *err)
 {
         pw_engine *e = engine_of(c, m);
-        int r = m == MODE_CRIU_CLI ? instance_restore_stock(e, c->template_name, ret)
-                                   : pw_instance_restore(e, c->template_name, ret);
+        /* prewarm: the default path, a clone of the template's parent; the others restore. */
+        int r = m == MODE_CRIU_CLI   ? instance_restore_stock(e, c->template_name, ret)
+                : m == MODE_PREWARM ? pw_instance_restore(e, c->template_name, ret)
+                                    : instance_restore_full(e, c->template_name, ret);
         return r < 0 ? err_set(err, r, "%s", pw_engine_last_error(e)) : 0;
 }
 
@@ -421,7 +424,7 @@ static int run_warm(bench_ctx *c, bench_sample *s, pw_err *err)
 static int restage(bench_ctx *c, pw_err *err)
 {
         _cleanup_(instance_destroyp) pw_instance *i = NULL;
-        int r = pw_instance_restore(c->engine, c->template_name, &i);
+        int r = instance_restore_full(c->engine, c->template_name, &i);
         return r < 0 ? err_set(err, r, "restaging: %s", pw_engine_last_error(c->engine)) : 0;
 }
 
@@ -429,9 +432,9 @@ int bench_run_once(bench_ctx *c, bench_mode m, bench_sample *ret, pw_err *err)
 {
         bench_sample s = {0};
         int r;
-        if (m == MODE_PREWARM && c->unstaged && (r = restage(c, err)) < 0)
+        if (m == MODE_PREWARM_RESTORE && c->unstaged && (r = restage(c, err)) < 0)
                 return r;
-        if (m == MODE_PREWARM || m == MODE_PREWARM_COLD || m == MODE_PREWARM_COLD_NORING)
+        if (m == MODE_PREWARM_RESTORE || m == MODE_PREWARM_COLD || m == MODE_PREWARM_COLD_NORING)
                 c->unstaged = m == MODE_PREWARM_COLD_NORING;
         switch (m) {
         case MODE_EXEC: r = run_exec(c, &s, err); break;
@@ -442,6 +445,51 @@ int bench_run_once(bench_ctx *c, bench_mode m, bench_sample *ret, pw_err *err)
         if (r < 0)
                 return r;
         *ret = s;
+        return 0;
+}
+
+/* ------------------------------------------------------------------ density */
+
+/* The PSS of every process of an instance: its init and what runs under it. */
+static uint64_t instance_pss_kb(const pw_instance *i)
+{
+        uint64_t rss = 0, pss = 0;
+        add_tree_memory(i->pid, &rss, &pss, 0);
+        return pss;
+}
+
+int bench_density(bench_ctx *c, bench_mode m, unsigned n, bench_mode_result *mr, pw_err *err)
+{
+        _cleanup_free_ pw_instance **live = calloc(n, sizeof(*live));
+        if (!live)
+                return -ENOMEM;
+        int r = 0;
+        unsigned made = 0;
+        for (; made < n && r >= 0 && !*c->interrupted; made++) {
+                _cleanup_free_ char *result = NULL;
+                if ((r = restore(c, m, &live[made], err)) < 0)
+                        break;
+                if ((r = pw_instance_specialize(live[made], &c->fn)) < 0 ||
+                    (r = pw_instance_invoke(live[made], BENCH_ARGS, INVOKE_TIMEOUT_MS, &result)) < 0)
+                        err_set(err, r, "%s", pw_instance_last_error(live[made]));
+        }
+        if (r >= 0 && *c->interrupted)
+                r = err_set(err, -EINTR, "interrupted");
+        uint64_t pss = 0, parent = 0;
+        pid_t parent_pid = made && live[0] ? clone_parent_pid(live[0]) : 0;
+        for (unsigned k = 0; r >= 0 && k < made; k++)
+                pss += instance_pss_kb(live[k]);
+        if (r >= 0 && parent_pid > 0) {
+                uint64_t rss = 0;
+                add_smaps_rollup(parent_pid, &rss, &parent);
+        }
+        for (unsigned k = 0; k < made; k++)
+                pw_instance_destroy(live[k]);
+        if (r < 0)
+                return r;
+        mr->density_instances = n;
+        mr->density_pss_kb = pss;
+        mr->density_parent_pss_kb = parent;
         return 0;
 }
 

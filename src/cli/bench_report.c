@@ -27,7 +27,8 @@ static const struct {
 } modes[_MODE_MAX] = {
         [MODE_EXEC] = {"exec", {"boot", "load", "invoke"}, false, "#d62728"},
         [MODE_CRIU_CLI] = {"criu_cli", {"restore", "specialize", "invoke"}, true, "#ff7f0e"},
-        [MODE_PREWARM] = {"prewarm", {"restore", "specialize", "invoke"}, true, "#2ca02c"},
+        [MODE_PREWARM] = {"prewarm", {"clone", "specialize", "invoke"}, true, "#2ca02c"},
+        [MODE_PREWARM_RESTORE] = {"prewarm_restore", {"restore", "specialize", "invoke"}, true, "#8c564b"},
         [MODE_PREWARM_COLD] = {"prewarm_cold", {"restore", "specialize", "invoke"}, true, "#1f77b4"},
         [MODE_PREWARM_COLD_NORING] = {"prewarm_cold_noring", {"restore", "specialize", "invoke"}, true, "#17becf"},
         [MODE_FORK_ZYGOTE] = {"fork_zygote", {"fork", "load", "invoke"}, false, "#9467bd"},
@@ -55,6 +56,11 @@ const char *bench_stage_name(bench_mode m, unsigned s)
 bool bench_mode_restores(bench_mode m)
 {
         return m < _MODE_MAX && modes[m].restores;
+}
+
+bool bench_mode_density(bench_mode m)
+{
+        return m == MODE_PREWARM || m == MODE_PREWARM_RESTORE;
 }
 
 /* ------------------------------------------------------------------ statistics */
@@ -202,6 +208,9 @@ static json_t *ratios_json(const bench_report *r, double p50)
                 return NULL;
         if (isfinite(criu) && p50 > 0 && set_new(ratios, "speedup_vs_criu_cli", json_rounded(criu / p50, 2)) < 0)
                 return NULL;
+        double fork = p50_of(r, MODE_FORK_ZYGOTE);
+        if (isfinite(fork) && fork > 0 && set_new(ratios, "times_fork_zygote", json_rounded(p50 / fork, 2)) < 0)
+                return NULL;
         return json_incref(ratios);
 }
 
@@ -212,6 +221,21 @@ static int put_throughput(json_t *obj, const bench_report *r, const bench_mode_r
         if (set_new(obj, "throughput", t) < 0)
                 return -ENOMEM;
         return set_new(obj, "restores_per_s", json_rounded(restores_per_s(mr), 2));
+}
+
+static double kb_to_mib(uint64_t kb)
+{
+        return (double)kb / 1024.0;
+}
+
+static int put_density(json_t *obj, const bench_mode_result *mr)
+{
+        json_t *d = json_pack("{s:I, s:o, s:o, s:o}", "instances", (json_int_t)mr->density_instances,
+                              "pss_total_mib", json_rounded(kb_to_mib(mr->density_pss_kb + mr->density_parent_pss_kb), 1),
+                              "pss_per_instance_mib",
+                              json_rounded(kb_to_mib(mr->density_pss_kb + mr->density_parent_pss_kb) / mr->density_instances, 2),
+                              "parent_pss_mib", json_rounded(kb_to_mib(mr->density_parent_pss_kb), 1));
+        return set_new(obj, "density", d);
 }
 
 static json_t *mode_json(const bench_report *r, bench_mode m)
@@ -231,6 +255,8 @@ static json_t *mode_json(const bench_report *r, bench_mode m)
                                               "pss_mib", json_rounded(pss, 2))) < 0)
                 return NULL;
         if (mr->throughput_wall_s > 0 && put_throughput(obj, r, mr) < 0)
+                return NULL;
+        if (mr->density_instances && put_density(obj, mr) < 0)
                 return NULL;
         return json_incref(obj);
 }
@@ -304,6 +330,11 @@ static void print_row(const bench_report *r, bench_mode m, FILE *f)
         print_stages(r, m, f);
         print_ratio(p50_of(r, MODE_EXEC), s.p50, f);
         print_ratio(p50_of(r, MODE_CRIU_CLI), s.p50, f);
+        double fork = p50_of(r, MODE_FORK_ZYGOTE); /* how many fork_zygotes this mode takes */
+        if (isfinite(fork) && fork > 0 && m != MODE_FORK_ZYGOTE)
+                fprintf(f, " %8.2fx", s.p50 / fork);
+        else
+                fprintf(f, " %9s", "-");
         double rps = restores_per_s(mr), rss, pss;
         if (isfinite(rps))
                 fprintf(f, " %10.1f", rps);
@@ -315,18 +346,42 @@ static void print_row(const bench_report *r, bench_mode m, FILE *f)
                 fprintf(f, " %7s %7s\n", "-", "-");
 }
 
+/* PSS per live instance with many alive, the parent's share included for clones. */
+static void print_density(const bench_report *r, FILE *f)
+{
+        double per[_MODE_MAX] = {0};
+        bool any = false;
+        for (int m = 0; m < _MODE_MAX; m++) {
+                const bench_mode_result *mr = &r->modes[m];
+                if (!mr->selected || !mr->density_instances)
+                        continue;
+                if (!any)
+                        fprintf(f, "\n%-20s %9s %14s %14s %12s\n", "density", "instances", "PSS total MiB",
+                                "per instance", "parent MiB");
+                any = true;
+                double total = kb_to_mib(mr->density_pss_kb + mr->density_parent_pss_kb);
+                per[m] = total / mr->density_instances;
+                fprintf(f, "%-20s %9u %14.1f %14.2f %12.1f\n", modes[m].name, mr->density_instances, total, per[m],
+                        kb_to_mib(mr->density_parent_pss_kb));
+        }
+        if (per[MODE_PREWARM] > 0 && per[MODE_PREWARM_RESTORE] > 0)
+                fprintf(f, "PSS per instance, prewarm / prewarm_restore: %.2f\n",
+                        per[MODE_PREWARM] / per[MODE_PREWARM_RESTORE]);
+}
+
 void bench_report_print(const bench_report *r, FILE *f)
 {
         fprintf(f, "template %s, handler %s: %u runs per mode (after %u warm-up), throughput at "
                 "concurrency %u\n\n", r->template_name, r->handler ? r->handler : "-", r->runs,
                 r->warmup_runs, r->concurrency);
-        fprintf(f, "%-20s %8s %8s %8s %8s  %-48s %9s %9s %10s %7s %7s\n", "mode (ms)", "p50", "p90", "p99",
-                "max", "stages (p50 ms)", "vs exec", "vs criu", "restores/s", "RSS MiB", "PSS MiB");
+        fprintf(f, "%-20s %8s %8s %8s %8s  %-48s %9s %9s %9s %10s %7s %7s\n", "mode (ms)", "p50", "p90", "p99",
+                "max", "stages (p50 ms)", "vs exec", "vs criu", "of fork", "restores/s", "RSS MiB", "PSS MiB");
         for (int m = 0; m < _MODE_MAX; m++)
                 if (r->modes[m].selected)
                         print_row(r, m, f);
         fprintf(f, "\nlatency: request for a new instance to the first response of the specialized "
-                "handler; vs: speedup of p50\n");
+                "handler; vs: speedup of p50; of fork: p50 over fork_zygote's\n");
+        print_density(r, f);
 }
 
 /* ------------------------------------------------------------------ SVG */

@@ -662,6 +662,8 @@ static int clone_from(pw_engine *e, template_parent *p, pw_instance **ret, pw_er
         }
         r = agent_wait_ready(&i->ch, now_us() + CLONE_READY_TIMEOUT_MS * 1000ull, NULL, NULL, err);
         if (r < 0) {
+                /* Not the parent's end (-ECONNRESET from request_child): this child's. */
+                r = -EPERM;
                 child_reason(f.sync[0], err);
                 err_prefix(err, r, "the clone did not make its sandbox");
                 goto out;
@@ -713,6 +715,11 @@ int clone_instance(pw_engine *e, const char *name, pw_instance **ret, pw_err *er
                 pw_log(e, PW_LOG_WARNING, "template %s: parent gone (%s); making another", name, err->msg);
                 err->msg[0] = '\0';
         }
+}
+
+pid_t clone_parent_pid(const pw_instance *i)
+{
+        return i->parent ? i->parent->inst->pid : 0;
 }
 
 int parent_prepare(pw_engine *e, const char *name, pw_err *err)

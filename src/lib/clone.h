@@ -20,6 +20,9 @@ int clone_instance(pw_engine *e, const char *name, pw_instance **ret, pw_err *er
 /* Makes template name's parent now if there is none, so that the first cold start clones. */
 int parent_prepare(pw_engine *e, const char *name, pw_err *err);
 
+/* The host pid of the parent i was cloned from, or 0 if i is not a clone. */
+pid_t clone_parent_pid(const pw_instance *i);
+
 /* A clone of p was destroyed. */
 void parent_release(pw_engine *e, template_parent *p);
 

@@ -48,7 +48,7 @@ api GET /v1/functions;                          expect "list functions" 200 '^\{
 api POST /v1/functions/echo/invoke -d '{"name": "sync"}'
 expect "invoke" 200 '^\{"args":\{"name":"sync"\},"color":"green"\}$'
 src=$(header X-Prewarm-Source)
-if [[ $src =~ ^(zygote|restore|cold-start)$ ]] && [ -n "$(header X-Prewarm-Specialize-Us)" ] &&
+if [[ $src =~ ^(zygote|clone|restore|cold-start)$ ]] && [ -n "$(header X-Prewarm-Specialize-Us)" ] &&
    [ -n "$(header X-Prewarm-Invoke-Us)" ] && [ -n "$(header X-Prewarm-Restore-Us)" ]; then
         ok "first invocation: timing headers, source $src"
 else fail "first invocation headers"; cat "$work/headers"; fi

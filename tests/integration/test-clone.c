@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Instances cloned from their template's parent (src/lib/clone.c): the default path of
+ * pw_instance_restore. A clone must be isolated from its parent and from other clones as a
+ * restored instance is, draw random values of its own, survive nothing of a parent that dies
+ * (the next cold start makes another), hold up under many at once, and never get code when it
+ * could not make its sandbox.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clone.h"
+#include "common.h"
+#include "util.h"
+
+static pid_t parent_of(pw_instance *i)
+{
+        pid_t pid = clone_parent_pid(i);
+        ck_assert_int_gt(pid, 0);
+        return pid;
+}
+
+START_TEST(test_default_is_clone)
+{
+        pw_instance *a = t_restore("python3"), *b = t_restore("python3");
+        ck_assert_int_eq(pw_instance_source(a), PW_SOURCE_CLONE);
+        ck_assert_int_eq(pw_instance_source(b), PW_SOURCE_CLONE);
+        ck_assert_int_eq(parent_of(a), parent_of(b)); /* one parent per template and engine */
+        ck_assert_int_ne(pw_instance_pid(a), pw_instance_pid(b));
+        t_specialize(a, "hello.py");
+        t_specialize(b, "hello.py");
+        json_decref(t_invoke_hello(a, "a"));
+        json_decref(t_invoke_hello(b, "b"));
+        t_destroy(a);
+        json_decref(t_invoke_hello(b, "b again")); /* a sibling's end is not ours */
+        t_destroy(b);
+}
+END_TEST
+
+static json_t *neighbours(pw_instance *i)
+{
+        t_specialize(i, "neighbours.py");
+        return t_invoke(i, "{}");
+}
+
+static bool dir_is_empty(const char *path)
+{
+        char *cmd = strdup_printf("test -z \"$(ls -A '%s')\"", path);
+        int r = system(cmd);
+        free(cmd);
+        return r == 0;
+}
+
+/* A clone sees only its own processes and /tmp, signals nothing outside, and its writes reach
+ * neither its parent nor its sibling. */
+START_TEST(test_clones_isolated)
+{
+        pw_instance *a = t_restore("python3"), *b = t_restore("python3");
+        pid_t parent = parent_of(a);
+        json_t *ra = neighbours(a), *rb = neighbours(b);
+        char *text = json_dumps(ra, JSON_COMPACT);
+        printf("  a clone's view: %s\n", text);
+        json_t *own = json_pack("[i, i]", 1, 2);
+        ck_assert_msg(json_equal(json_object_get(ra, "pids"), own), "a clone sees other processes: %s", text);
+        json_t *mine = json_pack("[s]", "mine");
+        ck_assert_msg(json_equal(json_object_get(rb, "tmp"), mine), "b sees a's /tmp or its parent's");
+        ck_assert_int_ne(json_integer_value(json_object_get(ra, "uid")), json_integer_value(json_object_get(rb, "uid")));
+        /* its user namespace maps its own uid, once, and nothing else */
+        json_int_t uid = json_integer_value(json_object_get(ra, "uid"));
+        json_t *map = json_pack("[s, s, s]", "", "", "1");
+        char idtext[32];
+        snprintf(idtext, sizeof(idtext), "%lld", (long long)uid);
+        json_array_set_new(map, 0, json_string(idtext));
+        json_array_set_new(map, 1, json_string(idtext));
+        ck_assert_msg(json_equal(json_object_get(ra, "uid_map"), map), "uid_map: %s", text);
+        json_decref(map);
+        /* The parent lives on, its /tmp untouched, and both clones still answer. */
+        ck_assert(t_pid_alive(parent));
+        char root_tmp[64];
+        snprintf(root_tmp, sizeof(root_tmp), "/proc/%d/root/tmp", (int)parent);
+        ck_assert_msg(dir_is_empty(root_tmp), "a clone wrote into its parent's /tmp");
+        json_decref(t_invoke(a, "{}"));
+        json_decref(t_invoke(b, "{}"));
+        json_decref(own);
+        json_decref(mine);
+        json_decref(ra);
+        json_decref(rb);
+        free(text);
+        t_destroy(a);
+        t_destroy(b);
+}
+END_TEST
+
+/* Every source of randomness differs in every clone, though all share the parent's memory. */
+START_TEST(test_random_unique)
+{
+        const char *keys[] = {"random", "uuid4", "secrets", "openssl", "tempname"};
+        json_t *seen[ELEMENTSOF(keys)];
+        for (size_t k = 0; k < ELEMENTSOF(keys); k++)
+                seen[k] = json_object();
+        for (int n = 0; n < 100; n++) {
+                pw_instance *i = t_restore("python3");
+                ck_assert_int_eq(pw_instance_source(i), PW_SOURCE_CLONE);
+                t_specialize(i, "unique.py");
+                json_t *res = t_invoke(i, "{}");
+                for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
+                        char *v = json_dumps(json_object_get(res, keys[k]), JSON_ENCODE_ANY);
+                        ck_assert_msg(!json_object_get(seen[k], v), "clone %d repeats %s %s", n, keys[k], v);
+                        json_object_set_new(seen[k], v, json_true());
+                        free(v);
+                }
+                json_decref(res);
+                t_destroy(i);
+        }
+        for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
+                ck_assert_uint_eq(json_object_size(seen[k]), 100);
+                json_decref(seen[k]);
+        }
+}
+END_TEST
+
+/* A parent killed from outside takes its clones with it; the next cold start makes another. */
+START_TEST(test_parent_killed_recovers)
+{
+        pw_instance *a = t_restore("python3");
+        t_specialize(a, "hello.py");
+        pid_t parent = parent_of(a);
+        pid_t agent = pw_instance_pid(a);
+        ck_assert_int_eq(kill(parent, SIGKILL), 0);
+        for (int k = 0; k < 1000 && t_pid_alive(agent); k++) /* the kernel empties its namespace */
+                usleep(10000);
+        ck_assert(!t_pid_alive(agent));
+        char *result = NULL;
+        int r = pw_instance_invoke(a, "{\"name\": \"x\"}", 10000, &result);
+        ck_assert_int_eq(r, -ECHILD);
+        t_destroy(a);
+        pw_instance *b = t_restore("python3");
+        ck_assert_int_eq(pw_instance_source(b), PW_SOURCE_CLONE);
+        ck_assert_int_ne(parent_of(b), parent);
+        t_specialize(b, "hello.py");
+        json_decref(t_invoke_hello(b, "after"));
+        t_destroy(b);
+}
+END_TEST
+
+#define THREADS 8
+#define PER_THREAD 8
+
+typedef struct worker {
+        int n;
+        pw_instance *live[PER_THREAD];
+        int failures;
+        char why[512];
+} worker;
+
+static void *clone_many(void *arg)
+{
+        worker *w = arg;
+        for (int k = 0; k < PER_THREAD; k++) {
+                pw_instance *i = NULL;
+                if (pw_instance_restore(t_engine, "python3", &i) < 0 || pw_instance_source(i) != PW_SOURCE_CLONE) {
+                        snprintf(w->why, sizeof(w->why), "%s", i ? "not a clone" : pw_engine_last_error(t_engine));
+                        w->failures++;
+                        pw_instance_destroy(i);
+                        continue;
+                }
+                w->live[k] = i;
+                char *code = t_fixture("hello.py");
+                pw_function fn = {.code_uri = code};
+                char args[64], want[80], *result = NULL;
+                snprintf(args, sizeof(args), "{\"name\": \"t%d-%d\"}", w->n, k);
+                snprintf(want, sizeof(want), "Hello, t%d-%d!", w->n, k);
+                if (pw_instance_specialize(i, &fn) < 0 || pw_instance_invoke(i, args, 30000, &result) < 0 ||
+                    !strstr(result, want)) {
+                        snprintf(w->why, sizeof(w->why), "%s", pw_instance_last_error(i));
+                        w->failures++;
+                }
+                free(result);
+                free(code);
+        }
+        return NULL;
+}
+
+/* 64 clones made by 8 threads at once, all alive together, each answering for itself. */
+START_TEST(test_64_concurrent)
+{
+        pthread_t threads[THREADS];
+        worker workers[THREADS] = {{0}};
+        for (int t = 0; t < THREADS; t++) {
+                workers[t].n = t;
+                ck_assert_int_eq(pthread_create(&threads[t], NULL, clone_many, &workers[t]), 0);
+        }
+        for (int t = 0; t < THREADS; t++)
+                pthread_join(threads[t], NULL);
+        int failures = 0;
+        for (int t = 0; t < THREADS; t++) {
+                failures += workers[t].failures;
+                if (workers[t].failures)
+                        fprintf(stderr, "  thread %d: %s\n", t, workers[t].why);
+                for (int k = 0; k < PER_THREAD; k++)
+                        pw_instance_destroy(workers[t].live[k]);
+        }
+        ck_assert_int_eq(failures, 0);
+}
+END_TEST
+
+/* Puts a mask back on the parent's /proc, from inside its mount namespace: its next clone cannot
+ * mount a /proc of its own (the kernel refuses where none is fully visible). */
+static void remask_parent_proc(pid_t parent)
+{
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)parent);
+        int ns = open(path, O_RDONLY | O_CLOEXEC);
+        ck_assert_int_ge(ns, 0);
+        pid_t helper = fork();
+        if (helper == 0)
+                _exit(setns(ns, CLONE_NEWNS) == 0 && mount("/.masked/file", "/proc/keys", NULL, MS_BIND, NULL) == 0 ? 0 : 1);
+        close(ns);
+        int status;
+        ck_assert_int_eq(waitpid(helper, &status, 0), helper);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static char warnings[8192];
+
+static void keep_warnings(int level, const char *message, void *userdata)
+{
+        if (level <= PW_LOG_WARNING && strlen(warnings) + strlen(message) + 2 < sizeof(warnings)) {
+                strcat(warnings, message);
+                strcat(warnings, "\n");
+        }
+}
+
+/* A clone that cannot make its sandbox dies before it reports ready: it never gets code, and the
+ * cold start is served by a restore instead. */
+START_TEST(test_sandbox_failure_never_runs_code)
+{
+        warnings[0] = '\0';
+        pw_engine *e = NULL;
+        ck_assert_int_eq(pw_engine_new(&e, &(pw_options){.state_dir = t_state, .log = keep_warnings}), 0);
+        pw_instance *first = NULL;
+        ck_assert_int_eq(pw_instance_restore(e, "python3", &first), 0);
+        ck_assert_int_eq(pw_instance_source(first), PW_SOURCE_CLONE);
+        remask_parent_proc(clone_parent_pid(first));
+        pw_instance *second = NULL;
+        ck_assert_int_eq(pw_instance_restore(e, "python3", &second), 0);
+        ck_assert_int_eq(pw_instance_source(second), PW_SOURCE_RESTORE);
+        ck_assert_msg(strstr(warnings, "did not make its sandbox") && strstr(warnings, "/proc"),
+                      "warnings: %s", warnings);
+        char *code = t_fixture("hello.py"), *result = NULL;
+        ck_assert_int_eq(pw_instance_specialize(second, &(pw_function){.code_uri = code}), 0);
+        ck_assert_int_eq(pw_instance_invoke(second, "{\"name\": \"r\"}", 10000, &result), 0);
+        free(result);
+        free(code);
+        pw_instance_destroy(first);
+        pw_instance_destroy(second);
+        pw_engine_free(e);
+}
+END_TEST
+
+static Suite *clone_suite(void)
+{
+        Suite *s = suite_create("clone");
+        TCase *tc = t_tcase("clone");
+        tcase_add_test(tc, test_default_is_clone);
+        tcase_add_test(tc, test_clones_isolated);
+        tcase_add_test(tc, test_random_unique);
+        tcase_add_test(tc, test_parent_killed_recovers);
+        tcase_add_test(tc, test_64_concurrent);
+        tcase_add_test(tc, test_sandbox_failure_never_runs_code);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void)
+{
+        return t_main(clone_suite, "python3", NULL);
+}
