@@ -23,6 +23,7 @@
 #include "config.h"
 
 #define WARMUP_RUNS 1
+#define DENSITY_ROUND UINT_MAX /* progress() of the density phase */
 #define USAGE "usage: prewarm bench --template NAME [--runs N] [--concurrency C] [--density N] " \
               "[--modes a,b,...] [--handler FILE] [--json FILE] [--plot FILE.svg]"
 
@@ -248,12 +249,13 @@ static int bench_open(const cli_globals *g, bench *b)
  * round counts from 1; 0 is the throughput phase. */
 static void progress(bench *b, unsigned round, bench_mode m)
 {
-        const char *phase = round == 0 ? "throughput" : round <= WARMUP_RUNS ? "warm-up" : "run";
+        const char *phase = round == DENSITY_ROUND ? "density" : round == 0 ? "throughput"
+                            : round <= WARMUP_RUNS ? "warm-up" : "run";
         b->step++;
         if (b->tty)
                 fprintf(stderr, "\r[%3u/%u] %-10s %-20s", b->step, b->steps, phase, bench_mode_name(m));
-        else if (round == 0)
-                fprintf(stderr, "[%3u/%u] throughput %s\n", b->step, b->steps, bench_mode_name(m));
+        else if (round == 0 || round == DENSITY_ROUND)
+                fprintf(stderr, "[%3u/%u] %s %s\n", b->step, b->steps, phase, bench_mode_name(m));
         else if (m == b->first_mode)
                 fprintf(stderr, "[%3u/%u] %s %u of %u\n", b->step, b->steps, phase,
                         round <= WARMUP_RUNS ? round : round - WARMUP_RUNS,
@@ -330,7 +332,7 @@ static int run_density(bench *b)
                         continue;
                 if (interrupted)
                         return 130;
-                progress(b, 0, m);
+                progress(b, DENSITY_ROUND, m);
                 if (bench_density(&b->ctx, m, b->a.density, mr, &err) < 0)
                         return mode_failed(b, m, "the density phase", &err);
         }

@@ -165,7 +165,12 @@ static int pool_set(daemon_ctx *d, json_t *def)
         int r = function_to_pool(def, &pf, &env);
         if (r < 0)
                 return r;
-        return pw_pool_set_function(d->pool, json_string_value(json_object_get(def, "name")), &pf);
+        r = pw_pool_set_function(d->pool, json_string_value(json_object_get(def, "name")), &pf);
+        /* Its template's parent and ready clones from now on, not from the first invocation. */
+        if (r >= 0 && pw_pool_prewarm(d->pool, pf.template_name) < 0)
+                dlog(PW_LOG_WARNING, "pool: cannot keep template %s ready: %s", pf.template_name,
+                     pw_pool_last_error(d->pool));
+        return r;
 }
 
 int api_register_all(daemon_ctx *d)

@@ -630,6 +630,7 @@ static int clone_from(pw_engine *e, template_parent *p, pw_instance **ret, pw_er
                 return -ENOMEM;
         i->memory_mb = p->limits.memory_mb;
         clone_fds f = {{-1, -1}, {-1, -1}, {-1, -1}, -1};
+        uint64_t t[6] = {now_us()};
         int r;
         if ((r = cgroup_create(i->id, &p->limits, &i->cg, err)) < 0 || (r = instance_take_uid(i, err)) < 0)
                 goto out;
@@ -638,8 +639,10 @@ static int clone_from(pw_engine *e, template_parent *p, pw_instance **ret, pw_er
                 r = err_set(err, negative_errno(), "pipe: %m");
                 goto out;
         }
+        t[1] = now_us();
         if ((r = request_child(p, i, &f, err)) < 0)
                 goto out;
+        t[2] = now_us();
         /* The parent's copies are closed; ours of the child's ends go too, so that its death
          * shows as the end of its pipes. */
         close_one(&f.to_agent[0]);
@@ -655,6 +658,7 @@ static int clone_from(pw_engine *e, template_parent *p, pw_instance **ret, pw_er
                 r = err_set(err, negative_errno(), "starting the clone: %m");
                 goto out;
         }
+        t[3] = now_us();
         i->ch = (agent_channel){TAKE_FD(f.to_agent[1]), TAKE_FD(f.from_agent[0])};
         if ((r = fd_set_nonblocking(i->ch.to_agent)) < 0 || (r = fd_set_nonblocking(i->ch.from_agent)) < 0) {
                 err_set(err, r, "fcntl: %s", strerror(-r));
@@ -668,6 +672,7 @@ static int clone_from(pw_engine *e, template_parent *p, pw_instance **ret, pw_er
                 err_prefix(err, r, "the clone did not make its sandbox");
                 goto out;
         }
+        t[4] = now_us();
         if ((r = init_child(i->pid, &i->agent_pid)) < 0) {
                 err_set(err, r, "the clone's agent: %s", strerror(-r));
                 goto out;
@@ -677,6 +682,10 @@ static int clone_from(pw_engine *e, template_parent *p, pw_instance **ret, pw_er
                 r = err_set(err, -EPERM, "the clone failed its sandbox check: %s; killed", wrong);
                 goto out;
         }
+        t[5] = now_us();
+        pw_log(e, PW_LOG_DEBUG, "instance %s cloned: cgroup, uid, pipes %.2f ms, parent's clone %.2f ms, ids and "
+               "cgroup %.2f ms, sandbox and ready %.2f ms, check %.2f ms", i->id, (t[1] - t[0]) / 1e3,
+               (t[2] - t[1]) / 1e3, (t[3] - t[2]) / 1e3, (t[4] - t[3]) / 1e3, (t[5] - t[4]) / 1e3);
         i->status_fd = TAKE_FD(f.sync[0]);
         i->source = PW_SOURCE_CLONE;
         i->state = RESTORED;
