@@ -81,8 +81,16 @@ check_clean() {
                 [ -d "$dir" ] || continue
                 if ls "$dir" | grep -qE -- "-$pid(-[0-9]+)?\$"; then fail "cgroup of daemon $pid left in $dir"; leaks=1; fi
         done
-        if grep -q " $state/" /proc/self/mountinfo; then fail "mounts left under $state"; leaks=1; fi
-        if [ -n "$(ls -A "$state/run" 2>/dev/null)" ]; then fail "restore directories left in $state/run"; leaks=1; fi
+        # With a successor running on the same state dir ($daemon_pid), only what is named after
+        # this daemon: the successor may be restoring meanwhile. Without one, anything.
+        local mine="[^/ ]*-$pid-[0-9]+" mounts="run/[^/ ]*-$pid-[0-9]+[/ ]"
+        [ -z "${daemon_pid:-}" ] && mine=".*" mounts=""
+        if grep -qE " $state/$mounts" /proc/self/mountinfo; then
+                fail "mounts of daemon $pid left under $state"; leaks=1
+        fi
+        if ls -A "$state/run" 2>/dev/null | grep -qxE -- "$mine"; then
+                fail "restore directories of daemon $pid left in $state/run"; leaks=1
+        fi
         if [ -e "$sock" ]; then fail "socket $sock left"; leaks=1; fi
         [ "$leaks" -eq 0 ] && ok "nothing left behind by daemon $pid"
 }

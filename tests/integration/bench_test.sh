@@ -66,21 +66,21 @@ check "unwritable --json, before any run" grep -q "cannot write the JSON $work/n
 if "$prewarm" template build python3 >"$work/out" 2>"$work/err"; then ok "build python3"; else fail "build python3"; cat "$work/err"; fi
 
 # A short run of every mode.
-"$prewarm" bench --template python3 --runs 3 --concurrency 2 --json "$work/bench.json" --plot "$work/bench.svg" \
+"$prewarm" bench --template python3 --runs 3 --concurrency 2 --density 4 --json "$work/bench.json" --plot "$work/bench.svg" \
         >"$work/out" 2>"$work/err" &
 bench_pid=$!
 wait $bench_pid
 status=$?
 if [ "$status" -eq 0 ]; then ok "bench runs"; else fail "bench runs (status $status)"; tr '\r' '\n' <"$work/err" | tail -5; fi
-for mode in exec criu_cli prewarm prewarm_cold prewarm_cold_noring fork_zygote warm; do
+for mode in exec criu_cli prewarm prewarm_restore prewarm_cold prewarm_cold_noring fork_zygote warm; do
         check "table has $mode" grep -qE "^$mode +[0-9]" "$work/out"
 done
 check "progress on stderr" grep -q "run 3 of 3" "$work/err"
 if python3 - "$work/bench.json" <<'PY'
 import json, math, sys
 doc = json.load(open(sys.argv[1]))
-modes = ["exec", "criu_cli", "prewarm", "prewarm_cold", "prewarm_cold_noring", "fork_zygote", "warm"]
-restoring = {"criu_cli", "prewarm", "prewarm_cold", "prewarm_cold_noring"}
+modes = ["exec", "criu_cli", "prewarm", "prewarm_restore", "prewarm_cold", "prewarm_cold_noring", "fork_zygote", "warm"]
+restoring = {"criu_cli", "prewarm", "prewarm_restore", "prewarm_cold", "prewarm_cold_noring"}
 def num(v): return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
 assert doc["template"] == "python3" and doc["runs"] == 3 and doc["concurrency"] == 2, doc
 assert sorted(doc["modes"]) == sorted(modes), sorted(doc["modes"])
@@ -98,25 +98,32 @@ for name in modes:
         assert num(m["restores_per_s"]) and m["restores_per_s"] > 0, (name, m.get("restores_per_s"))
     else:
         assert "restores_per_s" not in m, name
-for name in restoring:
+for name in restoring - {"prewarm"}:
     assert set(doc["modes"][name]["stages"]) == {"restore", "specialize", "invoke"}, name
+assert set(doc["modes"]["prewarm"]["stages"]) == {"clone", "specialize", "invoke"}
+for name in ("prewarm", "prewarm_restore"):
+    d = doc["modes"][name]["density"]
+    assert d["instances"] == 4 and num(d["pss_per_instance_mib"]) and d["pss_per_instance_mib"] > 0, (name, d)
+assert doc["modes"]["prewarm"]["density"]["parent_pss_mib"] > 0
+assert "density" not in doc["modes"]["exec"]
+assert num(doc["modes"]["prewarm"]["ratios"]["times_fork_zygote"])
 PY
-then ok "JSON has the seven modes with numbers"; else fail "JSON has the seven modes with numbers"; fi
+then ok "JSON has the eight modes with numbers"; else fail "JSON has the eight modes with numbers"; fi
 if python3 - "$work/bench.svg" <<'PY'
 import sys, xml.dom.minidom
 dom = xml.dom.minidom.parse(sys.argv[1])
 root = dom.documentElement
 assert root.tagName == "svg", root.tagName
 texts = {"".join(n.data for n in t.childNodes if n.nodeType == n.TEXT_NODE) for t in dom.getElementsByTagName("text")}
-for mode in ["exec", "criu_cli", "prewarm", "prewarm_cold", "prewarm_cold_noring", "fork_zygote", "warm"]:
+for mode in ["exec", "criu_cli", "prewarm", "prewarm_restore", "prewarm_cold", "prewarm_cold_noring", "fork_zygote", "warm"]:
     assert mode in texts, mode
-assert len(dom.getElementsByTagName("circle")) == 7 * 3
+assert len(dom.getElementsByTagName("circle")) == 8 * 3
 PY
 then ok "SVG parses, one row per mode"; else fail "SVG parses, one row per mode"; fi
 nothing_left "after a run" "$bench_pid"
 
 # --modes picks modes; the others are neither run nor reported.
-"$prewarm" bench --template python3 --runs 2 --modes warm,prewarm --json "$work/some.json" >"$work/out" 2>"$work/err"
+"$prewarm" bench --template python3 --runs 2 --density 2 --modes warm,prewarm --json "$work/some.json" >"$work/out" 2>"$work/err"
 check "--modes: only those" python3 -c '
 import json, sys; d = json.load(open(sys.argv[1])); sys.exit(sorted(d["modes"]) != ["prewarm", "warm"])' "$work/some.json"
 

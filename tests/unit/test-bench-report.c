@@ -8,7 +8,7 @@
 
 #define EPS 1e-9
 
-static const char *const all_modes[] = {"exec", "criu_cli", "prewarm", "prewarm_cold",
+static const char *const all_modes[] = {"exec", "criu_cli", "prewarm", "prewarm_restore", "prewarm_cold",
                                          "prewarm_cold_noring", "fork_zygote", "warm"};
 
 START_TEST(test_quantile)
@@ -56,7 +56,10 @@ START_TEST(test_mode_names)
         ck_assert_int_eq(bench_mode_from_name("criu"), -EINVAL);
         ck_assert_int_eq(bench_mode_from_name(""), -EINVAL);
         ck_assert_ptr_null(bench_stage_name(MODE_WARM, 0));
-        ck_assert_str_eq(bench_stage_name(MODE_PREWARM, 0), "restore");
+        ck_assert_str_eq(bench_stage_name(MODE_PREWARM, 0), "clone");
+        ck_assert_str_eq(bench_stage_name(MODE_PREWARM_RESTORE, 0), "restore");
+        ck_assert(bench_mode_density(MODE_PREWARM) && bench_mode_density(MODE_PREWARM_RESTORE) &&
+                  !bench_mode_density(MODE_EXEC) && !bench_mode_density(MODE_PREWARM_COLD));
         ck_assert_str_eq(bench_stage_name(MODE_EXEC, 0), "boot");
         ck_assert(bench_mode_restores(MODE_CRIU_CLI) && bench_mode_restores(MODE_PREWARM_COLD_NORING));
         ck_assert(!bench_mode_restores(MODE_EXEC) && !bench_mode_restores(MODE_WARM) &&
@@ -79,6 +82,11 @@ static bench_report make_report(const char *template_name, const bool selected[_
                         samples[m][i] = (bench_sample){.total_ms = (m + 1) * 10.0 + (double)i,
                                                        .stage_ms = {m + 5.0, 2, 0.1},
                                                        .rss_kb = 20480, .pss_kb = 10240};
+                if (selected[m] && bench_mode_density(m)) {
+                        r.modes[m].density_instances = 4;
+                        r.modes[m].density_pss_kb = 4096;
+                        r.modes[m].density_parent_pss_kb = m == MODE_PREWARM ? 1024 : 0;
+                }
                 if (selected[m] && bench_mode_restores(m)) {
                         r.modes[m].throughput_restores = 8;
                         r.modes[m].throughput_wall_s = 0.5;
@@ -87,7 +95,7 @@ static bench_report make_report(const char *template_name, const bool selected[_
         return r;
 }
 
-static const bool every_mode[_MODE_MAX] = {true, true, true, true, true, true, true};
+static const bool every_mode[_MODE_MAX] = {true, true, true, true, true, true, true, true};
 
 static double number(json_t *obj, const char *key)
 {
@@ -124,6 +132,15 @@ START_TEST(test_json_shape)
                         ck_assert_double_eq_tol(number(mode, "restores_per_s"), 16, 1e-6);
                 else
                         ck_assert_ptr_null(json_object_get(mode, "restores_per_s"));
+                json_t *density = json_object_get(mode, "density");
+                if (bench_mode_density(m)) /* (4096 KiB + the parent's) / 4 instances */
+                        ck_assert_double_eq_tol(number(density, "pss_per_instance_mib"),
+                                                m == MODE_PREWARM ? 1.25 : 1.0, 1e-6);
+                else
+                        ck_assert_ptr_null(density);
+                if (m != MODE_FORK_ZYGOTE) /* p50 over fork_zygote's (70 ms + 2) */
+                        ck_assert_double_eq_tol(number(ratios, "times_fork_zygote"),
+                                                round(number(mode, "p50_ms") / 72.0 * 100) / 100, 1e-6);
         }
         ck_assert_double_eq_tol(number(json_object_get(json_object_get(by_mode, "exec"), "ratios"), "speedup_vs_exec"), 1, EPS);
 }
@@ -291,8 +308,12 @@ START_TEST(test_table)
                 snprintf(line_start, sizeof(line_start), "\n%s ", all_modes[m]);
                 ck_assert_msg(strstr(buf, line_start), "no row for %s in:\n%s", all_modes[m], buf);
         }
-        ck_assert_ptr_nonnull(strstr(buf, "restore 7.00 + specialize 2.00 + invoke 0.100"));
+        ck_assert_ptr_nonnull(strstr(buf, "clone 7.00 + specialize 2.00 + invoke 0.100"));
+        ck_assert_ptr_nonnull(strstr(buf, "restore 8.00 + specialize 2.00 + invoke 0.100")); /* prewarm_restore */
         ck_assert_ptr_nonnull(strstr(buf, "16.0")); /* restores/s: 8 over 0.5 s */
+        /* density: 4 instances, 5 MiB with the parent's 1 MiB, against 4 MiB restored */
+        ck_assert_msg(strstr(buf, "\nprewarm                      4            5.0           1.25          1.0\n"), "%s", buf);
+        ck_assert_ptr_nonnull(strstr(buf, "prewarm / prewarm_restore: 1.25"));
         free(buf);
 }
 END_TEST
