@@ -8,16 +8,9 @@
 # prewarmd (e.g. BURST_DAEMON_ARGS="--zygotes 1-4").
 set -uo pipefail
 prewarmd=$1 n=${2:-32} template=${3:-python3} settle=${4:-3}
-work=$(mktemp -d /tmp/prewarmd-burst.XXXXXX)
-state=$work/state sock=$work/state/prewarmd.sock
-pid=
-cleanup() {
-        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid"
-        rm -rf "$work"
-}
-trap cleanup EXIT
-die() { echo "burst: $*"; [ -f "$work/daemon.log" ] && tail -n 20 "$work/daemon.log"; exit 1; }
-api() { curl -s --unix-socket "$sock" -o "$work/body" -w '%{http_code}' "$@"; }
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh" burst
 
 start() {
         # shellcheck disable=SC2086 # word splitting of the extra options is the point

@@ -9,16 +9,8 @@ set -uo pipefail
 prewarmd=$1 duration=${2:-20} connections=${3:-64}
 here=$(cd "$(dirname "$0")" && pwd)
 command -v wrk >/dev/null || { echo "load: wrk is not installed (scripts/setup installs it)"; exit 1; }
-work=$(mktemp -d /tmp/prewarmd-load.XXXXXX)
-state=$work/state sock=$work/state/prewarmd.sock
-pid=
-cleanup() {
-        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid"
-        rm -rf "$work"
-}
-trap cleanup EXIT
-die() { echo "load: $*"; [ -f "$work/daemon.log" ] && tail -n 20 "$work/daemon.log"; exit 1; }
-api() { curl -s --unix-socket "$sock" -o "$work/body" -w '%{http_code}' "$@"; }
+# shellcheck source=lib.sh
+. "$here/lib.sh" load
 
 for port in $(shuf -i 10000-32000 -n 20); do  # below the ephemeral range
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break

@@ -237,6 +237,7 @@ class Zygote:
         request = self.Request(ctypes.sizeof(self.Request), fds[0], fds[1], fds[2],
                                fds[3] if len(fds) == 4 else -1, *ints)
         pidfd = ctypes.c_int(-1)
+        gc.freeze()                   # what the parent made since goes untraversed in the child too
         self.before()
         pid = self.lib.prewarm_zygote_clone(ctypes.byref(request), ctypes.byref(pidfd))
         if pid == 0:
@@ -267,6 +268,7 @@ def reap_children(signum, frame):
 def serve_parent(sock, engine_end):
     """Clone a child for each request on the engine's socket, until the engine hangs up."""
     signal.signal(signal.SIGCHLD, reap_children)
+    gc.disable()                      # a parent keeps its pages as its children share them
     PARENT_SOCKET[0] = sock
     while True:
         msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 8)
@@ -313,6 +315,7 @@ def become_instance():
     """In a fresh clone: pid 1 of its namespace stays its init, the agent runs in its child."""
     PARENT_SOCKET[0].detach()         # the helper closed it; a reused number must stay open
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    gc.enable()
     agent = os.fork()
     if agent == 0:
         os.close(STATUS_FD)           # the init's, not the function's to write on

@@ -305,36 +305,25 @@ static unsigned throughput_restores(const bench_args *a)
         return a->runs > 4 * a->concurrency ? a->runs : 4 * a->concurrency;
 }
 
-static int run_throughput(bench *b)
+/* After the runs: the throughput phase of the restore modes, or the density phase. */
+static int run_phase(bench *b, bool density)
 {
         unsigned total = throughput_restores(&b->a);
         for (int m = 0; m < _MODE_MAX; m++) {
                 bench_mode_result *mr = &b->report.modes[m];
                 pw_err err = {""};
-                if (!mr->selected || !bench_mode_restores(m))
+                bool wanted = density ? b->a.density && bench_mode_density(m) : bench_mode_restores(m);
+                if (!mr->selected || !wanted)
                         continue;
                 if (interrupted)
                         return 130;
-                progress(b, 0, m);
-                if (bench_throughput(&b->ctx, m, b->a.concurrency, total, &mr->throughput_wall_s, &err) < 0)
-                        return mode_failed(b, m, "the throughput phase", &err);
-                mr->throughput_restores = total;
-        }
-        return 0;
-}
-
-static int run_density(bench *b)
-{
-        for (int m = 0; m < _MODE_MAX && b->a.density; m++) {
-                bench_mode_result *mr = &b->report.modes[m];
-                pw_err err = {""};
-                if (!mr->selected || !bench_mode_density(m))
-                        continue;
-                if (interrupted)
-                        return 130;
-                progress(b, DENSITY_ROUND, m);
-                if (bench_density(&b->ctx, m, b->a.density, mr, &err) < 0)
-                        return mode_failed(b, m, "the density phase", &err);
+                progress(b, density ? DENSITY_ROUND : 0, m);
+                int r = density ? bench_density(&b->ctx, m, b->a.density, mr, &err)
+                                : bench_throughput(&b->ctx, m, b->a.concurrency, total, &mr->throughput_wall_s, &err);
+                if (r < 0)
+                        return mode_failed(b, m, density ? "the density phase" : "the throughput phase", &err);
+                if (!density)
+                        mr->throughput_restores = total;
         }
         return 0;
 }
@@ -370,9 +359,9 @@ static int bench_measure(bench *b)
                 return interrupted ? 130 : cli_error("bench: preparing the modes: %s", err.msg);
         int status = run_latency(b);
         if (status == 0)
-                status = run_throughput(b);
+                status = run_phase(b, false);
         if (status == 0)
-                status = run_density(b);
+                status = run_phase(b, true);
         progress_clear(b);
         /* Every instance and process goes before the report: nothing outlives the measurement. */
         bench_ctx_teardown(&b->ctx);

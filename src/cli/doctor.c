@@ -105,9 +105,15 @@ static int seccomp_refuses_mount(void)
         return mount("tmpfs", "/mnt", "tmpfs", 0, NULL) < 0 && errno == EPERM ? 0 : 2;
 }
 
-static int user_namespace_works(void)
+/* What a template parent does for every clone, as an unprivileged uid of the sandbox range. */
+static uid_t probe_uid;
+
+static int unprivileged_user_namespace_works(void)
 {
-        return unshare(CLONE_NEWUSER) == 0 ? 0 : 1;
+        if (setgroups(0, NULL) < 0 || setresgid(probe_uid, probe_uid, probe_uid) < 0 ||
+            setresuid(probe_uid, probe_uid, probe_uid) < 0)
+                return 1;
+        return unshare(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC) == 0 ? 0 : 1;
 }
 
 /* The first account or group of the machine with an id in [base, base + count), or NULL. */
@@ -144,9 +150,11 @@ static void check_sandbox(pw_engine *e)
         snprintf(what, sizeof(what), "seccomp filter (%u instructions) refuses mount(2) with EPERM",
                  (unsigned)sandbox_seccomp_filter()->len);
         report(in_child(seccomp_refuses_mount), what, "this kernel lacks seccomp filters (CONFIG_SECCOMP_FILTER)");
-        /* Informational: the sandbox is made without one (docs/security.md says why). */
-        printf("       user namespaces: %s (the sandbox does not use one)\n",
-               in_child(user_namespace_works) ? "available" : "not available");
+        /* Informational: without them every cold start is a restore (docs/architecture.md). */
+        probe_uid = uid_builder(e->uids);
+        printf("       clones: %s\n", in_child(unprivileged_user_namespace_works)
+                                               ? "unprivileged user namespaces work: cold starts are clones of a template parent"
+                                               : "unprivileged user namespaces refused here: every cold start restores with CRIU");
         struct stat st;
         report(stat(e->state_dir, &st) == 0 && (st.st_mode & 07777) == 0700 && st.st_uid == 0,
                "state directory is root's alone (0700)", "chmod 0700 %s", e->state_dir);

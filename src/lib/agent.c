@@ -38,6 +38,13 @@ static int recv_json(const agent_channel *ch, uint64_t deadline_us, json_t **ret
         return 0;
 }
 
+/* One request and its reply. */
+static int exchange(const agent_channel *ch, json_t *req, uint64_t deadline_us, json_t **ret, pw_err *err)
+{
+        int r = send_json(ch, req, deadline_us, err);
+        return r < 0 ? r : recv_json(ch, deadline_us, ret, err);
+}
+
 int agent_wait_ready(const agent_channel *ch, uint64_t deadline_us, char **ret_runtime, bool *ret_clone,
                      pw_err *err)
 {
@@ -133,10 +140,8 @@ int agent_invoke(const agent_channel *ch, const char *args_json, uint64_t deadli
         json_auto_t *req = json_pack("{s:s, s:o}", "op", "invoke", "args", args);
         if (!req)
                 return -ENOMEM;
-        int r = send_json(ch, req, deadline_us, err);
         json_auto_t *reply = NULL;
-        if (r >= 0)
-                r = recv_json(ch, deadline_us, &reply, err);
+        int r = exchange(ch, req, deadline_us, &reply, err);
         if (r < 0)
                 return r;
         if (ret_logs) {
@@ -158,10 +163,8 @@ int agent_become_parent(const agent_channel *ch, uint64_t deadline_us, int *ret_
         json_auto_t *req = json_pack("{s:s}", "op", "parent");
         if (!req)
                 return -ENOMEM;
-        int r = send_json(ch, req, deadline_us, err);
         json_auto_t *reply = NULL;
-        if (r >= 0)
-                r = recv_json(ch, deadline_us, &reply, err);
+        int r = exchange(ch, req, deadline_us, &reply, err);
         if (r < 0)
                 return r;
         json_t *fd = json_object_get(reply, "fd");

@@ -216,26 +216,12 @@ static void remember_unable(parents *ps, const char *name, dev_t dev, ino_t ino)
 
 /* --- what the host sees of a sandbox --- */
 
-static int ns_inode(pid_t pid, const char *ns, ino_t *ret)
+/* stat of /proc/PID/WHERE/NAME ("ns/net", "root/tmp", ...). */
+static int proc_stat(pid_t pid, const char *where, const char *name, struct stat *st)
 {
-        char path[64];
-        struct stat st;
-        snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, ns);
-        if (stat(path, &st) < 0)
-                return negative_errno();
-        *ret = st.st_ino;
-        return 0;
-}
-
-static int root_dev(pid_t pid, const char *dir, dev_t *ret)
-{
-        char path[64];
-        struct stat st;
-        snprintf(path, sizeof(path), "/proc/%d/root/%s", (int)pid, dir);
-        if (stat(path, &st) < 0)
-                return negative_errno();
-        *ret = st.st_dev;
-        return 0;
+        char path[96];
+        snprintf(path, sizeof(path), "/proc/%d/%s/%s", (int)pid, where, name);
+        return stat(path, st) < 0 ? negative_errno() : 0;
 }
 
 /* The value after "Key:" in /proc/PID/status text, up to the end of its line, or NULL. */
@@ -289,11 +275,18 @@ static int sandbox_facts_read(pid_t pid, sandbox_facts *f)
         const char *filters = status_field(status, "Seccomp_filters", &n);
         f->seccomp_filters = filters ? (unsigned)strtoul(filters, NULL, 10) : 0;
         f->pid_depth = status_words(status, "NSpid");
-        for (size_t k = 0; k < N_NAMESPACES; k++)
-                if ((r = ns_inode(pid, own_namespaces[k], &f->ns[k])) < 0)
+        struct stat st;
+        for (size_t k = 0; k < N_NAMESPACES; k++) {
+                if ((r = proc_stat(pid, "ns", own_namespaces[k], &st)) < 0)
                         return r;
-        if ((r = root_dev(pid, "tmp", &f->tmp_dev)) < 0 || (r = root_dev(pid, "proc", &f->proc_dev)) < 0)
+                f->ns[k] = st.st_ino;
+        }
+        if ((r = proc_stat(pid, "root", "tmp", &st)) < 0)
                 return r;
+        f->tmp_dev = st.st_dev;
+        if ((r = proc_stat(pid, "root", "proc", &st)) < 0)
+                return r;
+        f->proc_dev = st.st_dev;
         return 0;
 }
 

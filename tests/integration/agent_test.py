@@ -117,6 +117,7 @@ class AgentTest(unittest.TestCase):
         self.assertEqual(ready["op"], "ready")
         self.assertRegex(ready["runtime"], r"^Python 3\.\d+\.\d+$")
         self.assertEqual(ready["pid"], agent.proc.pid)
+        agent.ready_message = ready
         return agent
 
     def test_hello_and_repeat_invokes(self):
@@ -200,6 +201,18 @@ class AgentTest(unittest.TestCase):
         reply = a.specialize(b"def main(args):\n    return {'second': True}\n")
         self.assertEqual(reply["kind"], "state")
         # The refused specialize's code frame was consumed: the channel is still in step.
+        self.assertEqual(a.invoke({"name": "x"})["result"], {"hello": "x"})
+
+    def test_parent_needs_the_clone_helper(self):
+        # Outside a template rootfs there is no /prewarm/libprewarm-zygote.so: the agent says so
+        # in its ready message and refuses to become a parent, and stays usable.
+        a = self.start()
+        self.assertIs(a.ready_message.get("clone"), False)
+        a.send({"op": "parent"})
+        reply = a.recv()
+        self.assertEqual(reply["kind"], "state")
+        self.assertIn("clone helper", reply["error"])
+        self.assertEqual(a.specialize(HELLO), {"ok": True})
         self.assertEqual(a.invoke({"name": "x"})["result"], {"hello": "x"})
 
     def test_zip_archive(self):
