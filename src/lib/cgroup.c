@@ -63,19 +63,11 @@ int cgroup_set_memory(const cgroup *cg, unsigned memory_mb)
         return knob(cg->dirs[0], "memory.limit_in_bytes", mem, false);
 }
 
-static int setup_v2(cgroup *cg, const char *name, const cgroup_limits *l, pw_err *err)
+/* The limits of the v2 cgroup at cg->dirs[0], and its cgroup.procs. */
+static int v2_limits(cgroup *cg, const cgroup_limits *l, pw_err *err)
 {
-        /* Memory and pids must be delegated down to our parent for the knobs to exist. */
-        knob(CGROUP_ROOT, "cgroup.subtree_control", "+memory +pids", true);
-        int r = make_dir(CGROUP_ROOT, name, &cg->dirs[0]);
-        if (r < 0)
-                return err_set(err, r, "cgroup %s: %s", name, strerror(-r));
-        _cleanup_free_ char *parent = strdup_printf(CGROUP_ROOT "/" CGROUP_PARENT);
-        if (!parent)
-                return -ENOMEM;
-        knob(parent, "cgroup.subtree_control", "+memory +pids", true);
-
         char pids[16];
+        int r;
         snprintf(pids, sizeof(pids), "%u", l->pids_max);
         if ((r = cgroup_set_memory(cg, l->memory_mb)) < 0 ||
             (r = knob(cg->dirs[0], "memory.swap.max", "0", true)) < 0 ||
@@ -83,6 +75,62 @@ static int setup_v2(cgroup *cg, const char *name, const cgroup_limits *l, pw_err
                 return err_set(err, r, "cgroup %s: setting limits: %s", cg->dirs[0], strerror(-r));
         cg->procs[0] = strdup_printf("%s/cgroup.procs", cg->dirs[0]);
         return cg->procs[0] ? 0 : -ENOMEM;
+}
+
+/* Memory and pids delegated from the root down to dir, for the knobs to exist below it. */
+static void v2_delegate_controllers(const char *dir)
+{
+        knob(dir, "cgroup.subtree_control", "+memory +pids", true);
+}
+
+static int setup_v2(cgroup *cg, const char *name, const cgroup_limits *l, pw_err *err)
+{
+        v2_delegate_controllers(CGROUP_ROOT);
+        int r = make_dir(CGROUP_ROOT, name, &cg->dirs[0]);
+        if (r < 0)
+                return err_set(err, r, "cgroup %s: %s", name, strerror(-r));
+        v2_delegate_controllers(CGROUP_ROOT "/" CGROUP_PARENT);
+        return v2_limits(cg, l, err);
+}
+
+/* A leaf NAME of the group directory group, with the limits, its cgroup.procs owner's: clone3
+ * with CLONE_INTO_CGROUP wants the caller to may write the target's too. */
+static int setup_v2_in(cgroup *cg, const char *group, const char *name, const cgroup_limits *l, uid_t owner,
+                       pw_err *err)
+{
+        if (!(cg->dirs[0] = strdup_printf("%s/%s", group, name)))
+                return -ENOMEM;
+        if (mkdir(cg->dirs[0], 0755) < 0)
+                return err_set(err, negative_errno(), "cgroup %s: %m", cg->dirs[0]);
+        int r = v2_limits(cg, l, err);
+        if (r >= 0 && chown(cg->procs[0], owner, owner) < 0)
+                r = err_set(err, negative_errno(), "cgroup %s: delegating it to uid %u: %m", cg->dirs[0],
+                            (unsigned)owner);
+        return r;
+}
+
+/* v2: the group prewarm/NAME, whose cgroup.procs owner may write (so that it may start children
+ * in the group's cgroups), and the parent's own leaf in it. */
+static int setup_v2_group(cgroup *cg, const char *name, const cgroup_limits *l, uid_t owner, pw_err *err)
+{
+        v2_delegate_controllers(CGROUP_ROOT);
+        _cleanup_free_ char *group = NULL;
+        int r = make_dir(CGROUP_ROOT, name, &group);
+        if (r < 0)
+                return err_set(err, r, "cgroup %s: %s", name, strerror(-r));
+        v2_delegate_controllers(CGROUP_ROOT "/" CGROUP_PARENT);
+        v2_delegate_controllers(group);
+        _cleanup_free_ char *procs = strdup_printf("%s/cgroup.procs", group);
+        if (!procs)
+                return -ENOMEM;
+        if (chown(procs, owner, owner) < 0) {
+                r = negative_errno();
+                rmdir(group);
+                return err_set(err, r, "cgroup %s: delegating it to uid %u: %s", group, (unsigned)owner, strerror(-r));
+        }
+        if ((r = setup_v2_in(cg, group, CGROUP_GROUP_LEADER, l, owner, err)) < 0)
+                rmdir(group);
+        return r;
 }
 
 static int setup_v1(cgroup *cg, const char *name, const cgroup_limits *l, pw_err *err)
@@ -111,6 +159,46 @@ int cgroup_create(const char *name, const cgroup_limits *limits, cgroup **ret, p
                 return -ENOMEM;
         cg->v2 = unified();
         int r = cg->v2 ? setup_v2(cg, name, limits, err) : setup_v1(cg, name, limits, err);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(cg);
+        return 0;
+}
+
+int cgroup_create_group(const char *name, const cgroup_limits *limits, uid_t owner, cgroup **ret, pw_err *err)
+{
+        if (!unified())
+                return cgroup_create(name, limits, ret, err);
+        _cleanup_cgroup_ cgroup *cg = calloc(1, sizeof(*cg));
+        if (!cg)
+                return -ENOMEM;
+        cg->v2 = true;
+        int r = setup_v2_group(cg, name, limits, owner, err);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(cg);
+        return 0;
+}
+
+int cgroup_create_in(const cgroup *leader, const char *name, const cgroup_limits *limits, cgroup **ret,
+                     pw_err *err)
+{
+        if (!leader->v2)
+                return cgroup_create(name, limits, ret, err);
+        _cleanup_cgroup_ cgroup *cg = calloc(1, sizeof(*cg));
+        _cleanup_free_ char *group = strdup(leader->dirs[0]);
+        char *slash = group ? strrchr(group, '/') : NULL;
+        if (!cg || !slash)
+                return -ENOMEM;
+        *slash = '\0';
+        cg->v2 = true;
+        _cleanup_free_ char *group_procs = strdup_printf("%s/cgroup.procs", group);
+        struct stat st;
+        if (!group_procs)
+                return -ENOMEM;
+        if (stat(group_procs, &st) < 0)
+                return err_set(err, negative_errno(), "cgroup %s: %m", group);
+        int r = setup_v2_in(cg, group, name, limits, st.st_uid, err);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(cg);
@@ -173,11 +261,16 @@ static void remove_dir(const char *dir)
                         break;
                 nanosleep(&pause, NULL);
         }
-        _cleanup_free_ char *parent = strdup(dir);
-        char *slash = parent ? strrchr(parent, '/') : NULL;
-        if (slash) {
+        /* Then prewarm/ (or a v2 group, then prewarm/) when this was the last in it; fails while
+         * other sandboxes live: fine. */
+        _cleanup_free_ char *up = strdup(dir);
+        for (int level = 0; up && level < 2; level++) {
+                char *slash = strrchr(up, '/');
+                if (!slash)
+                        break;
                 *slash = '\0';
-                rmdir(parent); /* fails while other sandboxes live: fine */
+                if (rmdir(up) < 0 || !strcmp(strrchr(up, '/') ? strrchr(up, '/') + 1 : up, CGROUP_PARENT))
+                        break;
         }
 }
 

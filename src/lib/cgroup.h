@@ -19,6 +19,19 @@ typedef struct cgroup_limits {
 
 /* Creates prewarm/NAME with the limits. */
 int cgroup_create(const char *name, const cgroup_limits *limits, cgroup **ret, pw_err *err);
+
+/* The leaf a group's leader lives in: prewarm/NAME/leader. */
+#define CGROUP_GROUP_LEADER "leader"
+
+/* The cgroup of a process that starts others straight into cgroups of their own (a template
+ * parent, clone.h): on v2 the leaf prewarm/NAME/leader of a group prewarm/NAME whose cgroup.procs
+ * owner may write, which CLONE_INTO_CGROUP needs of an unprivileged caller (the common ancestor
+ * of its cgroup and the child's); on v1, cgroup_create's. */
+int cgroup_create_group(const char *name, const cgroup_limits *limits, uid_t owner, cgroup **ret, pw_err *err);
+/* A cgroup for a child of the group leader's: prewarm/NAME/name on v2 (removed with the group when
+ * it is the last), prewarm/name on v1. */
+int cgroup_create_in(const cgroup *leader, const char *name, const cgroup_limits *limits, cgroup **ret,
+                     pw_err *err);
 /* Sets the memory limit (and, on v1, the same memory+swap limit). -EBUSY when the cgroup already
  * uses more than memory_mb and cannot reclaim it. */
 int cgroup_set_memory(const cgroup *cg, unsigned memory_mb);

@@ -625,8 +625,14 @@ static int clone_from(pw_engine *e, template_parent *p, pw_instance **ret, pw_er
         clone_fds f = {{-1, -1}, {-1, -1}, {-1, -1}, -1};
         uint64_t t[6] = {now_us()};
         int r;
-        if ((r = cgroup_create(i->id, &p->limits, &i->cg, err)) < 0 || (r = instance_take_uid(i, err)) < 0)
+        if ((r = cgroup_create_in(p->inst->cg, i->id, &p->limits, &i->cg, err)) < 0 ||
+            (r = instance_take_uid(i, err)) < 0)
                 goto out;
+        /* v2: born in its cgroup, charged there from its first page; v1: moved in below. */
+        if (i->cg->v2 && (f.cgroup = open(i->cg->dirs[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+                r = err_set(err, negative_errno(), "opening %s: %m", i->cg->dirs[0]);
+                goto out;
+        }
         if (pipe2(f.to_agent, O_CLOEXEC) < 0 || pipe2(f.from_agent, O_CLOEXEC) < 0 ||
             socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f.sync) < 0) {
                 r = err_set(err, negative_errno(), "pipe: %m");
@@ -643,7 +649,7 @@ static int clone_from(pw_engine *e, template_parent *p, pw_instance **ret, pw_er
         close_one(&f.sync[1]);
         if ((r = map_ids(i->pid, i->uid, err)) < 0)
                 goto out;
-        if ((r = cgroup_attach(i->cg, i->pid)) < 0) {
+        if (!i->cg->v2 && (r = cgroup_attach(i->cg, i->pid)) < 0) {
                 err_set(err, r, "moving the clone into its cgroup: %s", strerror(-r));
                 goto out;
         }

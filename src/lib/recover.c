@@ -108,9 +108,27 @@ static void kill_cgroup_procs(const char *dir)
                 kill(pid, SIGKILL);
 }
 
+static int remove_cgroup(const char *dir);
+
+/* A v2 group's leaves (cgroup.h: a template parent's and its clones'), before the group. */
+static void remove_subgroups(const char *dir)
+{
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                _cleanup_free_ char *sub = de->d_type == DT_DIR && de->d_name[0] != '.'
+                                                   ? strdup_printf("%s/%s", dir, de->d_name) : NULL;
+                if (sub)
+                        remove_cgroup(sub);
+        }
+        if (d)
+                closedir(d);
+}
+
 /* Killed tasks leave the cgroup a moment after they die (their parent, not us, reaps them). */
 static int remove_cgroup(const char *dir)
 {
+        remove_subgroups(dir);
         const struct timespec pause = {0, 5 * 1000 * 1000};
         for (int attempt = 0; attempt < 400; attempt++) {
                 kill_cgroup_procs(dir);

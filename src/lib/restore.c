@@ -247,8 +247,10 @@ static int job_prepare(pw_engine *e, const char *template_name, restore_path pat
                 return r;
         job->i->memory_mb = job->src.m->memory_mb;
         const cgroup_limits limits = {job->src.m->memory_mb, job->src.m->pids_max};
-        if ((r = cgroup_create(job->i->id, &limits, &job->i->cg, err)) < 0 ||
-            (r = instance_take_uid(job->i, err)) < 0 ||
+        /* A parent's cgroup is a group its uid may start children in (cgroup.h): uid first. */
+        if ((r = instance_take_uid(job->i, err)) < 0 ||
+            (r = parent ? cgroup_create_group(job->i->id, &limits, job->i->uid, &job->i->cg, err)
+                        : cgroup_create(job->i->id, &limits, &job->i->cg, err)) < 0 ||
             (r = restore_dir_setup(job->i, &job->src, &job->d, parent ? parent_seccomp_filter() : NULL,
                                    &job->checkpoint_uid, err)) < 0 ||
             (r = job_params(job, err)) < 0)

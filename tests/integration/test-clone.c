@@ -6,18 +6,27 @@
  * (the next cold start makes another), hold up under many at once, and never get code when it
  * could not make its sandbox.
  */
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/magic.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../../src/zygote/prewarm-zygote.h"
+#include "cgroup.h"
 #include "clone.h"
 #include "common.h"
+#include "config.h"
 #include "util.h"
 
 static pid_t parent_of(pw_instance *i)
@@ -265,6 +274,107 @@ START_TEST(test_sandbox_failure_never_runs_code)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- cgroup v2 */
+
+/* A cgroup v2 hierarchy: the machine's, or its unified one beside v1 (this machine's). */
+static const char *cgroup2_root(void)
+{
+        static const char *const candidates[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"};
+        struct statfs fs;
+        for (size_t k = 0; k < ELEMENTSOF(candidates); k++)
+                if (statfs(candidates[k], &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC)
+                        return candidates[k];
+        return NULL;
+}
+
+typedef int (*clone_fn)(const struct prewarm_clone_request *, int *);
+
+/* As uid uid, in the cgroup whose cgroup.procs is leader_procs: clones with CLONE_INTO_CGROUP
+ * into dst; exits 0 if the child was born there, 2 if clone3 said EACCES, 1 otherwise. */
+static int clone_into(clone_fn clone_call, uid_t uid, const char *leader_procs, const char *dst,
+                      const char *dst_rel)
+{
+        pid_t pid = fork();
+        if (pid != 0)
+                return pid;
+        char self[16];
+        snprintf(self, sizeof(self), "%d", (int)getpid());
+        int cg = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int pipes[2], sync[2];
+        if (cg < 0 || write_string(leader_procs, self) < 0 || pipe2(pipes, O_CLOEXEC) < 0 ||
+            socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) < 0 || setgroups(0, NULL) < 0 ||
+            setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+                _exit(1);
+        struct prewarm_clone_request req = {sizeof(req), pipes[0], pipes[1], sync[1], cg, uid, uid, 1};
+        int pidfd = -1;
+        int child = clone_call(&req, &pidfd);
+        if (child == 0)
+                _exit(3); /* never gets "g": only reached if the helper returned in the child */
+        if (child == -EACCES)
+                _exit(2);
+        if (child < 0)
+                _exit(1);
+        char path[64], *text = NULL;
+        snprintf(path, sizeof(path), "/proc/%d/cgroup", child);
+        bool there = read_file(path, 4096, &text, NULL) >= 0 && strstr(text, dst_rel);
+        close(sync[0]); /* the child sees no "g" and exits 124 */
+        waitpid(child, NULL, 0);
+        _exit(there ? 0 : 1);
+}
+
+static int exit_status_of(pid_t pid)
+{
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* What cgroup_create_group lays out on v2, tried with the kernel's cgroup v2 on this machine: an
+ * unprivileged parent starts a child straight into a leaf of its group (CLONE_INTO_CGROUP), and
+ * into nothing outside it. */
+START_TEST(test_clone_into_cgroup_v2)
+{
+        const char *root = cgroup2_root();
+        ck_assert_msg(root, "no cgroup v2 hierarchy on this machine");
+        void *helper = dlopen(PW_BUILD_ZYGOTE_HELPER, RTLD_NOW | RTLD_LOCAL);
+        ck_assert_msg(helper, "%s", dlerror());
+        clone_fn clone_call = (clone_fn)dlsym(helper, "prewarm_zygote_clone");
+        ck_assert_ptr_nonnull(clone_call);
+        char group[256], leader[300], child[300], outside[256], procs[320];
+        snprintf(group, sizeof(group), "%s/prewarm-test-%d", root, (int)getpid());
+        snprintf(leader, sizeof(leader), "%s/" CGROUP_GROUP_LEADER, group);
+        snprintf(child, sizeof(child), "%s/child", group);
+        snprintf(outside, sizeof(outside), "%s/prewarm-test-%d-outside", root, (int)getpid());
+        const uid_t uid = 1879048192u + 65000u;
+        /* The group's and both targets' cgroup.procs are the parent's uid's (clone3 checks the
+         * target too); only the group makes a common ancestor with the parent's leaf. */
+        const char *const owned[] = {group, child, outside};
+        bool made = mkdir(group, 0755) == 0 && mkdir(leader, 0755) == 0 && mkdir(child, 0755) == 0 &&
+                    mkdir(outside, 0755) == 0;
+        for (size_t k = 0; made && k < ELEMENTSOF(owned); k++) {
+                snprintf(procs, sizeof(procs), "%s/cgroup.procs", owned[k]);
+                made = chown(procs, uid, uid) == 0;
+        }
+        int in_group = -1, out_of_group = -1;
+        if (made) {
+                char rel[256];
+                snprintf(procs, sizeof(procs), "%s/cgroup.procs", leader);
+                snprintf(rel, sizeof(rel), "::/%s/child\n", strrchr(group, '/') + 1);
+                in_group = exit_status_of(clone_into(clone_call, uid, procs, child, rel));
+                snprintf(rel, sizeof(rel), "::/%s\n", strrchr(outside, '/') + 1);
+                out_of_group = exit_status_of(clone_into(clone_call, uid, procs, outside, rel));
+        }
+        rmdir(child);
+        rmdir(leader);
+        rmdir(group);
+        rmdir(outside);
+        dlclose(helper);
+        ck_assert_msg(made, "making the cgroups under %s", root);
+        ck_assert_msg(in_group == 0, "a child was not born in its group's cgroup (%d)", in_group);
+        ck_assert_msg(out_of_group == 2, "a child was born outside the parent's group (%d)", out_of_group);
+}
+END_TEST
+
 static Suite *clone_suite(void)
 {
         Suite *s = suite_create("clone");
@@ -275,6 +385,7 @@ static Suite *clone_suite(void)
         tcase_add_test(tc, test_parent_killed_recovers);
         tcase_add_test(tc, test_64_concurrent);
         tcase_add_test(tc, test_sandbox_failure_never_runs_code);
+        tcase_add_test(tc, test_clone_into_cgroup_v2);
         suite_add_tcase(s, tc);
         return s;
 }
