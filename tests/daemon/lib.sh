@@ -74,7 +74,7 @@ stop_daemon() {
 check_clean() {
         local pid=$1 leaks=0 dir
         if kill -0 "$pid" 2>/dev/null; then fail "daemon $pid still running"; leaks=1; fi
-        if grep -lE "/prewarm/[^/]*-$pid(-[0-9]+)?\$" /proc/[0-9]*/cgroup 2>/dev/null | grep -q .; then
+        if grep -lE "/prewarm/[^/]*-$pid(-[0-9]+)?(/|$)" /proc/[0-9]*/cgroup 2>/dev/null | grep -q .; then
                 fail "processes left in cgroups of daemon $pid"; leaks=1
         fi
         for dir in /sys/fs/cgroup/prewarm /sys/fs/cgroup/memory/prewarm /sys/fs/cgroup/pids/prewarm; do
