@@ -115,10 +115,14 @@ typedef struct pw_code_policy {
          * unique-local, multicast and reserved destinations are refused, checked on every address
          * a fetch connects to, redirects included. Proxies from the environment are not used. */
         const char *const *fetch_allow;
+        /* The largest code blob taken, in bytes; 0: 48 MiB (OpenWhisk's exec-size-limit), at most
+         * 60 MiB (what fits one frame of the agent protocol with room to spare). */
+        uint64_t max_code_bytes;
 } pw_code_policy;
 
 /* Restricts where e takes code from, for every later specialize; call before using e. Copies p.
- * Errors: -EINVAL (a root that is not an absolute path of a directory, a malformed CIDR). */
+ * Errors: -EINVAL (a root that is not an absolute path of a directory, a malformed CIDR, a
+ * max_code_bytes over 60 MiB). */
 PW_PUBLIC int pw_engine_restrict_code(pw_engine *e, const pw_code_policy *p);
 
 /* The reason for the last failure of a call on e made by this thread, "" if none. Like errno,
@@ -180,8 +184,8 @@ typedef struct pw_function {
 
 /* Loads the function's code into the instance. Once per instance.
  * Errors: -EINVAL (bad URI, digest pin or env entry), -ENOENT (blob missing), -EBADMSG (digest
- * mismatch), -EFBIG (blob too large), -EHOSTUNREACH (fetch failed), -ENOEXEC (syntax error or
- * load failure; the message has the interpreter's), -EALREADY (already specialized), -ESRCH
+ * mismatch), -EFBIG (blob over 48 MiB, or over pw_code_policy.max_code_bytes), -EHOSTUNREACH
+ * (fetch failed), -ENOEXEC (syntax error or load failure; the message has the interpreter's), -EALREADY (already specialized), -ESRCH
  * (instance dead), and, leaving the instance dead: -ETIMEDOUT, -ENOMEM (memory limit hit),
  * -ECHILD (it died). */
 PW_PUBLIC int pw_instance_specialize(pw_instance *i, const pw_function *fn);

@@ -111,6 +111,7 @@ class Agent:
 
         if filename.endswith(".zip"):
             filename, blob = self.extract(blob)
+            os.chdir(os.path.dirname(filename))   # relative paths reach the unpacked files
         try:
             code = compile(blob, filename, "exec", dont_inherit=True)
         except (SyntaxError, ValueError) as exc:   # ValueError: NUL bytes in the source

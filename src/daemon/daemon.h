@@ -34,6 +34,7 @@ typedef struct daemon_config {
         uint64_t blob_cache_mb;      /* bound of the inline code cache */
         unsigned max_connections;    /* open connections per API server */
         unsigned max_connections_per_address;
+        unsigned max_code_mb; /* code blobs, inline or fetched; request bodies hold them in base64 */
         unsigned request_deadline_s; /* to read a whole request, however it trickles */
         bool verbose;
 } daemon_config;
@@ -83,3 +84,4 @@ void daemon_fail_busy(daemon_ctx *d);
 
 /* Milliseconds since the epoch (wall clock), for records humans and OpenWhisk deadlines read. */
 int64_t wall_ms(void);
+

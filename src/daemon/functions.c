@@ -317,7 +317,7 @@ int blob_check(daemon_ctx *d, const char *uri, const char *digest, char *errbuf,
 {
         pw_err err = {""};
         blob b = {0};
-        int r = blob_fetch(uri, digest, BLOB_MAX, d->code_policy, &b, &err);
+        int r = blob_fetch(uri, digest, code_policy_max_bytes(d->code_policy), d->code_policy, &b, &err);
         blob_done(&b);
         if (r < 0)
                 errbuf_fail(errbuf, errlen, r, "%s", err.msg[0] ? err.msg : strerror(-r));
@@ -362,15 +362,17 @@ int inline_blob_prepare(daemon_ctx *d, const char *source, const char *zip_b64, 
         size_t n = 0;
         if (source) {
                 n = strlen(source);
-                if (n > BLOB_MAX)
-                        return errbuf_fail(errbuf, errlen, -EFBIG, "the source is larger than %u bytes", BLOB_MAX);
+                if (n > code_policy_max_bytes(d->code_policy))
+                        return errbuf_fail(errbuf, errlen, -EFBIG, "the source is larger than the limit of %u MiB",
+                                           d->cfg.max_code_mb);
                 if (!(data = (unsigned char *)strdup(source)))
                         return -ENOMEM;
         } else if (base64_decode(zip_b64, &data, &n) < 0)
                 return errbuf_fail(errbuf, errlen, -EINVAL, "the zip archive is not valid base64");
-        if (n > BLOB_MAX) {
+        if (n > code_policy_max_bytes(d->code_policy)) {
                 free(data);
-                return errbuf_fail(errbuf, errlen, -EFBIG, "the zip archive is larger than %u bytes", BLOB_MAX);
+                return errbuf_fail(errbuf, errlen, -EFBIG, "the zip archive is larger than the limit of %u MiB",
+                                   d->cfg.max_code_mb);
         }
         int r = blob_of(d, data, n, source ? "py" : "zip", ret);
         if (r < 0) {

@@ -300,9 +300,14 @@ static void log_request(const http_server *s, const http_request *req, const htt
              res->note[0] ? " " : "", res->note);
 }
 
-static bool body_append(conn_state *st, const char *data, size_t n)
+static size_t max_body(const http_server *s)
 {
-        if (st->too_big || st->size + n > HTTP_MAX_BODY) {
+        return s->cfg.max_body ? s->cfg.max_body : HTTP_MAX_BODY;
+}
+
+static bool body_append(const http_server *s, conn_state *st, const char *data, size_t n)
+{
+        if (st->too_big || st->size + n > max_body(s)) {
                 st->too_big = true;
                 return false;
         }
@@ -324,10 +329,10 @@ static bool body_append(conn_state *st, const char *data, size_t n)
         return true;
 }
 
-static bool declared_too_big(struct MHD_Connection *c)
+static bool declared_too_big(const http_server *s, struct MHD_Connection *c)
 {
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        return cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY;
+        return cl && strtoull(cl, NULL, 10) > max_body(s);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -341,7 +346,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 if (!st)
                         return MHD_NO;
                 st->start_us = now_us();
-                st->too_big = declared_too_big(c);
+                st->too_big = declared_too_big(s, c);
                 *con_cls = st;
                 if (!st->too_big)
                         return MHD_YES;
@@ -351,7 +356,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (*upload_data_size) {
                 /* Past the cap the rest is read and dropped: MHD takes no answer mid-upload. */
                 if (!st->too_big)
-                        body_append(st, upload_data, *upload_data_size);
+                        body_append(s, st, upload_data, *upload_data_size);
                 *upload_data_size = 0;
                 return MHD_YES;
         }
@@ -361,7 +366,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                             .body_size = st->size, .data = s->cfg.data, .daemon = s->daemon};
         http_response res = {0};
         if (st->too_big)
-                http_reply_error(&res, 413, "request body larger than the limit of %u bytes", HTTP_MAX_BODY);
+                http_reply_error(&res, 413, "request body larger than the limit of %zu bytes", max_body(s));
         else
                 st->entered = dispatch(s, &req, &res);
         if (!res.status)

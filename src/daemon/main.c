@@ -19,6 +19,7 @@
 #include "api.h"
 #include "config.h"
 #include "functions.h"
+#include "blob.h"
 #include "code_policy.h"
 #include "http.h"
 #include "metrics.h"
@@ -165,6 +166,8 @@ static void usage(FILE *f)
                 "  --max-connections-per-address N\n"
                 "                           open TCP connections per client address (default 256)\n"
                 "  --request-deadline S     seconds to send a whole request, however slowly (default 30)\n"
+                "  --max-code-mb MB         largest code blob, inline (a request body holds it in base64) or\n"
+                "                           fetched (default 48, OpenWhisk's exec-size-limit; at most 60)\n"
                 "  --grace SECONDS          how long shutdown waits for requests in flight (default 30)\n"
                 "  -v, --verbose            debug logging\n",
                 PW_DEFAULT_STATE_DIR);
@@ -196,6 +199,7 @@ static int parse_options(int argc, char **argv, daemon_config *c)
                 {"socket-group", required_argument, NULL, 'G'}, {"blob-cache-mb", required_argument, NULL, 'B'},
                 {"max-connections", required_argument, NULL, 'X'},
                 {"max-connections-per-address", required_argument, NULL, 'P'},
+                {"max-code-mb", required_argument, NULL, 'K'},
                 {"request-deadline", required_argument, NULL, 'D'},
                 {"verbose", no_argument, NULL, 'v'},
                 {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
@@ -270,6 +274,15 @@ static int parse_options(int argc, char **argv, daemon_config *c)
                                 c->max_connections_per_address = (unsigned)v;
                         else
                                 c->request_deadline_s = (unsigned)v;
+                        break;
+                }
+                case 'K': {
+                        char *end;
+                        unsigned long v = strtoul(optarg, &end, 10);
+                        if (*end || !*optarg || v == 0 || v > (BLOB_CEILING >> 20))
+                                return fprintf(stderr, "prewarmd: --max-code-mb wants a number from 1 to %u\n",
+                                               BLOB_CEILING >> 20), -EINVAL;
+                        c->max_code_mb = (unsigned)v;
                         break;
                 }
                 case 'g': {
@@ -402,7 +415,8 @@ static int start_api(daemon_ctx *d, servers *s)
                 return r;
         }
         http_server_config cfg = {.name = "api", .listen_fd = fd, .routes = api_routes,
-                                  .n_routes = api_n_routes, .data = d, .token = d->token};
+                                  .n_routes = api_n_routes, .data = d, .token = d->token,
+                                  .max_body = http_max_body_for_code(d->cfg.max_code_mb)};
         if ((r = http_server_start(d, &cfg, &s->unix_api)) < 0)
                 return dlog(PW_LOG_ERROR, "cannot serve %s", s->socket_path), r;
         dlog(PW_LOG_INFO, "API on unix:%s", s->socket_path);
@@ -459,7 +473,8 @@ static int restrict_code(daemon_ctx *d)
                 if (strv_push(&roots, *r) < 0)
                         return -ENOMEM;
         }
-        const pw_code_policy policy = {(const char *const *)roots, (const char *const *)d->cfg.fetch_allow};
+        const pw_code_policy policy = {(const char *const *)roots, (const char *const *)d->cfg.fetch_allow,
+                                       (uint64_t)d->cfg.max_code_mb << 20};
         pw_err err = {""};
         int r = code_policy_new(&policy, &d->code_policy, &err);
         if (r >= 0 && (r = pw_engine_restrict_code(d->engine, &policy)) < 0)
@@ -593,7 +608,7 @@ int main(int argc, char **argv)
                                 .request_deadline_s = 30,
                                 /* Zygotes are clones of the template's parent: a ready one costs
                                  * a few MiB, and a burst of first invocations takes one each. */
-                                .zygotes_min = 16, .zygotes_max = 32}};
+                                .zygotes_min = 16, .zygotes_max = 32, .max_code_mb = 48}};
         if (parse_options(argc, argv, &d.cfg) < 0)
                 return 2;
         if (!d.cfg.state_dir)

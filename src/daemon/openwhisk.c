@@ -53,6 +53,16 @@ int slot_open_logs(slot *s)
 
 /* ------------------------------------------------------------------ instance of a slot */
 
+/* What a platform's caller is told of an instance's failure: the reason without the library's
+ * "WHAT of instance ID: " context, which names the daemon's internals (the log keeps it whole). */
+static void public_reason(char *errbuf, size_t errlen, const char *msg, const char *id)
+{
+        char context[160];
+        snprintf(context, sizeof(context), " of instance %s: ", id ? id : "");
+        const char *at = id ? strstr(msg, context) : NULL;
+        snprintf(errbuf, errlen, "%s", at ? at + strlen(context) : msg);
+}
+
 static void slot_drop_instance(slot *s)
 {
         atomic_store(&s->pid, 0);
@@ -90,7 +100,8 @@ static int slot_load(slot *s, char *errbuf, size_t errlen)
         const pw_function fn = {.code_uri = s->code_uri, .main = s->main, .digest = s->digest,
                                 .env = (const char *const *)s->env};
         if ((r = pw_instance_specialize(i, &fn)) < 0) {
-                snprintf(errbuf, errlen, "%s", pw_instance_last_error(i));
+                dlog(PW_LOG_INFO, "slot %u: %s", s->port, pw_instance_last_error(i));
+                public_reason(errbuf, errlen, pw_instance_last_error(i), pw_instance_id(i));
                 pw_instance_destroy(i);
                 return r;
         }
@@ -150,10 +161,11 @@ int slot_invoke(slot *s, const char *args, int timeout_ms, char **ret_result, ch
         metrics_observe(s->d->metrics, STAGE_INVOKE, now_us() - t0);
         if (r >= 0)
                 return r;
-        snprintf(errbuf, errlen, "%s", pw_instance_last_error(s->instance));
+        public_reason(errbuf, errlen, pw_instance_last_error(s->instance), s->instance_id);
         if (instance_dead(r)) {
                 char why[1024];
-                dlog(PW_LOG_WARNING, "slot %u: instance %s lost (%s); replacing it", s->port, s->instance_id, errbuf);
+                dlog(PW_LOG_WARNING, "slot %u: instance %s lost (%s); replacing it", s->port, s->instance_id,
+                     pw_instance_last_error(s->instance));
                 slot_drop_instance(s);
                 if (slot_load(s, why, sizeof(why)) < 0)
                         dlog(PW_LOG_WARNING, "slot %u: replacement failed, retried at the next activation: %s",

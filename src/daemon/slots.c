@@ -36,7 +36,7 @@ static int slot_init(daemon_ctx *d, slot *s, unsigned port)
         }
         snprintf(s->name, sizeof(s->name), "slot %u", port);
         const http_server_config cfg = {.name = s->name, .listen_fd = fd, .routes = slot_routes,
-                                        .n_routes = slot_n_routes, .data = s};
+                                        .n_routes = slot_n_routes, .data = s, .max_body = http_max_body_for_code(d->cfg.max_code_mb)};
         if ((r = http_server_start(d, &cfg, &s->server)) < 0)
                 dlog(PW_LOG_ERROR, "slot %u: cannot start its HTTP server", port);
         return r;

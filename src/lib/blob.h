@@ -5,7 +5,9 @@
 #include "code_policy.h"
 #include "internal.h"
 
-#define BLOB_MAX (32u << 20)
+/* The default and the ceiling of a code blob's size (pw_code_policy.max_code_bytes). */
+#define BLOB_MAX (48u << 20)
+#define BLOB_CEILING (60u << 20)
 
 typedef enum code_scheme { CODE_FILE, CODE_HTTP } code_scheme;
 

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+#include "blob.h"
 #include "code_policy.h"
 
 typedef struct cidr {
@@ -18,6 +19,7 @@ struct code_policy {
         char **roots;  /* absolute, without a trailing slash */
         cidr *allow;
         size_t n_allow;
+        uint64_t max_code_bytes;
 };
 
 /* Refused unless opened: what is not the public internet. */
@@ -96,6 +98,10 @@ int code_policy_new(const pw_code_policy *in, code_policy **ret, pw_err *err)
         if (!p)
                 return -ENOMEM;
         int r = 0;
+        p->max_code_bytes = in->max_code_bytes ? in->max_code_bytes : BLOB_MAX;
+        if (p->max_code_bytes > BLOB_CEILING)
+                r = err_set(err, -EINVAL, "a code size limit of %llu bytes is over the ceiling of %u",
+                            (unsigned long long)p->max_code_bytes, BLOB_CEILING);
         for (size_t i = 0; in->file_roots && in->file_roots[i] && r >= 0; i++)
                 r = add_root(p, in->file_roots[i], err);
         size_t n = 0;
@@ -185,6 +191,11 @@ static bool address_bytes(const struct sockaddr *sa, int *family, uint8_t addr[1
                 *family = AF_INET6;
         }
         return true;
+}
+
+uint64_t code_policy_max_bytes(const code_policy *p)
+{
+        return p ? p->max_code_bytes : BLOB_MAX;
 }
 
 bool code_policy_address_ok(const code_policy *p, const struct sockaddr *sa, char *why, size_t n)

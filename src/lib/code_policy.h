@@ -28,5 +28,8 @@ int code_policy_open(const code_policy *p, const char *path, int *ret_fd, pw_err
  * one of p's ranges holds them; IPv4-mapped IPv6 addresses count as their IPv4 address. */
 bool code_policy_address_ok(const code_policy *p, const struct sockaddr *sa, char *why, size_t n);
 
+/* The largest code blob p lets through (BLOB_MAX without a policy). */
+uint64_t code_policy_max_bytes(const code_policy *p);
+
 /* "ADDRESS/PREFIX" into its family, bytes and prefix length. For the daemon's option parsing. */
 int cidr_parse(const char *s, int *ret_family, uint8_t ret_addr[16], unsigned *ret_prefix);

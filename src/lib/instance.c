@@ -236,7 +236,8 @@ PW_PUBLIC int pw_instance_specialize(pw_instance *i, const pw_function *fn)
 
         uint64_t t0 = now_us();
         blob b = {0};
-        int r = blob_fetch(fn->code_uri, fn->digest, BLOB_MAX, i->engine->code_policy, &b, &err);
+        int r = blob_fetch(fn->code_uri, fn->digest, code_policy_max_bytes(i->engine->code_policy),
+                           i->engine->code_policy, &b, &err);
         if (r < 0)
                 return instance_fail(i, r, &err, "specialize");
         const agent_code code = {b.filename, fn->main && *fn->main ? fn->main : "main",

@@ -95,6 +95,25 @@ expect "binary (zip) init after a failed one" 200 '"ok":true'
 url POST $s2/run -d '{"value": {}}';                expect "run the zip" 200 '^\{"from":"zip"\}$'
 url POST $s2/init -d '{"value": {"name": "x", "binary": true, "code": "!!!"}}'; expect "init on a used slot" 403 'more than once'
 
+# A 7 MB zip (over the old 8 MiB body limit once in base64; OpenWhisk takes 48 MB) that reads a
+# file beside its __main__.py by a relative path: its working directory is the unpacked archive.
+python3 - "$work/big.zip" <<'PY'
+import os, sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    z.writestr("__main__.py", "def main(args):\n    return {'beside': open('data/beside.txt').read(), 'big': len(open('filler.bin', 'rb').read())}\n")
+    z.writestr("data/beside.txt", "found")
+    z.writestr("filler.bin", os.urandom(7 << 20))
+PY
+printf '{"value": {"name": "big", "main": "main", "binary": true, "code": "%s"}}' "$(base64 -w0 "$work/big.zip")" >"$work/big-init.json"
+api DELETE /v1/slots/$p2
+url POST $s2/init --data-binary @"$work/big-init.json"; expect "7 MB zip action" 200 '"ok":true'
+url POST $s2/run -d '{"value": {}}';                expect "zip action reads beside its main, relative to its directory" 200 '^\{"beside":"found","big":7340032\}$'
+api DELETE /v1/slots/$p2
+url POST $s2/init -d "{\"value\": {\"name\": \"raiser\", \"code\": $action}}"
+url POST $s2/run -d '{"value": {"raise": "boom"}}'
+grep -q "of instance\|python3-[0-9]*-[0-9]" "$work/body" && fail "error body names an instance: $(cat "$work/body")" ||
+        ok "error bodies name no instance"
+
 # ---------------------------------------------------------------- Knative single entry
 url POST $s3/ -d "{\"init\": {\"name\": \"kn\", \"main\": \"main\", \"code\": $action}}"; expect "Knative init" 200 '"ok":true'
 url POST $s3/ -d '{"activation": {"activation_id": "k1", "namespace": "kns", "deadline": "0"}, "value": {"n": 9}}'
