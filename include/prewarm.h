@@ -195,10 +195,10 @@ PW_PUBLIC int pw_instance_specialize(pw_instance *i, const pw_function *fn);
  * instance already uses more than that). */
 PW_PUBLIC int pw_instance_set_memory_limit(pw_instance *i, unsigned memory_mb);
 
-/* Calls the function with the JSON object args_json (NULL means {}). On success *ret_result is a
- * newly allocated JSON object text owned by the caller. timeout_ms <= 0 means no limit.
- * Errors: -EINVAL (args not a JSON object), -EREMOTEIO (the handler raised; message has its
- * text), -EPROTO (result not a JSON object), -ETIMEDOUT (instance killed), -ENOMEM (memory limit
+/* Calls the function with args_json, a JSON object or array (NULL means {}). On success *ret_result
+ * is a newly allocated JSON text, an object or an array, owned by the caller. timeout_ms <= 0
+ * means no limit. Errors: -EINVAL (args neither an object nor an array), -EREMOTEIO (the handler
+ * raised; message has its text), -EPROTO (result neither), -ETIMEDOUT (instance killed), -ENOMEM (memory limit
  * hit; instance killed), -ECHILD (instance died), -ESRCH (instance already dead),
  * -EBADFD (not specialized). After -ETIMEDOUT, -ENOMEM or -ECHILD the instance is dead. */
 PW_PUBLIC int pw_instance_invoke(pw_instance *i, const char *args_json, int timeout_ms,

@@ -39,10 +39,12 @@ class Hangup(Exception):
 
 
 class Refused(Exception):
-    """A request that gets {"ok": false, "kind": kind, "error": message}."""
-    def __init__(self, kind, message):
+    """A request that gets {"ok": false, "kind": kind, "error": message}, plus what the code
+    printed (output: the fields of Capture.fields()) when it ran."""
+    def __init__(self, kind, message, output=None):
         super().__init__(message)
         self.kind = kind
+        self.output = output or {}
 
 
 # ---------------------------------------------------------------- framing
@@ -88,6 +90,58 @@ def describe(exc):
     return clean("%s: %s" % (type(exc).__name__, exc))
 
 
+# ---------------------------------------------------------------- output of user code
+
+class Tee(io.TextIOBase):
+    """One of the code's streams: kept on its own and, in order, with the other in both."""
+    def __init__(self, own, both):
+        self.own, self.both = own, both
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        self.own.write(text)
+        self.both.write(text)
+        return len(text)
+
+
+class Capture:
+    """sys.stdout and sys.stderr of the code while it runs (module level or handler)."""
+    def __enter__(self):
+        self.out, self.err, self.both = io.StringIO(), io.StringIO(), io.StringIO()
+        self.saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = Tee(self.out, self.both), Tee(self.err, self.both)
+        return self
+
+    def __exit__(self, *exc_info):
+        sys.stdout, sys.stderr = self.saved
+        return False
+
+    def traceback(self, exc):
+        """The code's traceback on its stderr, with the agent's own frames left out."""
+        shown = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+        shown.stack = traceback.StackSummary.from_list(
+            [f for f in shown.stack if f.filename != __file__])
+        self.err.write("Traceback (most recent call last):\n")
+        self.both.write("Traceback (most recent call last):\n")
+        for line in shown.format():
+            if line.startswith("Traceback (most recent call last)"):
+                continue
+            self.err.write(line)
+            self.both.write(line)
+
+    def fields(self, always=()):
+        """logs (both streams in order), stdout and stderr, those with text or named always."""
+        texts = {"logs": self.both, "stdout": self.out, "stderr": self.err}
+        return {k: truncated(v.getvalue()) for k, v in texts.items() if k in always or v.tell()}
+
+
+def truncated(text):
+    text = clean(text)
+    return text if len(text) <= MAX_LOGS else text[:MAX_LOGS] + "\n[prewarm: logs truncated]\n"
+
+
 # ---------------------------------------------------------------- requests
 
 class Agent:
@@ -109,13 +163,25 @@ class Agent:
         self.specialized = True       # from here on user code may run, even if loading fails
         os.environ.update(env)        # before any user code runs, module level included
 
+        with Capture() as output:
+            handler = self.load(filename, blob, entry, req["filename"], output)
+        self.handler = handler
+        return dict({"ok": True}, **output.fields())
+
+    def load(self, filename, blob, entry, shown_name, output):
+        """The handler, or Refused with the module-level output and the traceback."""
         if filename.endswith(".zip"):
-            filename, blob = self.extract(blob)
+            try:
+                filename, blob = self.extract(blob)
+            except Refused as exc:
+                exc.output = output.fields()
+                raise
             os.chdir(os.path.dirname(filename))   # relative paths reach the unpacked files
         try:
             code = compile(blob, filename, "exec", dont_inherit=True)
         except (SyntaxError, ValueError) as exc:   # ValueError: NUL bytes in the source
-            raise Refused("syntax", describe(exc))
+            output.traceback(exc)
+            raise Refused("syntax", describe(exc), output.fields())
         # Let tracebacks show source lines even though a .py action never exists on disk.
         text = blob.decode("utf-8", "replace")
         linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
@@ -126,12 +192,13 @@ class Agent:
         try:
             exec(code, module.__dict__)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt included
-            raise Refused("load", describe(exc))
+            if not isinstance(exc, SystemExit):   # an exit is not a crash: no traceback
+                output.traceback(exc)
+            raise Refused("load", describe(exc), output.fields())
         handler = getattr(module, entry, None)
         if not callable(handler):
-            raise Refused("entry", "no callable named %r in %s" % (entry, req["filename"]))
-        self.handler = handler
-        return {"ok": True}
+            raise Refused("entry", "no callable named %r in %s" % (entry, shown_name), output.fields())
+        return handler
 
     @staticmethod
     def extract(blob):
@@ -139,7 +206,8 @@ class Agent:
         try:
             with zipfile.ZipFile(io.BytesIO(blob)) as archive:
                 if "__main__.py" not in archive.namelist():
-                    raise Refused("load", "archive has no __main__.py")
+                    print("Zip file does not include __main__.py", file=sys.stderr)
+                    raise Refused("load", "Zip file does not include __main__.py")
                 root = tempfile.mkdtemp(prefix="action-", dir="/tmp")
                 archive.extractall(root)  # extractall drops absolute and '..' components
             main_path = os.path.join(root, "__main__.py")
@@ -150,7 +218,22 @@ class Agent:
         except Exception as exc:      # corrupt, encrypted, unsupported, /tmp full, ...
             raise Refused("load", "cannot unpack archive: " + describe(exc))
         sys.path.insert(0, root)
+        Agent.activate_virtualenv(root)
         return main_path, source
+
+    @staticmethod
+    def activate_virtualenv(root):
+        """OpenWhisk's Python convention: a zip may carry its packages in virtualenv/."""
+        venv = os.path.join(root, "virtualenv")
+        if not os.path.isdir(venv):
+            return
+        activate = os.path.join(venv, "bin", "activate_this.py")
+        if not os.path.isfile(activate):
+            message = "Invalid virtualenv. Zip file does not include /virtualenv/bin/activate_this.py"
+            print(message, file=sys.stderr)
+            raise Refused("load", message)
+        with open(activate) as f:
+            exec(compile(f.read(), activate, "exec"), {"__file__": activate})
 
     def parent(self):
         """Become the template parent: clone children on a socket whose other end the engine
@@ -166,11 +249,14 @@ class Agent:
         if self.handler is None:
             raise Refused("state", "invoke before a successful specialize")
         args = req.get("args", {})
-        if not isinstance(args, dict):
-            raise ProtocolError("args must be an object")
+        if not isinstance(args, (dict, list)):
+            raise ProtocolError("args must be an object or an array")
         # Per-activation environment (OpenWhisk's __OW_* context) rides in the arguments under a
-        # reserved key; keys the previous activation set and this one does not are removed.
-        env = args.pop("__prewarm_env", None)
+        # reserved key; keys the previous activation set and this one does not are removed. An
+        # argument that is not an object rides beside it, under __prewarm_value.
+        env = args.pop("__prewarm_env", None) if isinstance(args, dict) else None
+        if isinstance(args, dict) and "__prewarm_value" in args:
+            args = args["__prewarm_value"]
         if env is not None:
             if not isinstance(env, dict) or not all(
                     isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
@@ -179,29 +265,24 @@ class Agent:
                 os.environ.pop(key, None)
             os.environ.update(env)
             self.activation_env = list(env)
-        captured = io.StringIO()
-        saved = sys.stdout, sys.stderr
-        sys.stdout = sys.stderr = captured
-        try:
-            result, error = self.handler(args), None
-        except BaseException as exc:  # the agent must survive sys.exit(), MemoryError, ...
-            result, error = None, exc
-            traceback.print_exc(file=captured)
-        finally:
-            sys.stdout, sys.stderr = saved
-        logs = clean(captured.getvalue())
-        if len(logs) > MAX_LOGS:
-            logs = logs[:MAX_LOGS] + "\n[prewarm: logs truncated]\n"
+        with Capture() as output:
+            try:
+                result, error = self.handler(args), None
+            except BaseException as exc:  # the agent must survive sys.exit(), MemoryError, ...
+                result, error = None, exc
+                if not isinstance(exc, SystemExit):
+                    output.traceback(exc)
+        streams = output.fields(always=("logs",))
         if error is not None:
-            return {"ok": False, "kind": "exception", "error": describe(error), "logs": logs}
-        if not isinstance(result, dict):
-            return {"ok": False, "kind": "result", "logs": logs,
-                    "error": "handler returned %s, not a dict" % type(result).__name__}
+            return dict({"ok": False, "kind": "exception", "error": describe(error)}, **streams)
+        if not isinstance(result, (dict, list)):
+            return dict({"ok": False, "kind": "result",
+                         "error": "handler returned %s, not a dict" % type(result).__name__}, **streams)
         try:                          # encoded here, so a bad result is the handler's fault
-            return encode({"ok": True, "result": result, "logs": logs})
+            return encode(dict({"ok": True, "result": result}, **streams))
         except Exception as exc:      # TypeError, ValueError (NaN, cycles), RecursionError
-            return {"ok": False, "kind": "result", "logs": logs,
-                    "error": "handler returned a dict that is not JSON: " + describe(exc)}
+            return dict({"ok": False, "kind": "result",
+                         "error": "handler returned a result that is not JSON: " + describe(exc)}, **streams)
 
 
 # ---------------------------------------------------------------- template parent
@@ -396,7 +477,7 @@ def serve():
         except ProtocolError as exc:
             reply = {"ok": False, "kind": "protocol", "error": clean(str(exc))}
         except Refused as exc:
-            reply = {"ok": False, "kind": exc.kind, "error": clean(str(exc))}
+            reply = dict({"ok": False, "kind": exc.kind, "error": clean(str(exc))}, **exc.output)
         payload = reply if isinstance(reply, bytes) else encode(reply)
         if len(payload) > MAX_FRAME:
             payload = encode({"ok": False, "kind": "result", "logs": "",

@@ -197,7 +197,7 @@ static int agent_load(const bench_ctx *c, const agent_channel *ch, pw_err *err)
         if (r < 0)
                 return r;
         const agent_code code = {b.filename, "main", NULL, b.data, b.size};
-        r = agent_specialize(ch, &code, deadline_in(LOAD_TIMEOUT_MS), err);
+        r = agent_specialize(ch, &code, deadline_in(LOAD_TIMEOUT_MS), NULL, err);
         blob_done(&b);
         return r;
 }
@@ -212,7 +212,7 @@ static int agent_load_invoke(const bench_ctx *c, const agent_proc *p, uint64_t t
                 return err_prefix(err, r, "loading the handler");
         uint64_t t2 = now_us();
         _cleanup_free_ char *result = NULL;
-        r = agent_invoke(&p->ch, BENCH_ARGS, deadline_in(INVOKE_TIMEOUT_MS), &result, NULL, err);
+        r = agent_invoke(&p->ch, BENCH_ARGS, deadline_in(INVOKE_TIMEOUT_MS), &result, NULL, NULL, err);
         if (r < 0)
                 return err_prefix(err, r, "invoking the handler");
         uint64_t t3 = now_us();

@@ -163,7 +163,7 @@ static void invoke_locked(slot *s, const char *args, http_response *res)
         int r = slot_invoke(s, args, SLOT_DEFAULT_TIMEOUT_MS, &result, &logs, msg, sizeof(msg));
         metrics_observe(s->d->metrics, STAGE_TOTAL, now_us() - t0);
         metrics_invocation(s->d->metrics, "fission", r < 0 ? -1 : PW_SOURCE_WARM);
-        slot_write_logs(s, logs, r < 0 ? msg : NULL);
+        slot_end_activation(s, r < 0 ? msg : NULL);
         http_note(res, "fission function %s", s->action_name);
         if (r < 0) {
                 metrics_error(s->d->metrics, r == -ETIMEDOUT ? "timeout" : r == -EREMOTEIO ? "exception" : "crash");

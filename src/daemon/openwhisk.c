@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "functions.h"
+#include "instance.h"
 #include "metrics.h"
 #include "openwhisk.h"
 
@@ -26,9 +27,23 @@ static void write_line(int fd, const char *text)
                 write_full(fd, "\n", 1);
 }
 
-void slot_write_logs(slot *s, const char *logs, const char *error)
+/* What the instance's code printed in its last specialize or invoke, each stream to its log. */
+static void slot_write_streams(slot *s, const pw_instance *i)
 {
-        write_line(s->out_fd, logs);
+        const agent_streams *out = i ? instance_streams(i) : NULL;
+        if (!out)
+                return;
+        write_line(s->out_fd, out->out);
+        write_line(s->err_fd, out->err);
+}
+
+void slot_log_error(slot *s, const char *error)
+{
+        write_line(s->err_fd, error);
+}
+
+void slot_end_activation(slot *s, const char *error)
+{
         write_line(s->err_fd, error);
         if (s->mode == SLOT_FISSION) /* Fission reads the streams as they are: no framing */
                 return;
@@ -80,7 +95,7 @@ void slot_clear(slot *s)
         free(s->main);
         strv_free(s->env);
         s->action_name = s->code_uri = s->digest = s->main = NULL;
-        s->env = NULL;
+        s->env = NULL; /* claim_env stays: it is the slot's until it is reset */
         s->mode = SLOT_FREE;
 }
 
@@ -99,7 +114,9 @@ static int slot_load(slot *s, char *errbuf, size_t errlen)
         }
         const pw_function fn = {.code_uri = s->code_uri, .main = s->main, .digest = s->digest,
                                 .env = (const char *const *)s->env};
-        if ((r = pw_instance_specialize(i, &fn)) < 0) {
+        r = pw_instance_specialize(i, &fn);
+        slot_write_streams(s, i); /* what the module printed as it loaded, its traceback */
+        if (r < 0) {
                 dlog(PW_LOG_INFO, "slot %u: %s", s->port, pw_instance_last_error(i));
                 public_reason(errbuf, errlen, pw_instance_last_error(i), pw_instance_id(i));
                 pw_instance_destroy(i);
@@ -159,6 +176,7 @@ int slot_invoke(slot *s, const char *args, int timeout_ms, char **ret_result, ch
         uint64_t t0 = now_us();
         r = pw_instance_invoke_logs(s->instance, args, timeout_ms, ret_result, ret_logs);
         metrics_observe(s->d->metrics, STAGE_INVOKE, now_us() - t0);
+        slot_write_streams(s, s->instance);
         if (r >= 0)
                 return r;
         public_reason(errbuf, errlen, pw_instance_last_error(s->instance), s->instance_id);
@@ -180,8 +198,24 @@ int slot_invoke(slot *s, const char *args, int timeout_ms, char **ret_result, ch
 static void ow_fail(slot *s, http_response *res, unsigned status, const char *kind, const char *msg)
 {
         metrics_error(s->d->metrics, kind);
-        slot_write_logs(s, NULL, msg);
+        slot_end_activation(s, msg);
         http_reply_error(res, status, "%s", msg);
+}
+
+/* The environment of an init: the slot's claim's, then the init's own over it. */
+static int init_env(const slot *s, json_t *init, char ***ret)
+{
+        _cleanup_strv_free_ char **env = NULL, **own = NULL;
+        if (env_to_strv(init, &own) < 0)
+                return -EINVAL;
+        for (size_t k = 0; s->claim_env && s->claim_env[k]; k++)
+                if (strv_push(&env, s->claim_env[k]) < 0)
+                        return -ENOMEM;
+        for (size_t k = 0; own && own[k]; k++)
+                if (strv_push(&env, own[k]) < 0) /* later entries win in the agent's os.environ */
+                        return -ENOMEM;
+        *ret = TAKE_PTR(env);
+        return 0;
 }
 
 static int init_code(slot *s, json_t *value, inline_blob *ret, char *errbuf, size_t errlen)
@@ -197,13 +231,16 @@ static int init_code(slot *s, json_t *value, inline_blob *ret, char *errbuf, siz
 static void do_init(slot *s, json_t *value, http_response *res)
 {
         char msg[2048] = "";
-        if (s->mode != SLOT_FREE)
-                return ow_fail(s, res, 403, "init", "Cannot initialize the action more than once.");
+        if (s->mode != SLOT_FREE) { /* OpenWhisk's proxies log it, with no end marker */
+                metrics_error(s->d->metrics, "init");
+                slot_log_error(s, "Cannot initialize the action more than once.");
+                return http_reply_error(res, 403, "Cannot initialize the action more than once.");
+        }
         const char *code = json_string_value(json_object_get(value, "code"));
         if (!json_is_object(value) || !code || !*code)
                 return ow_fail(s, res, 403, "init", "Missing main/no code to execute.");
         _cleanup_strv_free_ char **env = NULL;
-        if (env_to_strv(json_object_get(value, "env"), &env) < 0)
+        if (init_env(s, json_object_get(value, "env"), &env) < 0)
                 return ow_fail(s, res, 502, "init", "env must be an object whose keys are environment names");
         inline_blob blob = {0};
         int r = init_code(s, value, &blob, msg, sizeof(msg));
@@ -217,6 +254,12 @@ static void do_init(slot *s, json_t *value, http_response *res)
         if (r < 0)
                 blob_cache_forget(s->d, &blob); /* a failed init leaves nothing in the cache */
         inline_blob_done(&blob);
+        if (r < 0 && !strncmp(msg, "SystemExit", strlen("SystemExit"))) {
+                /* The module exited: what the runtimes' proxies say of an action that stopped. */
+                metrics_error(s->d->metrics, "init");
+                slot_end_activation(s, "Command exited abruptly during initialization.");
+                return http_reply_error(res, 502, "Cannot start action. Check logs for details.");
+        }
         if (r < 0) {
                 char text[2300];
                 snprintf(text, sizeof(text), "Initialization has failed due to: %s", msg);
@@ -284,23 +327,28 @@ static int deadline_timeout(json_t *deadline)
         return left >= 1 && left < 24.0 * 3600 * 1000 ? (int)left : SLOT_DEFAULT_TIMEOUT_MS;
 }
 
-static void run_error(slot *s, http_response *res, int r, const char *msg, const char *logs)
+static void run_error(slot *s, http_response *res, int r, const char *msg)
 {
         unsigned status;
         const char *kind;
         invoke_error_class(r, &status, &kind);
         metrics_error(s->d->metrics, kind);
         char text[2300];
+        unsigned code = r == -EINVAL ? 400 : 502;
+        bool exited = r == -EREMOTEIO && !strncmp(msg, "SystemExit", strlen("SystemExit"));
         if (r == -EPROTO)
                 snprintf(text, sizeof(text), "The action did not return a dictionary.");
+        else if (exited) /* sys.exit() in main: the proxies' 400 for an action process that ended */
+                snprintf(text, sizeof(text), "command exited (%s)", msg), code = 400;
         else if (r == -EREMOTEIO)
                 snprintf(text, sizeof(text), "An error has occurred: %s", msg);
         else if (instance_dead(r))
                 snprintf(text, sizeof(text), "The action did not produce a valid response and exited unexpectedly: %s", msg);
         else
                 snprintf(text, sizeof(text), "%s", msg);
-        slot_write_logs(s, logs, text);
-        http_reply_error(res, r == -EINVAL ? 400 : 502, "%s", text);
+        /* The answer carries the error; the logs hold what the action printed (its traceback). */
+        slot_end_activation(s, NULL);
+        http_reply_error(res, code, "%s", text);
 }
 
 static void do_run(slot *s, json_t *message, http_response *res)
@@ -311,12 +359,15 @@ static void do_run(slot *s, json_t *message, http_response *res)
                 return;
         }
         json_t *value = json_object_get(message, "value");
-        if (value && !json_is_object(value)) {
+        if (value && !json_is_object(value) && !json_is_array(value)) {
                 metrics_error(s->d->metrics, "bad_request");
-                http_reply_error(res, 404, "The action did not receive a dictionary as an argument.");
+                slot_end_activation(s, NULL);
+                http_reply_error(res, 404, "The action did not receive a dictionary or an array as an argument.");
                 return;
         }
-        json_auto_t *args = value ? json_copy(value) : json_object();
+        /* An array rides beside the activation's environment (the agent's __prewarm_value). */
+        json_auto_t *args = json_is_array(value) ? json_pack("{s:O}", "__prewarm_value", value)
+                            : value ? json_copy(value) : json_object();
         json_object_set_new(args, "__prewarm_env", activation_env(message));
         _cleanup_free_ char *text = json_dumps(args, JSON_COMPACT);
         _cleanup_free_ char *result = NULL, *logs = NULL;
@@ -329,8 +380,8 @@ static void do_run(slot *s, json_t *message, http_response *res)
         metrics_invocation(s->d->metrics, "openwhisk", r < 0 ? -1 : PW_SOURCE_WARM);
         http_note(res, "action %s", s->action_name);
         if (r < 0)
-                return run_error(s, res, r, msg[0] ? msg : strerror(-r), logs);
-        slot_write_logs(s, logs, NULL);
+                return run_error(s, res, r, msg[0] ? msg : strerror(-r));
+        slot_end_activation(s, NULL);
         http_reply_text(res, 200, "application/json", result, strlen(result));
 }
 

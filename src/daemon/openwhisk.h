@@ -34,6 +34,7 @@ typedef struct slot {
         /* What the instance was specialized with, to replace it after it died. */
         char *code_uri, *digest, *main;
         char **env;
+        char **claim_env;     /* the "container's" environment, set when the slot is claimed */
         int out_fd, err_fd;   /* STATE/slots/PORT/stdout, stderr */
         int64_t initialized_ms;
 } slot;
@@ -76,9 +77,12 @@ int slot_specialize(slot *s, slot_mode mode, const char *action_name, const char
  * returning the failure. *ret_logs may be set on failure too. */
 int slot_invoke(slot *s, const char *args, int timeout_ms, char **ret_result, char **ret_logs,
                 char *errbuf, size_t errlen);
-/* Appends the activation's output to the slot's stdout log and error (may be NULL) to its stderr
- * log, then (but on a Fission slot) the end-of-activation marker to both. */
-void slot_write_logs(slot *s, const char *logs, const char *error);
+/* Ends an activation in the slot's logs: error (may be NULL) on its stderr log, then (but on a
+ * Fission slot) the end-of-activation marker on both. What the code printed is already there:
+ * slot_specialize and slot_invoke write each stream to its log as it comes. */
+void slot_end_activation(slot *s, const char *error);
+/* One line on the slot's stderr log, no marker. */
+void slot_log_error(slot *s, const char *error);
 
 /* Fission's environment contract on a slot (fission.c). */
 void fission_specialize(http_request *req, http_response *res);

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include "api.h"
+#include "function_def.h"
 #include "openwhisk.h"
 
 struct slots {
@@ -83,6 +84,7 @@ slots *slots_free(slots *s)
                 slot *sl = &s->v[i];
                 sl->server = http_server_free(sl->server);
                 slot_clear(sl);
+                strv_free(sl->claim_env);
                 if (sl->out_fd >= 0)
                         close(sl->out_fd);
                 if (sl->err_fd >= 0)
@@ -188,9 +190,27 @@ void slots_get(http_request *req, http_response *res)
         http_reply_json(res, 200, json_pack("{s:o}", "slots", list));
 }
 
+/* A claim's body, optional: {"env": {"__OW_API_HOST": "...", ...}}, the environment an invoker
+ * gives an action container when it starts one. */
+static int claim_env(http_request *req, http_response *res, char ***ret)
+{
+        json_auto_t *body = NULL;
+        if (!http_body_json(req, res, &body))
+                return -EINVAL;
+        json_t *env = json_is_object(body) ? json_object_get(body, "env") : NULL;
+        if ((body && !json_is_object(body)) || env_to_strv(env, ret) < 0) {
+                http_reply_error(res, 400, "a claim's body is {\"env\": {\"NAME\": \"value\", ...}}");
+                return -EINVAL;
+        }
+        return 0;
+}
+
 void slots_claim(http_request *req, http_response *res)
 {
         slots *s = req->daemon->slots;
+        _cleanup_strv_free_ char **env = NULL;
+        if (claim_env(req, res, &env) < 0)
+                return;
         for (size_t i = 0; s && i < s->n; i++) {
                 slot *sl = &s->v[i];
                 if (!lock_or_busy(sl))
@@ -198,6 +218,8 @@ void slots_claim(http_request *req, http_response *res)
                 bool take = !sl->claimed && sl->mode == SLOT_FREE;
                 if (take) {
                         sl->claimed = true;
+                        strv_free(sl->claim_env);
+                        sl->claim_env = TAKE_PTR(env);
                         http_note(res, "slot %u", sl->port);
                         http_reply_json(res, 200, slot_json(sl));
                 }
@@ -223,6 +245,8 @@ void slots_reset(http_request *req, http_response *res)
                 pthread_mutex_lock(&sl->lock);
                 slot_clear(sl);
                 sl->claimed = false;
+                strv_free(sl->claim_env);
+                sl->claim_env = NULL;
                 if (ftruncate(sl->out_fd, 0) < 0 || ftruncate(sl->err_fd, 0) < 0)
                         dlog(PW_LOG_WARNING, "slot %u: cannot truncate its logs: %m", sl->port);
                 json_t *j = slot_json(sl);

@@ -101,7 +101,30 @@ static int env_object(char *const *env, json_t **ret)
         return 0;
 }
 
-int agent_specialize(const agent_channel *ch, const agent_code *code, uint64_t deadline_us, pw_err *err)
+void agent_streams_done(agent_streams *s)
+{
+        if (!s)
+                return;
+        free(s->out);
+        free(s->err);
+        s->out = s->err = NULL;
+}
+
+/* What the code printed, from a reply's "stdout" and "stderr". */
+static int keep_streams(json_t *reply, agent_streams *s)
+{
+        if (!s)
+                return 0;
+        agent_streams_done(s);
+        const char *out = json_string_value(json_object_get(reply, "stdout"));
+        const char *err = json_string_value(json_object_get(reply, "stderr"));
+        if ((out && !(s->out = strdup(out))) || (err && !(s->err = strdup(err))))
+                return -ENOMEM;
+        return 0;
+}
+
+int agent_specialize(const agent_channel *ch, const agent_code *code, uint64_t deadline_us, agent_streams *streams,
+                     pw_err *err)
 {
         json_t *env = NULL;
         int r = env_object(code->env, &env);
@@ -121,20 +144,20 @@ int agent_specialize(const agent_channel *ch, const agent_code *code, uint64_t d
                 return r;
         json_auto_t *reply = NULL;
         r = recv_json(ch, deadline_us, &reply, err);
-        if (r < 0)
+        if (r < 0 || (r = keep_streams(reply, streams)) < 0)
                 return r;
         return json_is_true(json_object_get(reply, "ok")) ? 0 : reply_error(reply, true, err);
 }
 
 int agent_invoke(const agent_channel *ch, const char *args_json, uint64_t deadline_us,
-                 char **ret_result, char **ret_logs, pw_err *err)
+                 char **ret_result, char **ret_logs, agent_streams *streams, pw_err *err)
 {
         json_error_t jerr;
         json_t *args = json_loads(args_json ? args_json : "{}", 0, &jerr);
-        if (!args || !json_is_object(args)) {
+        if (!args || (!json_is_object(args) && !json_is_array(args))) {
                 if (args)
                         json_decref(args);
-                return err_set(err, -EINVAL, "arguments must be a JSON object%s%s", args ? "" : ": ",
+                return err_set(err, -EINVAL, "arguments must be a JSON object or array%s%s", args ? "" : ": ",
                                args ? "" : jerr.text);
         }
         json_auto_t *req = json_pack("{s:s, s:o}", "op", "invoke", "args", args);
@@ -142,7 +165,7 @@ int agent_invoke(const agent_channel *ch, const char *args_json, uint64_t deadli
                 return -ENOMEM;
         json_auto_t *reply = NULL;
         int r = exchange(ch, req, deadline_us, &reply, err);
-        if (r < 0)
+        if (r < 0 || (r = keep_streams(reply, streams)) < 0)
                 return r;
         if (ret_logs) {
                 const char *logs = json_string_value(json_object_get(reply, "logs"));
@@ -151,8 +174,8 @@ int agent_invoke(const agent_channel *ch, const char *args_json, uint64_t deadli
         if (!json_is_true(json_object_get(reply, "ok")))
                 return reply_error(reply, false, err);
         json_t *result = json_object_get(reply, "result");
-        if (!json_is_object(result))
-                return err_set(err, -EPROTO, "the result is not a JSON object");
+        if (!json_is_object(result) && !json_is_array(result))
+                return err_set(err, -EPROTO, "the result is not a JSON object or array");
         if (ret_result && !(*ret_result = json_dumps(result, JSON_COMPACT)))
                 return -ENOMEM;
         return 0;

@@ -23,17 +23,25 @@ typedef struct agent_code {
         size_t size;
 } agent_code;
 
+/* What the code printed on its stdout and stderr (NULL: nothing), each on its own. */
+typedef struct agent_streams {
+        char *out, *err;
+} agent_streams;
+void agent_streams_done(agent_streams *s);
+
 /* Errors: -ENOEXEC (syntax, load or entry failure: err has the interpreter's message),
- * -EALREADY (specialized before), -ECONNRESET (agent gone), -ETIMEDOUT. */
-int agent_specialize(const agent_channel *ch, const agent_code *code, uint64_t deadline_us, pw_err *err);
+ * -EALREADY (specialized before), -ECONNRESET (agent gone), -ETIMEDOUT. *streams (may be NULL)
+ * gets what the module printed while it loaded, and its traceback when it failed. */
+int agent_specialize(const agent_channel *ch, const agent_code *code, uint64_t deadline_us, agent_streams *streams,
+                     pw_err *err);
 
 /* Makes the agent a template parent (clone.h): *ret_fd gets the number, in the agent's process,
  * of the engine's end of its socket. Errors as agent_invoke's. */
 int agent_become_parent(const agent_channel *ch, uint64_t deadline_us, int *ret_fd, pw_err *err);
 
-/* args_json must be a JSON object. *ret_result gets the result object as compact JSON, *ret_logs
- * what the handler printed (either may be NULL to ignore). Errors: -EINVAL (args not an object),
- * -EREMOTEIO (handler raised), -EPROTO (result not an object), -EBADFD (not specialized),
- * -ECONNRESET, -ETIMEDOUT. */
+/* args_json must be a JSON object or array. *ret_result gets the result (an object or array) as
+ * compact JSON, *ret_logs what the handler printed, both streams in order, *streams each stream on
+ * its own (any may be NULL to ignore). Errors: -EINVAL (args neither object nor array), -EREMOTEIO
+ * (handler raised), -EPROTO (result neither), -EBADFD (not specialized), -ECONNRESET, -ETIMEDOUT. */
 int agent_invoke(const agent_channel *ch, const char *args_json, uint64_t deadline_us,
-                 char **ret_result, char **ret_logs, pw_err *err);
+                 char **ret_result, char **ret_logs, agent_streams *streams, pw_err *err);

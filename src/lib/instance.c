@@ -79,6 +79,7 @@ PW_PUBLIC pw_instance *pw_instance_destroy(pw_instance *i)
                 close(i->pidfd);
         if (i->status_fd >= 0)
                 close(i->status_fd);
+        agent_streams_done(&i->streams);
         if (i->parent)
                 parent_release(i->engine, i->parent);
         if (i->uid) /* only now: nothing of the instance runs as it any more */
@@ -242,7 +243,7 @@ PW_PUBLIC int pw_instance_specialize(pw_instance *i, const pw_function *fn)
                 return instance_fail(i, r, &err, "specialize");
         const agent_code code = {b.filename, fn->main && *fn->main ? fn->main : "main",
                                  (char *const *)fn->env, b.data, b.size};
-        r = agent_specialize(&i->ch, &code, deadline_after(SPECIALIZE_TIMEOUT_MS), &err);
+        r = agent_specialize(&i->ch, &code, deadline_after(SPECIALIZE_TIMEOUT_MS), &i->streams, &err);
         blob_done(&b);
         if (channel_lost(r))
                 r = instance_lost(i, r, SPECIALIZE_TIMEOUT_MS, &err);
@@ -287,7 +288,8 @@ PW_PUBLIC int pw_instance_invoke_logs(pw_instance *i, const char *args_json, int
 
         uint64_t t0 = now_us();
         _cleanup_free_ char *result = NULL, *logs = NULL;
-        int r = agent_invoke(&i->ch, args_json, deadline_after(timeout_ms), &result, &logs, &err);
+        agent_streams_done(&i->streams);
+        int r = agent_invoke(&i->ch, args_json, deadline_after(timeout_ms), &result, &logs, &i->streams, &err);
         if (channel_lost(r))
                 r = instance_lost(i, r, (unsigned)timeout_ms, &err);
         i->timings.invoke_us = now_us() - t0;

@@ -25,7 +25,12 @@ struct pw_instance {
         instance_state state;
         pw_timings timings;
         pw_err last_error;
+        agent_streams streams; /* what the code printed in the last specialize or invoke */
 };
+
+/* Each stream of what the instance's code printed in its last specialize or invoke (the module
+ * and its traceback, or the handler); NULLs when nothing. For platforms that keep them apart. */
+static inline const agent_streams *instance_streams(const pw_instance *i) { return &i->streams; }
 
 /* A new, empty instance of template_name with a process-wide unique id; NULL on -ENOMEM. */
 pw_instance *instance_new(pw_engine *e, const char *template_name);

@@ -57,8 +57,8 @@ url POST $s1/run -d "{\"value\": {\"n\": 2}, \"activation_id\": \"a0000000000000
 expect "run with a string deadline" 200 "\"__OW_DEADLINE\":\"$deadline\""
 grep -q '"__OW_ACTIVATION_ID":"a0000000000000000000000000000002"' "$work/body" && ok "context renewed per activation" || fail "context renewed"
 grep -q '"__OW_API_KEY":null' "$work/body" && ok "context of the previous activation cleared" || fail "stale context kept"
-url POST $s1/run -d '{"value": [1]}'
-expect "value not a dictionary" 404 'The action did not receive a dictionary as an argument.'
+url POST $s1/run -d '{"value": "a string"}'
+expect "value neither a dictionary nor an array" 404 'The action did not receive a dictionary or an array as an argument.'
 url POST $s1/run -d '{"value": {"scalar": true}}'
 expect "result not a dictionary" 502 '^\{"error":"The action did not return a dictionary."\}$'
 url POST $s1/run -d '{"value": {"raise": true}}'

@@ -87,7 +87,7 @@ class Agent:
         return self.recv()
 
     def invoke(self, args=None):
-        self.send({"op": "invoke", "args": args or {}})
+        self.send({"op": "invoke", "args": {} if args is None else args})
         return self.recv()
 
     def close(self):
@@ -186,13 +186,49 @@ class AgentTest(unittest.TestCase):
                 b"        'surrogate': {'s': '\\ud800'}, 'good': {'a': [1, 'b', None]},\n"
                 b"    }[args['r']]\n")
         self.assertEqual(a.specialize(code), {"ok": True})
-        for r, named in (("list", "list"), ("none", "NoneType"), ("str", "str"),
+        for r, named in (("none", "NoneType"), ("str", "str"),
                          ("object", "object"), ("nan", "Out of range float"), ("surrogate", "surrogate")):
             reply = a.invoke({"r": r})
             self.assertEqual(reply["kind"], "result", reply)
             self.assertIn(named, reply["error"])
             self.assertEqual(reply["logs"], "before\n")
         self.assertEqual(a.invoke({"r": "good"})["result"], {"a": [1, "b", None]})
+        self.assertEqual(a.invoke({"r": "list"})["result"], [1, 2])   # arrays, as OpenWhisk's
+
+    def test_streams_apart_and_in_order(self):
+        a = self.start()
+        code = (b"import sys\nprint('at import')\nprint('import err', file=sys.stderr)\n"
+                b"def main(args):\n    print('out')\n    print('err', file=sys.stderr)\n"
+                b"    if args.get('fail'):\n        raise ValueError('boom')\n    return args\n")
+        self.assertEqual(a.specialize(code), {"ok": True, "logs": "at import\nimport err\n",
+                                              "stdout": "at import\n", "stderr": "import err\n"})
+        reply = a.invoke({"x": 1})
+        self.assertEqual((reply["stdout"], reply["stderr"], reply["logs"]), ("out\n", "err\n", "out\nerr\n"))
+        failed = a.invoke({"fail": True})
+        self.assertEqual(failed["kind"], "exception")
+        self.assertTrue(failed["stderr"].startswith("err\nTraceback (most recent call last):\n"), failed)
+        self.assertIn("ValueError: boom", failed["stderr"])
+        self.assertIn('File "main.py", line 8, in main', failed["stderr"])
+        self.assertNotIn("agent.py", failed["stderr"])               # the agent's frames left out
+        self.assertEqual(failed["stdout"], "out\n")
+
+    def test_load_failures_leave_a_traceback(self):
+        a = self.start()
+        reply = a.specialize(b"import iamnotsupported\n")
+        self.assertEqual(reply["kind"], "load")
+        self.assertRegex(reply["stderr"], r"^Traceback \(most recent call last\):\n(.|\n)*ModuleNotFoundError")
+        self.assertNotIn("agent.py", reply["stderr"])
+        b = self.start()
+        reply = b.specialize(b" 10 PRINT 'Hello!'\n")
+        self.assertEqual(reply["kind"], "syntax")
+        self.assertTrue(reply["stderr"].startswith("Traceback (most recent call last):\n"), reply)
+
+    def test_array_argument(self):
+        a = self.start()
+        self.assertEqual(a.specialize(b"def main(args):\n    return args\n"), {"ok": True})
+        reply = a.invoke({"__prewarm_value": ["a", "b"], "__prewarm_env": {"__OW_X": "1"}})
+        self.assertEqual(reply["result"], ["a", "b"])
+        self.assertEqual(a.invoke(["c"])["result"], ["c"])
 
     def test_state_errors(self):
         a = self.start()
@@ -214,6 +250,20 @@ class AgentTest(unittest.TestCase):
         self.assertIn("clone helper", reply["error"])
         self.assertEqual(a.specialize(HELLO), {"ok": True})
         self.assertEqual(a.invoke({"name": "x"})["result"], {"hello": "x"})
+
+    def test_zip_virtualenv(self):
+        venv = {"__main__.py": "import venvmod\ndef main(args):\n    return {'venv': venvmod.WHERE}\n",
+                "virtualenv/bin/activate_this.py":
+                    "import os, sys\nsys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), 'lib'))\n",
+                "virtualenv/lib/venvmod.py": "WHERE = 'inside'\n"}
+        a = self.start()
+        self.assertEqual(a.specialize(make_zip(venv), filename="action.zip"), {"ok": True})
+        self.assertEqual(a.invoke()["result"], {"venv": "inside"})
+        del venv["virtualenv/bin/activate_this.py"]
+        b = self.start()
+        reply = b.specialize(make_zip(venv), filename="action.zip")
+        self.assertEqual(reply["kind"], "load")
+        self.assertIn("Zip file does not include /virtualenv/bin/activate_this.py", reply["stderr"])
 
     def test_zip_archive(self):
         a = self.start()

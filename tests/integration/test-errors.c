@@ -99,7 +99,7 @@ START_TEST(test_blob_too_large)
         char *big = strdup_printf("%s/big.py", t_state);
         int fd = open(big, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         ck_assert_int_ge(fd, 0);
-        ck_assert_int_eq(ftruncate(fd, (off_t)40 << 20), 0); /* sparse: 40 MiB of nothing */
+        ck_assert_int_eq(ftruncate(fd, (off_t)50 << 20), 0); /* sparse: 50 MiB of nothing, over 48 */
         close(fd);
         pw_instance *i = t_restore("python3");
         specialize_fails(i, big, NULL, -EFBIG, big, "larger than");
@@ -336,7 +336,6 @@ START_TEST(test_handler_errors)
         ck_assert_contains(logs, "Traceback", "modes.py");
         free(logs);
 
-        ck_assert_contains(invoke_fails(i, "{\"mode\": \"list\"}", 10000, -EPROTO), "list");
         ck_assert_contains(invoke_fails(i, "{\"mode\": \"string\"}", 10000, -EPROTO), "str");
         ck_assert_contains(invoke_fails(i, "{\"mode\": \"nan\"}", 10000, -EPROTO), "not JSON");
 
@@ -350,10 +349,18 @@ START_TEST(test_args_not_object)
 {
         pw_instance *i = t_restore("python3");
         t_specialize(i, "modes.py");
-        const char *bad[] = {"[1, 2]", "\"a string\"", "42", "null", "{\"unterminated\": ", "not json", ""};
+        const char *bad[] = {"\"a string\"", "42", "null", "{\"unterminated\": ", "not json", ""};
         for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
-                ck_assert_contains(invoke_fails(i, bad[k], 10000, -EINVAL), "JSON object");
+                ck_assert_contains(invoke_fails(i, bad[k], 10000, -EINVAL), "JSON object or array");
         assert_invoke_works(i);
+        t_destroy(i);
+        /* An array in, an array out: OpenWhisk's runtimes take both. */
+        i = t_restore("python3");
+        t_specialize(i, "echo.py");
+        char *result = NULL;
+        ck_assert_int_eq(pw_instance_invoke(i, "[\"a\", 2]", 10000, &result), 0);
+        ck_assert_str_eq(result, "[\"a\",2]");
+        free(result);
         t_destroy(i);
 }
 END_TEST
