@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Runs a platform's cases (tests/platforms/PLATFORM.json) against a real prewarmd slot.
+
+Usage: run.py PREWARMD CASES.json
+
+Starts prewarmd on a scratch state dir with one action slot, builds the python3 template through
+its API, and for each case: resets and claims the slot (with the case's container environment),
+initializes it, runs it, and checks every answer and then the slot's logs the way OpenWhisk's
+checkStreams does: exactly `sentinels` end markers on each stream, then each stream with the
+markers removed and trimmed. Prints one line per case; exits 1 if any case failed. Everything it
+started is stopped and removed, also on failure.
+"""
+import base64
+import http.client
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+SENTINEL = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
+
+
+class UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("prewarmd", timeout=300)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(300)
+        self.sock.connect(self.path)
+
+
+def request(conn, method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    text = r.read().decode("utf-8", "replace")
+    try:
+        return r.status, json.loads(text) if text else None
+    except ValueError:
+        return r.status, text
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def expand(value):
+    """{"$repeat": s, "$times": n} stands for s * n (a large input kept small in the file)."""
+    if isinstance(value, dict):
+        if set(value) == {"$repeat", "$times"}:
+            return value["$repeat"] * value["$times"]
+        return {k: expand(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand(v) for v in value]
+    return value
+
+
+def init_body(case):
+    if "init" in case:
+        return case["init"]
+    if "zip" in case:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            for name, text in case["zip"].items():
+                z.writestr(name, text)
+        code, binary = base64.b64encode(buf.getvalue()).decode(), True
+    else:
+        code, binary = case["code"], False
+    return {"value": {"name": "action", "main": case.get("main", "main"), "code": code, "binary": binary,
+                      "env": case.get("env")}}
+
+
+class Daemon:
+    def __init__(self, prewarmd):
+        self.work = tempfile.mkdtemp(prefix="prewarm-platforms.")
+        self.state = os.path.join(self.work, "state")
+        self.port = free_port()
+        self.log = open(os.path.join(self.work, "daemon.log"), "wb")
+        self.proc = subprocess.Popen(
+            [prewarmd, "--state-dir", self.state, "--openwhisk-ports", "%d-%d" % (self.port, self.port),
+             "--zygotes", "1-2"], stdout=self.log, stderr=self.log)
+        self.sock = os.path.join(self.state, "prewarmd.sock")
+        for _ in range(400):
+            if os.path.exists(self.sock):
+                try:
+                    if self.api("GET", "/healthz")[0] == 200:
+                        break
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("prewarmd did not start")
+        status, body = self.api("POST", "/v1/templates/python3/build")
+        if status != 200:
+            raise RuntimeError("building python3: %s %s" % (status, body))
+
+    def api(self, method, path, body=None):
+        conn = UnixConnection(self.sock)
+        try:
+            return request(conn, method, path, body)
+        finally:
+            conn.close()
+
+    def slot(self, method, path, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+        try:
+            return request(conn, method, path, body)
+        finally:
+            conn.close()
+
+    def streams(self):
+        logs = os.path.join(self.state, "slots", str(self.port))
+        with open(os.path.join(logs, "stdout"), encoding="utf-8", errors="replace") as out, \
+                open(os.path.join(logs, "stderr"), encoding="utf-8", errors="replace") as err:
+            return out.read(), err.read()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+    def tail(self):
+        with open(os.path.join(self.work, "daemon.log"), errors="replace") as f:
+            return "".join(f.readlines()[-20:])
+
+
+def check_answer(step, status, body, want):
+    problems = []
+    if status != want.get("status", 200):
+        problems.append("%s: status %s, wanted %s (%s)" % (step, status, want.get("status", 200), str(body)[:300]))
+    if "result" in want and body != expand(want["result"]):
+        problems.append("%s: result %s" % (step, str(body)[:300]))
+    for key, part in want.get("result_contains", {}).items():
+        if not isinstance(body, dict) or part not in str(body.get(key)):
+            problems.append("%s: %s lacks %r: %s" % (step, key, part, str(body)[:300]))
+    error = body.get("error") if isinstance(body, dict) else None
+    if "error" in want and error != want["error"]:
+        problems.append("%s: error %r, wanted %r" % (step, error, want["error"]))
+    if "error_contains" in want and want["error_contains"] not in str(error):
+        problems.append("%s: error %r lacks %r" % (step, error, want["error_contains"]))
+    if want.get("error_key") and error is None:
+        problems.append("%s: no error in %s" % (step, str(body)[:300]))
+    return problems
+
+
+def check_streams(out, err, want):
+    """ActionContainer.checkStreams: the count of markers, then each stream trimmed."""
+    problems = []
+    sentinels = want.get("sentinels")
+    if sentinels is not None:
+        for name, text in (("stdout", out), ("stderr", err)):
+            n = text.count(SENTINEL)
+            if n != sentinels:
+                problems.append("%s has %d end markers, wanted %d" % (name, n, sentinels))
+    out, err = out.replace(SENTINEL, "").strip(), err.replace(SENTINEL, "").strip()
+    for name, text in (("stdout", out), ("stderr", err)):
+        if name in want and text != want[name]:
+            problems.append("%s is %r, wanted %r" % (name, text[:300], want[name]))
+        for part in want.get(name + "_contains", []):
+            if part not in text:
+                problems.append("%s lacks %r: %r" % (name, part, text[:300]))
+        for part in want.get(name + "_lacks", []):
+            if part in text:
+                problems.append("%s has %r: %r" % (name, part, text[:300]))
+        if name + "_regex" in want and not re.search(want[name + "_regex"], text):
+            problems.append("%s does not match %r: %r" % (name, want[name + "_regex"], text[:300]))
+    return problems
+
+
+def run_case(d, case):
+    d.api("DELETE", "/v1/slots/%d" % d.port)
+    status, body = d.api("POST", "/v1/slots/claim", {"env": case.get("claim_env", {})})
+    if status != 200:
+        return ["claim: %s %s" % (status, body)]
+    status, body = d.slot("POST", "/init", init_body(case))
+    want = {"status": case.get("init_status", 200)}
+    if "init_error" in case:
+        want["error"] = case["init_error"]
+    if "init_error_contains" in case:
+        want["error_contains"] = case["init_error_contains"]
+    problems = check_answer("init", status, body, want)
+    if case.get("reinit"):
+        status, body = d.slot("POST", "/init", init_body(case))
+        problems += check_answer("second init", status, body,
+                                 {"status": 403, "error": "Cannot initialize the action more than once."})
+    for k, run in enumerate(case.get("runs", [])):
+        status, body = d.slot("POST", "/run", expand(run["body"]))
+        problems += check_answer("run %d" % (k + 1), status, body, run)
+    if "streams" in case:
+        problems += check_streams(*d.streams(), case["streams"])
+    return problems
+
+
+def main(prewarmd, cases_path):
+    with open(cases_path, encoding="utf-8") as f:
+        suite = json.load(f)
+    d = Daemon(prewarmd)
+    failed = 0
+    try:
+        for case in suite["cases"]:
+            problems = run_case(d, case)
+            note = " (deviation: %s)" % case["deviation"] if "deviation" in case else ""
+            print("%s %s: %s%s" % ("ok  " if not problems else "FAIL", suite["platform"], case["name"], note))
+            for p in problems:
+                print("       " + p)
+            failed += bool(problems)
+        print("%d passed, %d failed" % (len(suite["cases"]) - failed, failed))
+        if failed:
+            print("--- daemon log (last 20 lines)\n" + d.tail())
+    finally:
+        d.stop()
+        shutil.rmtree(d.work, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))
