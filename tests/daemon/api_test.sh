@@ -24,7 +24,8 @@ printf 'def twice(n):\n    return 2 * n\n' >"$work/zip/helper.py"
 digest=sha256:$(sha256sum "$code_dir/echo.py" | cut -d' ' -f1)
 
 # The code server below is on loopback, which a daemon refuses unless told otherwise.
-start_daemon --fetch-allow 127.0.0.0/8 || exit 1
+# --max-code-mb 1: request bodies up to the 8 MiB floor, which the oversized-body checks cross.
+start_daemon --fetch-allow 127.0.0.0/8 --max-code-mb 1 || exit 1
 api GET /healthz;                               expect "healthz" 200 '"status":"ok"'
 api GET /v1/templates;                          expect "no templates yet" 200 '^\{"templates":\[\]\}'
 api PUT /v1/functions/early -d "{\"code\": \"file://$code_dir/echo.py\"}"

@@ -58,8 +58,8 @@ one_line_stderr "digest mismatch"
 expect "missing code" 1 "" "cannot read .*nope.py" -- "$prewarm" run --template python3 --code "$work/nope.py"
 one_line_stderr "missing code"
 expect "syntax error" 1 "" "SyntaxError" -- "$prewarm" run --template python3 --code "$work/syntax.py"
-expect "payload not an object" 1 "" "JSON object" -- "$prewarm" run --template python3 --code "$work/echo.py" --payload '[1]'
-one_line_stderr "payload not an object"
+expect "payload neither an object nor an array" 1 "" "JSON object or array" -- "$prewarm" run --template python3 --code "$work/echo.py" --payload '"a string"'
+one_line_stderr "payload neither an object nor an array"
 expect "timeout" 1 "" "timed out after 300 ms" -- "$prewarm" run --template python3 --code "$work/loop.py" --timeout-ms 300
 one_line_stderr "timeout"
 expect "bad --env" 1 "" "KEY=VALUE" -- "$prewarm" run --template python3 --code "$work/echo.py" --env NOEQUALS
