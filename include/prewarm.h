@@ -180,6 +180,14 @@ typedef struct pw_function {
         const char *digest;
         /* NULL-terminated "KEY=VALUE" strings for the handler's environment, or NULL. */
         const char *const *env;
+        /* How the runtime calls the function. NULL or "openwhisk": main(args) with the invoke's
+         * argument, returning an object or array. "fission": Fission's Python environment — main
+         * names "module.function" (of a package directory: code_uri may name a directory, sent
+         * as one archive), the function takes no argument and reads the request from
+         * flask.request; the invoke's argument describes the HTTP request, {"method", "path",
+         * "query", "headers": [[name, value], ...], "body_b64"}, and its result the response
+         * Flask made of what the function returned, {"status", "headers", "body_b64"}. */
+        const char *convention;
 } pw_function;
 
 /* Loads the function's code into the instance. Once per instance.

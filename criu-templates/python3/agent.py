@@ -8,6 +8,7 @@ The engine checkpoints this process while it blocks reading fd 3, so everything 
 initialised before that read is free for every restored copy. Rules that follow from that:
 no threads, no sockets, no open files besides fds 0-4 at checkpoint time.
 """
+import base64
 import gc
 import importlib
 import io
@@ -17,6 +18,7 @@ import os
 import signal
 import socket
 import sys
+import tarfile
 import tempfile
 import traceback
 import types
@@ -148,13 +150,17 @@ class Agent:
     def __init__(self):
         self.handler = None
         self.specialized = False
+        self.web = None               # the Fission convention's Flask app
 
     def specialize(self, req, blob):
         if self.specialized:
             raise Refused("state", "already specialized; an instance loads code only once")
         filename, entry, env = req.get("filename"), req.get("main", "main"), req.get("env", {})
-        if not isinstance(filename, str) or not filename.endswith((".py", ".zip")):
-            raise ProtocolError("filename must be a string ending in .py or .zip")
+        convention = req.get("convention", "openwhisk")
+        if not isinstance(filename, str) or not filename.endswith((".py", ".zip", ".tar")):
+            raise ProtocolError("filename must be a string ending in .py, .zip or .tar")
+        if convention not in ("openwhisk", "fission"):
+            raise ProtocolError("convention must be openwhisk or fission")
         if not isinstance(entry, str):
             raise ProtocolError("main must be a string")
         if not isinstance(env, dict) or not all(
@@ -164,9 +170,86 @@ class Agent:
         os.environ.update(env)        # before any user code runs, module level included
 
         with Capture() as output:
-            handler = self.load(filename, blob, entry, req["filename"], output)
+            if convention == "fission":
+                handler = self.load_fission(filename, blob, entry, output)
+            else:
+                handler = self.load(filename, blob, entry, req["filename"], output)
         self.handler = handler
         return dict({"ok": True}, **output.fields())
+
+    def load_fission(self, filename, blob, entry, output):
+        """Fission's Python environment: entry "module.func" ("func": main.func, "": main.main);
+        a package's directory on sys.path, its module imported; a single file loaded whole."""
+        import flask
+        module_name, _, func = entry.rpartition(".") if entry else ("main", "", "main")
+        module_name = module_name or "main"
+        try:
+            if filename.endswith((".tar", ".zip")):
+                root = self.unpack(blob, filename)
+                os.chdir(root)
+                sys.path.append(root)
+                module = importlib.import_module(module_name)
+            else:
+                code = compile(blob, filename, "exec", dont_inherit=True)
+                module = types.ModuleType("mod")
+                module.__file__ = filename
+                exec(code, module.__dict__)
+        except Refused:
+            raise
+        except BaseException as exc:  # SyntaxError, ImportError, SystemExit, ...
+            output.traceback(exc)
+            raise Refused("load", describe(exc), output.fields())
+        handler = getattr(module, func, None)
+        if not callable(handler):
+            raise Refused("entry", "no callable named %r in %s" % (func, module_name), output.fields())
+        self.web = flask.Flask("fission-function")
+        return handler
+
+    @staticmethod
+    def unpack(blob, filename):
+        """A package (ustar from the engine, or zip) into a private /tmp directory."""
+        root = tempfile.mkdtemp(prefix="package-", dir="/tmp")
+        try:
+            if filename.endswith(".zip"):
+                with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+                    archive.extractall(root)
+                return root
+            with tarfile.open(fileobj=io.BytesIO(blob)) as archive:
+                for member in archive.getmembers():
+                    path = os.path.normpath(member.name)
+                    # Files and directories inside root only (the engine writes nothing else).
+                    if (member.isfile() or member.isdir()) and not path.startswith(("/", "..")):
+                        archive.extract(member, root, set_attrs=False)
+        except Exception as exc:
+            raise Refused("load", "cannot unpack the package: " + describe(exc))
+        return root
+
+    def invoke_web(self, req):
+        """One request as Fission's environment serves it: the function inside a Flask request
+        context, what it returns made into a response by Flask."""
+        http = req.get("args", {})
+        if not isinstance(http, dict) or not isinstance(http.get("headers", []), list):
+            raise ProtocolError("a web invoke's args are {method, path, query, headers, body_b64}")
+        body = base64.b64decode(http.get("body_b64", ""))
+        with Capture() as output:
+            try:
+                with self.web.test_request_context(
+                        path=http.get("path", "/"), method=http.get("method", "GET"),
+                        query_string=http.get("query", ""), data=body,
+                        headers=[tuple(h) for h in http.get("headers", [])]):
+                    response = self.web.make_response(self.handler())
+                error = None
+            except BaseException as exc:
+                error = exc
+                if not isinstance(exc, SystemExit):
+                    output.traceback(exc)
+        streams = output.fields(always=("logs",))
+        if error is not None:
+            return dict({"ok": False, "kind": "exception", "error": describe(error)}, **streams)
+        result = {"status": response.status_code,
+                  "headers": [[k, v] for k, v in response.headers.items()],
+                  "body_b64": base64.b64encode(response.get_data()).decode()}
+        return encode(dict({"ok": True, "result": result}, **streams))
 
     def load(self, filename, blob, entry, shown_name, output):
         """The handler, or Refused with the module-level output and the traceback."""
@@ -248,6 +331,8 @@ class Agent:
         """Returns the reply, already encoded when it carries the handler's result."""
         if self.handler is None:
             raise Refused("state", "invoke before a successful specialize")
+        if self.web is not None:
+            return self.invoke_web(req)
         args = req.get("args", {})
         if not isinstance(args, (dict, list)):
             raise ProtocolError("args must be an object or an array")

@@ -196,7 +196,7 @@ static int agent_load(const bench_ctx *c, const agent_channel *ch, pw_err *err)
         int r = blob_fetch(c->fn.code_uri, NULL, BLOB_MAX, NULL, &b, err);
         if (r < 0)
                 return r;
-        const agent_code code = {b.filename, "main", NULL, b.data, b.size};
+        const agent_code code = {b.filename, "main", NULL, b.data, b.size, NULL};
         r = agent_specialize(ch, &code, deadline_in(LOAD_TIMEOUT_MS), NULL, err);
         blob_done(&b);
         return r;

@@ -8,35 +8,29 @@
 #include <sys/stat.h>
 
 #include "functions.h"
+#include "http.h"
 #include "metrics.h"
 #include "openwhisk.h"
+
+/* Flask's page for an exception in a view, which Fission's environment sends as it is. */
+#define FLASK_500 "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n" \
+                  "<h1>Internal Server Error</h1>\n<p>The server encountered an internal error and was unable " \
+                  "to complete your request. Either the server is overloaded or there is an error in the " \
+                  "application.</p>\n"
 
 void fission_healthz(http_request *req, http_response *res)
 {
         http_reply_text(res, 200, "text/plain", "", 0);
 }
 
-/* "module.func" -> module "module", function "func"; "func" -> main.func; "" -> main.main, as
- * Fission's Python environment reads functionName. False for names that are not Python
- * identifiers (which also keeps "../" out of the module's path). */
-static bool split_function_name(const char *name, char module[256], char func[128])
+/* Whether name is a functionName Fission's Python environment takes: "module.func", "pkg.mod.func",
+ * "func" or "" (main.main), made of Python identifiers (which also keeps "../" out). */
+static bool function_name_ok(const char *name)
 {
         if (!name || !*name)
-                name = "main";
-        if (strlen(name) >= 256 || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") !=
-                                           strlen(name) || name[0] == '.' || strstr(name, ".."))
-                return false;
-        const char *dot = strrchr(name, '.');
-        str_copy(func, 128, dot ? dot + 1 : name);
-        str_copy(module, 256, "main");
-        if (dot) {
-                memcpy(module, name, (size_t)(dot - name));
-                module[dot - name] = '\0';
-                for (char *p = module; *p; p++) /* pkg.mod -> pkg/mod */
-                        if (*p == '.')
-                                *p = '/';
-        }
-        return *func != '\0';
+                return true;
+        return strlen(name) < 256 && name[0] != '.' && !strstr(name, "..") && name[strlen(name) - 1] != '.' &&
+               strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") == strlen(name);
 }
 
 /* Whether path, symlinks resolved, lies inside root: the slot's API has no authentication, so it
@@ -48,21 +42,12 @@ static bool inside_root(const char *path, const char *root)
         return p && r && !strncmp(p, r, n) && (p[n] == '/' || p[n] == '\0' || !strcmp(r, "/"));
 }
 
-/* The code URI for the package at filepath: the file itself (a .py source or a .zip with
- * __main__.py), or MODULE.py inside a directory; else an http(s) url. */
-static int package_uri(const char *root, const char *filepath, const char *url, const char *module, char **ret,
-                       char *errbuf, size_t errlen)
+/* The code URI for the package at filepath, a file or a directory (its modules import each other:
+ * it goes to the sandbox whole). The route in "url" is Fission's business, not ours. */
+static int package_uri(const char *root, const char *filepath, char **ret, char *errbuf, size_t errlen)
 {
-        if ((!filepath || !*filepath) && url && *url) {
-                if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) {
-                        snprintf(errbuf, errlen, "url must be http:// or https://");
-                        return -EINVAL;
-                }
-                *ret = strdup(url);
-                return *ret ? 0 : -ENOMEM;
-        }
         if (!filepath || filepath[0] != '/') {
-                snprintf(errbuf, errlen, "filepath must be an absolute path on this host (or give url)");
+                snprintf(errbuf, errlen, "filepath must be an absolute path on this host");
                 return -EINVAL;
         }
         struct stat st;
@@ -70,14 +55,11 @@ static int package_uri(const char *root, const char *filepath, const char *url, 
                 snprintf(errbuf, errlen, "deployment package %s: %m", filepath);
                 return -ENOENT;
         }
-        _cleanup_free_ char *file = S_ISDIR(st.st_mode) ? strdup_printf("%s/%s.py", filepath, module) : strdup(filepath);
-        if (!file)
-                return -ENOMEM;
-        if (!inside_root(file, root)) {
-                snprintf(errbuf, errlen, "%s is not a file under the Fission package root %s (--fission-root)", file, root);
+        if (!inside_root(filepath, root)) {
+                snprintf(errbuf, errlen, "%s is not under the Fission package root %s (--fission-root)", filepath, root);
                 return -EACCES;
         }
-        *ret = strdup_printf("file://%s", file);
+        *ret = strdup_printf("file://%s", filepath);
         return *ret ? 0 : -ENOMEM;
 }
 
@@ -99,18 +81,18 @@ static void specialize_locked(slot *s, json_t *body, http_response *res)
                 http_reply_error(res, 409, "this slot is already specialized (with %s)", s->action_name);
                 return;
         }
-        char module[256], func[128], msg[2048] = "";
+        char msg[2048] = "";
         json_t *meta = json_object_get(body, "FunctionMetadata");
         const char *fname = json_string_value(json_object_get(body, "functionName"));
-        if (!split_function_name(fname, module, func)) {
+        if (!function_name_ok(fname)) {
                 metrics_error(s->d->metrics, "specialize");
                 http_reply_error(res, 400, "functionName '%s' is not MODULE.FUNCTION", fname);
                 return;
         }
         _cleanup_free_ char *uri = NULL;
         _cleanup_strv_free_ char **env = NULL;
-        int r = package_uri(s->d->cfg.fission_root, json_string_value(json_object_get(body, "filepath")),
-                            json_string_value(json_object_get(body, "url")), module, &uri, msg, sizeof(msg));
+        int r = package_uri(s->d->cfg.fission_root, json_string_value(json_object_get(body, "filepath")), &uri, msg,
+                            sizeof(msg));
         if (r < 0) {
                 metrics_error(s->d->metrics, "specialize");
                 http_reply_error(res, r == -ENOMEM ? 500 : r == -EACCES ? 403 : 400, "%s", msg);
@@ -123,13 +105,27 @@ static void specialize_locked(slot *s, json_t *body, http_response *res)
         }
         const char *name = json_string_value(json_object_get(meta, "name"));
         if (metadata_env(meta, &env) < 0 ||
-            slot_specialize(s, SLOT_FISSION, name ? name : fname, uri, NULL, func, env, msg, sizeof(msg)) < 0) {
+            slot_specialize(s, SLOT_FISSION, name ? name : fname, uri, NULL, fname && *fname ? fname : "main.main",
+                            env, msg, sizeof(msg)) < 0) {
                 metrics_error(s->d->metrics, "specialize");
                 http_reply_error(res, 500, "specializing %s: %s", uri, msg[0] ? msg : "out of memory");
                 return;
         }
         http_note(res, "fission function %s", s->action_name);
         http_reply_text(res, 200, "text/plain", "", 0);
+}
+
+/* v1: the package is ROOT/user, a single file whose main is the function. */
+void fission_specialize_v1(http_request *req, http_response *res)
+{
+        slot *s = req->data;
+        _cleanup_free_ char *user = strdup_printf("%s/user", s->d->cfg.fission_root);
+        json_auto_t *body = user ? json_pack("{s:s, s:s}", "filepath", user, "functionName", "main") : NULL;
+        if (!body)
+                return http_reply_error(res, 500, "out of memory");
+        pthread_mutex_lock(&s->lock);
+        specialize_locked(s, body, res);
+        pthread_mutex_unlock(&s->lock);
 }
 
 void fission_specialize(http_request *req, http_response *res)
@@ -149,6 +145,30 @@ void fission_specialize(http_request *req, http_response *res)
         json_decref(body);
 }
 
+/* The response Flask made in the sandbox: {"status", "headers": [[name, value]], "body_b64"}. */
+static void reply_web(http_response *res, const char *result)
+{
+        json_auto_t *r = json_loads(result, 0, NULL);
+        json_t *status = json_object_get(r, "status"), *headers = json_object_get(r, "headers");
+        const char *b64 = json_string_value(json_object_get(r, "body_b64"));
+        unsigned char *body = NULL;
+        size_t n = 0;
+        if (!json_is_integer(status) || json_integer_value(status) < 100 || json_integer_value(status) > 599 ||
+            !json_is_array(headers) || !b64 || http_base64_decode(b64, &body, &n) < 0)
+                return http_reply_error(res, 502, "the function's response could not be read");
+        http_reply_text(res, (unsigned)json_integer_value(status), NULL, (const char *)body, n);
+        free(body);
+        size_t k;
+        json_t *h;
+        json_array_foreach(headers, k, h) {
+                const char *name = json_string_value(json_array_get(h, 0));
+                const char *value = json_string_value(json_array_get(h, 1));
+                /* MHD sets these itself from the body it sends. */
+                if (name && value && strcasecmp(name, "Content-Length") && strcasecmp(name, "Transfer-Encoding"))
+                        http_add_header(res, name, "%s", value);
+        }
+}
+
 static void invoke_locked(slot *s, const char *args, http_response *res)
 {
         if (s->mode != SLOT_FISSION) {
@@ -165,28 +185,28 @@ static void invoke_locked(slot *s, const char *args, http_response *res)
         metrics_invocation(s->d->metrics, "fission", r < 0 ? -1 : PW_SOURCE_WARM);
         slot_end_activation(s, r < 0 ? msg : NULL);
         http_note(res, "fission function %s", s->action_name);
+        if (r == -EREMOTEIO) { /* what Flask answers for a view that raised */
+                metrics_error(s->d->metrics, "exception");
+                http_reply_text(res, 500, "text/html; charset=utf-8", FLASK_500, strlen(FLASK_500));
+                return;
+        }
         if (r < 0) {
-                metrics_error(s->d->metrics, r == -ETIMEDOUT ? "timeout" : r == -EREMOTEIO ? "exception" : "crash");
+                metrics_error(s->d->metrics, r == -ETIMEDOUT ? "timeout" : "crash");
                 http_reply_error(res, r == -ETIMEDOUT ? 504 : 502, "%s", msg);
                 return;
         }
-        http_reply_text(res, 200, "application/json", result, strlen(result));
+        reply_web(res, result);
 }
 
-/* The request body is the argument: empty means {}, anything but a JSON object is refused. */
+/* Any request: the function sees it through flask.request, as in Fission's Python environment. */
 void fission_invoke(http_request *req, http_response *res)
 {
         slot *s = req->data;
-        json_t *body;
-        if (!http_body_json(req, res, &body))
-                return;
-        bool object = !body || json_is_object(body);
-        json_decref(body);
-        if (!object) {
-                http_reply_error(res, 400, "the request body must be a JSON object (the function's argument)");
-                return;
-        }
+        json_auto_t *http = http_request_json(req);
+        _cleanup_free_ char *args = http ? json_dumps(http, JSON_COMPACT) : NULL;
+        if (!args)
+                return http_reply_error(res, 500, "out of memory");
         pthread_mutex_lock(&s->lock);
-        invoke_locked(s, req->body_size ? req->body : "{}", res);
+        invoke_locked(s, args, res);
         pthread_mutex_unlock(&s->lock);
 }

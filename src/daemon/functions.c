@@ -11,6 +11,7 @@
 #include "digest.h"
 #include "function_def.h"
 #include "functions.h"
+#include "http.h"
 
 struct registry {
         pthread_mutex_t lock;
@@ -335,25 +336,6 @@ unsigned blob_error_status(int r)
         }
 }
 
-/* Base64 with or without line breaks, as OpenWhisk's "binary" code arrives. */
-static int base64_decode(const char *in, unsigned char **ret, size_t *ret_n)
-{
-        size_t len = strlen(in);
-        _cleanup_free_ unsigned char *out = malloc(len / 4 * 3 + 4);
-        EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
-        int n1 = 0, n2 = 0, r = -ENOMEM;
-        if (out && ctx) {
-                EVP_DecodeInit(ctx);
-                r = EVP_DecodeUpdate(ctx, out, &n1, (const unsigned char *)in, (int)len) < 0 ||
-                                    EVP_DecodeFinal(ctx, out + n1, &n2) < 0 ? -EINVAL : 0;
-        }
-        EVP_ENCODE_CTX_free(ctx);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(out);
-        *ret_n = (size_t)(n1 + n2);
-        return 0;
-}
 
 int inline_blob_prepare(daemon_ctx *d, const char *source, const char *zip_b64, inline_blob *ret,
                         char *errbuf, size_t errlen)
@@ -367,7 +349,7 @@ int inline_blob_prepare(daemon_ctx *d, const char *source, const char *zip_b64, 
                                            d->cfg.max_code_mb);
                 if (!(data = (unsigned char *)strdup(source)))
                         return -ENOMEM;
-        } else if (base64_decode(zip_b64, &data, &n) < 0)
+        } else if (http_base64_decode(zip_b64, &data, &n) < 0)
                 return errbuf_fail(errbuf, errlen, -EINVAL, "the zip archive is not valid base64");
         if (n > code_policy_max_bytes(d->code_policy)) {
                 free(data);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -124,6 +126,81 @@ const char *http_query(const http_request *req, const char *key)
 const char *http_header(const http_request *req, const char *key)
 {
         return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, key);
+}
+
+int http_base64_decode(const char *in, unsigned char **ret, size_t *ret_n)
+{
+        size_t len = strlen(in);
+        _cleanup_free_ unsigned char *out = malloc(len / 4 * 3 + 4);
+        EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
+        int n1 = 0, n2 = 0, r = -ENOMEM;
+        if (out && ctx) {
+                EVP_DecodeInit(ctx);
+                r = EVP_DecodeUpdate(ctx, out, &n1, (const unsigned char *)in, (int)len) < 0 ||
+                                    EVP_DecodeFinal(ctx, out + n1, &n2) < 0 ? -EINVAL : 0;
+        }
+        EVP_ENCODE_CTX_free(ctx);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(out);
+        *ret_n = (size_t)(n1 + n2);
+        return 0;
+}
+
+char *http_base64_encode(const void *data, size_t n)
+{
+        char *out = malloc((n + 2) / 3 * 4 + 1);
+        if (out)
+                EVP_EncodeBlock((unsigned char *)out, data, (int)n);
+        return out;
+}
+
+static enum MHD_Result add_pair(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+        json_array_append_new(cls, json_pack("[s, s]", key, value ? value : ""));
+        return MHD_YES;
+}
+
+/* name=value&... again, percent-encoded, from MHD's decoded query arguments. */
+static char *query_string(const http_request *req)
+{
+        json_auto_t *args = json_array();
+        MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, add_pair, args);
+        size_t n = 1, k;
+        json_t *pair;
+        json_array_foreach(args, k, pair)
+                n += 3 * (strlen(json_string_value(json_array_get(pair, 0))) +
+                          strlen(json_string_value(json_array_get(pair, 1)))) + 2;
+        char *out = malloc(n), *o = out;
+        if (!out)
+                return NULL;
+        json_array_foreach(args, k, pair) {
+                if (k)
+                        *o++ = '&';
+                for (int part = 0; part < 2; part++) {
+                        if (part)
+                                *o++ = '=';
+                        for (const unsigned char *c = (const unsigned char *)json_string_value(json_array_get(pair, part)); *c; c++)
+                                o += isalnum(*c) || strchr("-._~", *c) ? sprintf(o, "%c", *c) : sprintf(o, "%%%02X", *c);
+                }
+        }
+        *o = '\0';
+        return out;
+}
+
+json_t *http_request_json(const http_request *req)
+{
+        json_t *headers = json_array();
+        if (headers)
+                MHD_get_connection_values(req->conn, MHD_HEADER_KIND, add_pair, headers);
+        _cleanup_free_ char *query = query_string(req);
+        _cleanup_free_ char *body = http_base64_encode(req->body, req->body_size);
+        if (!headers || !query || !body) {
+                json_decref(headers);
+                return NULL;
+        }
+        return json_pack("{s:s, s:s, s:s, s:o, s:s}", "method", req->method, "path", req->path, "query", query,
+                         "headers", headers, "body_b64", body);
 }
 
 bool http_body_json(http_request *req, http_response *res, json_t **ret)

@@ -75,6 +75,14 @@ void http_server_quiesce(http_server *s);
 /* Closes every connection and frees; handlers must have returned (see daemon_enter). */
 http_server *http_server_free(http_server *s);
 
+/* Base64 (with or without line breaks) into bytes, the caller's; -EINVAL when it is not. */
+int http_base64_decode(const char *in, unsigned char **ret, size_t *ret_n);
+/* n bytes as base64 text, the caller's; NULL on -ENOMEM. */
+char *http_base64_encode(const void *data, size_t n);
+/* The request as a function runtime is given it: {"method", "path", "query" (percent-encoded),
+ * "headers": [[name, value], ...], "body_b64"}. NULL on -ENOMEM. */
+json_t *http_request_json(const http_request *req);
+
 /* Query argument or header of the request, or NULL. */
 const char *http_query(const http_request *req, const char *key);
 const char *http_header(const http_request *req, const char *key);

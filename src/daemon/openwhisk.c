@@ -113,7 +113,8 @@ static int slot_load(slot *s, char *errbuf, size_t errlen)
                 return r;
         }
         const pw_function fn = {.code_uri = s->code_uri, .main = s->main, .digest = s->digest,
-                                .env = (const char *const *)s->env};
+                                .env = (const char *const *)s->env,
+                                .convention = s->mode == SLOT_FISSION ? "fission" : NULL};
         r = pw_instance_specialize(i, &fn);
         slot_write_streams(s, i); /* what the module printed as it loaded, its traceback */
         if (r < 0) {
@@ -148,6 +149,7 @@ int slot_specialize(slot *s, slot_mode mode, const char *action_name, const char
         int r = s->action_name && s->code_uri && (!digest || s->digest) && s->main && s->env ? 0 : -ENOMEM;
         for (size_t i = 0; r == 0 && env && env[i]; i++)
                 r = strv_push(&s->env, env[i]);
+        s->mode = mode; /* slot_load calls the function as the mode's platform does */
         if (r == 0)
                 r = slot_load(s, errbuf, errlen);
         else
@@ -433,6 +435,7 @@ const http_route slot_routes[] = {
         {"POST", "/init", ow_init},
         {"POST", "/run", ow_run},
         {"POST", "/v2/specialize", fission_specialize},
+        {"POST", "/specialize", fission_specialize_v1},
         {"GET", "/healthz", fission_healthz},
         {"POST", "/", slot_root},
         {NULL, "*", fission_invoke},

@@ -86,5 +86,6 @@ void slot_log_error(slot *s, const char *error);
 
 /* Fission's environment contract on a slot (fission.c). */
 void fission_specialize(http_request *req, http_response *res);
+void fission_specialize_v1(http_request *req, http_response *res);
 void fission_healthz(http_request *req, http_response *res);
 void fission_invoke(http_request *req, http_response *res);

@@ -132,7 +132,7 @@ int agent_specialize(const agent_channel *ch, const agent_code *code, uint64_t d
                 return err_set(err, r, "environment entries must be KEY=VALUE");
         json_auto_t *req = json_pack("{s:s, s:s, s:s, s:o}", "op", "specialize", "filename",
                                                code->filename, "main", code->main, "env", env);
-        if (!req)
+        if (!req || (code->convention && json_object_set_new(req, "convention", json_string(code->convention)) < 0))
                 return -ENOMEM;
         r = send_json(ch, req, deadline_us, err);
         if (r >= 0) {

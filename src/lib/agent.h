@@ -21,6 +21,7 @@ typedef struct agent_code {
         char *const *env;     /* KEY=VALUE, may be NULL */
         const void *blob;
         size_t size;
+        const char *convention; /* pw_function's; NULL: the agent's default */
 } agent_code;
 
 /* What the code printed on its stdout and stderr (NULL: nothing), each on its own. */

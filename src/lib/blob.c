@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <curl/curl.h>
 #include <pthread.h>
+#include <sys/stat.h>
 
 #include "blob.h"
+#include "package.h"
 #include "digest.h"
 
 void code_uri_done(code_uri *u)
@@ -187,6 +189,9 @@ static int fetch_file(const char *path, size_t max, const code_policy *policy, b
                 return r;
         if (!policy && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
                 return err_set(err, negative_errno(), "cannot read %s: %m", path);
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) /* a package: its files as one archive */
+                return package_directory(fd, path, max, &ret->data, &ret->size, err);
         r = read_fd(fd, max, &ret->data, &ret->size);
         if (r == -EFBIG)
                 return err_set(err, r, "%s is larger than %zu bytes", path, max);
@@ -223,11 +228,13 @@ int blob_fetch(const char *uri, const char *digest, size_t max, const code_polic
                 return r;
         }
         b.filename = TAKE_PTR(u.filename);
-        /* The agent tells source from archive by the name; a name that says neither is sniffed. */
+        /* The agent tells source from archive by the name; a name that says neither is sniffed
+         * (a directory came as a ustar archive: "ustar" at offset 257). */
         if (!str_has_suffix(b.filename, ".py") && !str_has_suffix(b.filename, ".zip")) {
                 bool zip = b.size >= 4 && !memcmp(b.data, "PK\x03\x04", 4);
+                bool tar = b.size >= 263 && !memcmp(b.data + 257, "ustar", 5);
                 free(b.filename);
-                b.filename = strdup(zip ? "action.zip" : "main.py");
+                b.filename = strdup(zip ? "action.zip" : tar ? "package.tar" : "main.py");
                 if (!b.filename) {
                         code_uri_done(&u);
                         blob_done(&b);

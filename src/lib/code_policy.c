@@ -129,13 +129,15 @@ static const char *root_of(const code_policy *p, const char *path, const char **
         for (char **root = p->roots; root && *root; root++) {
                 size_t n = strlen(*root);
                 bool is_slash = n == 1; /* "/" holds everything */
+                if (!is_slash && !strcmp(path, *root)) {
+                        *ret_rest = "."; /* the root itself: a package directory of code */
+                        return *root;
+                }
                 if (is_slash || (!strncmp(path, *root, n) && path[n] == '/')) {
                         const char *rest = path + (is_slash ? 1 : n + 1);
                         while (*rest == '/')
                                 rest++;
-                        if (!*rest)
-                                continue; /* the root itself is no file */
-                        *ret_rest = rest;
+                        *ret_rest = *rest ? rest : ".";
                         return *root;
                 }
         }
@@ -163,9 +165,9 @@ int code_policy_open(const code_policy *p, const char *path, int *ret_fd, pw_err
         if (fd < 0)
                 return err_set(err, negative_errno(), "cannot read %s: %m", path);
         struct stat st;
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
                 close(fd);
-                return err_set(err, -EACCES, "%s is not a regular file", path);
+                return err_set(err, -EACCES, "%s is not a regular file or a directory", path);
         }
         *ret_fd = fd;
         return 0;

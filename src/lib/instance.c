@@ -242,7 +242,7 @@ PW_PUBLIC int pw_instance_specialize(pw_instance *i, const pw_function *fn)
         if (r < 0)
                 return instance_fail(i, r, &err, "specialize");
         const agent_code code = {b.filename, fn->main && *fn->main ? fn->main : "main",
-                                 (char *const *)fn->env, b.data, b.size};
+                                 (char *const *)fn->env, b.data, b.size, fn->convention};
         r = agent_specialize(&i->ch, &code, deadline_after(SPECIALIZE_TIMEOUT_MS), &i->streams, &err);
         blob_done(&b);
         if (channel_lost(r))

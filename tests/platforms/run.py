@@ -4,11 +4,15 @@
 Usage: run.py PREWARMD CASES.json
 
 Starts prewarmd on a scratch state dir with one action slot, builds the python3 template through
-its API, and for each case: resets and claims the slot (with the case's container environment),
-initializes it, runs it, and checks every answer and then the slot's logs the way OpenWhisk's
-checkStreams does: exactly `sentinels` end markers on each stream, then each stream with the
-markers removed and trimmed. Prints one line per case; exits 1 if any case failed. Everything it
-started is stopped and removed, also on failure.
+its API, and for each case resets the slot and drives it the platform's way:
+- openwhisk: claims it (with the case's container environment), initializes it, runs it, and
+  checks every answer and then the slot's logs the way OpenWhisk's checkStreams does: exactly
+  `sentinels` end markers on each stream, then each stream with the markers removed and trimmed;
+- fission: writes the suite's package under the daemon's --fission-root, specializes the slot (v1
+  or v2, as the fetcher does), then sends it HTTP requests as the router does and checks status,
+  headers and body.
+Prints one line per case; exits 1 if any case failed. Everything it started is stopped and
+removed, also on failure.
 """
 import base64
 import http.client
@@ -88,11 +92,13 @@ class Daemon:
     def __init__(self, prewarmd):
         self.work = tempfile.mkdtemp(prefix="prewarm-platforms.")
         self.state = os.path.join(self.work, "state")
+        self.fission_root = os.path.join(self.work, "userfunc")
+        os.mkdir(self.fission_root)
         self.port = free_port()
         self.log = open(os.path.join(self.work, "daemon.log"), "wb")
         self.proc = subprocess.Popen(
             [prewarmd, "--state-dir", self.state, "--openwhisk-ports", "%d-%d" % (self.port, self.port),
-             "--zygotes", "1-2"], stdout=self.log, stderr=self.log)
+             "--zygotes", "1-2", "--fission-root", self.fission_root], stdout=self.log, stderr=self.log)
         self.sock = os.path.join(self.state, "prewarmd.sock")
         for _ in range(400):
             if os.path.exists(self.sock):
@@ -119,6 +125,16 @@ class Daemon:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
         try:
             return request(conn, method, path, body)
+        finally:
+            conn.close()
+
+    def slot_raw(self, method, path, body=b"", headers=None):
+        """A request as a platform's router sends it: (status, headers, body bytes)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
         finally:
             conn.close()
 
@@ -185,6 +201,70 @@ def check_streams(out, err, want):
     return problems
 
 
+def write_files(root, files):
+    for name, text in files.items():
+        path = os.path.join(root, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+
+
+def check_web_answer(step, status, headers, body, want):
+    problems = []
+    text = body.decode("utf-8", "replace")
+    if status != want.get("status", 200):
+        problems.append("%s: status %s, wanted %s (%s)" % (step, status, want.get("status", 200), text[:300]))
+    if "body" in want and want.get("method") != "HEAD" and text != want["body"]:
+        problems.append("%s: body %r, wanted %r" % (step, text[:300], want["body"]))
+    if "body_contains" in want and want["body_contains"] not in text:
+        problems.append("%s: body lacks %r: %r" % (step, want["body_contains"], text[:300]))
+    if "body_b64" in want and body != base64.b64decode(want["body_b64"]):
+        problems.append("%s: body %r" % (step, body[:100]))
+    if "json" in want:
+        try:
+            if json.loads(text) != want["json"]:
+                problems.append("%s: JSON %s" % (step, text[:300]))
+        except ValueError:
+            problems.append("%s: not JSON: %r" % (step, text[:300]))
+    if "content_type" in want and not headers.get("content-type", "").startswith(want["content_type"]):
+        problems.append("%s: content type %r" % (step, headers.get("content-type")))
+    for name, value in want.get("header", {}).items():
+        if headers.get(name.lower()) != value:
+            problems.append("%s: header %s is %r, wanted %r" % (step, name, headers.get(name.lower()), value))
+    return problems
+
+
+def run_fission_case(d, suite, case):
+    d.api("DELETE", "/v1/slots/%d" % d.port)
+    problems = []
+    if case.get("user"):
+        write_files(d.fission_root, {"user": case["user"]})
+    write_files(d.fission_root, case.get("user_file", {}))
+    spec = case.get("specialize")
+    if spec == "v1":
+        status, _ = d.slot("POST", "/specialize")
+        problems += [] if status == 200 else ["v1 specialize: status %s" % status]
+    elif spec is not None:
+        target = os.path.join(d.fission_root, spec["file"]) if "file" in spec else os.path.join(d.fission_root, "pkg")
+        body = {"filepath": target, "functionName": spec["functionName"], "url": "/" + case["name"][:8],
+                "FunctionMetadata": {"name": "fn", "namespace": "default"}, "envVersion": 2}
+        status, answer = d.slot("POST", "/v2/specialize", body)
+        if status != 200:
+            problems.append("v2 specialize: status %s (%s)" % (status, answer))
+        if "respecialize" in case:
+            status, answer = d.slot("POST", "/v2/specialize", body)
+            if status != case["respecialize"]:
+                problems.append("second specialize: status %s, wanted %s" % (status, case["respecialize"]))
+    for k, req in enumerate(case.get("requests", [])):
+        status, headers, body = d.slot_raw(req["method"], req["path"], req.get("data", "").encode(),
+                                           req.get("headers"))
+        problems += check_web_answer("request %d (%s %s)" % (k + 1, req["method"], req["path"]), status, headers,
+                                     body, req)
+    if "stderr_contains" in case:
+        problems += check_streams(*d.streams(), {"stderr_contains": case["stderr_contains"]})
+    return problems
+
+
 def run_case(d, case):
     d.api("DELETE", "/v1/slots/%d" % d.port)
     status, body = d.api("POST", "/v1/slots/claim", {"env": case.get("claim_env", {})})
@@ -215,8 +295,9 @@ def main(prewarmd, cases_path):
     d = Daemon(prewarmd)
     failed = 0
     try:
+        write_files(os.path.join(d.fission_root, "pkg"), suite.get("package", {}))
         for case in suite["cases"]:
-            problems = run_case(d, case)
+            problems = run_fission_case(d, suite, case) if suite["platform"] == "fission" else run_case(d, case)
             note = " (deviation: %s)" % case["deviation"] if "deviation" in case else ""
             print("%s %s: %s%s" % ("ok  " if not problems else "FAIL", suite["platform"], case["name"], note))
             for p in problems:
