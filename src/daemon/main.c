@@ -151,7 +151,8 @@ static void usage(FILE *f)
                 "  --listen HOST:PORT       also serve the API on TCP; every TCP request needs the bearer token\n"
                 "                           (--token-file's, else one made at first start in STATE/api.token)\n"
                 "  --token-file FILE        require 'Authorization: Bearer TOKEN' on every API request\n"
-                "  --openwhisk-ports A-B    one action slot per port on 127.0.0.1 (OpenWhisk, Knative, Fission)\n"
+                "  --openwhisk-ports A-B    one action slot per port on 127.0.0.1 (OpenWhisk, Knative, Fission);\n"
+                "                           'env': one slot on $PORT, default 8080 (Knative's container contract)\n"
                 "  --slot-template NAME     template of the slots' instances (default python3)\n"
                 "  --fission-root DIR       where Fission's deployment packages are (default /userfunc)\n"
                 "  --code-root DIR          file:// code may come from beneath DIR (repeatable; default: none,\n"
@@ -236,7 +237,14 @@ static int parse_options(int argc, char **argv, daemon_config *c)
                 case 'h': usage(stdout); exit(0);
                 case 'V': printf("prewarmd %s\n", PW_VERSION); exit(0);
                 case 'o':
-                        if (parse_range(optarg, &c->ow_port_first, &c->ow_port_last, 65535) < 0)
+                        if (!strcmp(optarg, "env")) { /* Knative tells a container its port in $PORT */
+                                const char *port = getenv("PORT");
+                                char *end;
+                                unsigned long v = port && *port ? strtoul(port, &end, 10) : 8080;
+                                if ((port && *port && *end) || v == 0 || v > 65535)
+                                        return fprintf(stderr, "prewarmd: $PORT is not a port: '%s'\n", port), -EINVAL;
+                                c->ow_port_first = c->ow_port_last = (unsigned)v;
+                        } else if (parse_range(optarg, &c->ow_port_first, &c->ow_port_last, 65535) < 0)
                                 return fprintf(stderr, "prewarmd: --openwhisk-ports wants A-B, got '%s'\n", optarg), -EINVAL;
                         break;
                 case 'z':

@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "functions.h"
+#include "http.h"
 #include "instance.h"
 #include "metrics.h"
 #include "openwhisk.h"
@@ -353,7 +354,77 @@ static void run_error(slot *s, http_response *res, int r, const char *msg)
         http_reply_error(res, code, "%s", text);
 }
 
-static void do_run(slot *s, json_t *message, http_response *res)
+/* A web action's result {"statusCode", "headers", "body"} as the HTTP response, the way OpenWhisk
+ * answers web actions: a string body as it is (base64 decoded for a binary content type), any
+ * other body as JSON, 204 for an empty 200. Other results: the object as JSON. */
+static void reply_web_action(http_response *res, const char *result)
+{
+        json_auto_t *r = json_loads(result, 0, NULL);
+        json_t *code = json_object_get(r, "statusCode"), *headers = json_object_get(r, "headers");
+        json_t *body = json_object_get(r, "body");
+        if (!json_is_object(r) || (!code && !headers && !body))
+                return http_reply_text(res, 200, "application/json", result, strlen(result));
+        unsigned status = json_is_integer(code) && json_integer_value(code) >= 100 && json_integer_value(code) <= 599
+                                  ? (unsigned)json_integer_value(code) : 200;
+        const char *type = NULL, *key;
+        json_t *v;
+        json_object_foreach(headers, key, v)
+                if (!strcasecmp(key, "Content-Type") && json_is_string(v))
+                        type = json_string_value(v);
+        _cleanup_free_ char *dumped = NULL;
+        _cleanup_free_ unsigned char *decoded = NULL;
+        const char *data = "";
+        size_t n = 0;
+        if (json_is_string(body)) {
+                data = json_string_value(body);
+                n = strlen(data);
+                bool binary = type && (!strncmp(type, "image/", 6) || !strncmp(type, "application/octet-stream", 24));
+                if (binary && http_base64_decode(data, &decoded, &n) == 0)
+                        data = (const char *)decoded;
+        } else if (body && !json_is_null(body)) {
+                if (!(dumped = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY)))
+                        return http_reply_error(res, 500, "out of memory");
+                data = dumped;
+                n = strlen(dumped);
+                type = type ? type : "application/json";
+        }
+        if (status == 200 && n == 0)
+                status = 204;
+        http_reply_text(res, status, type ? NULL : "text/html; charset=utf-8", data, n);
+        json_object_foreach(headers, key, v)
+                if (json_is_string(v) || json_is_number(v)) {
+                        _cleanup_free_ char *text = json_is_string(v) ? strdup(json_string_value(v))
+                                                                       : json_dumps(v, JSON_ENCODE_ANY);
+                        if (text && strcasecmp(key, "Content-Length"))
+                                http_add_header(res, key, "%s", text);
+                }
+        if (type && !json_is_string(json_object_get(headers, "Content-Type")) &&
+            !json_is_string(json_object_get(headers, "content-type")))
+                http_add_header(res, "Content-Type", "%s", type); /* the JSON body's default */
+}
+
+/* The fields a web action reads of its request (Knative's entry): method, headers, path, user. */
+static void add_web_fields(json_t *value, http_request *req, json_t *activation)
+{
+        json_t *headers = json_object();
+        json_auto_t *pairs = http_request_json(req);
+        size_t k;
+        json_t *pair;
+        json_array_foreach(json_object_get(pairs, "headers"), k, pair) {
+                _cleanup_free_ char *name = strdup(json_string_value(json_array_get(pair, 0)));
+                for (char *c = name; c && *c; c++)
+                        *c = (char)tolower((unsigned char)*c);
+                if (name)
+                        json_object_set(headers, name, json_array_get(pair, 1));
+        }
+        const char *ns = json_string_value(json_object_get(activation, "namespace"));
+        json_object_set_new(value, "__ow_method", json_string(req->method));
+        json_object_set_new(value, "__ow_headers", headers);
+        json_object_set_new(value, "__ow_path", json_string(""));
+        json_object_set_new(value, "__ow_user", json_string(ns ? ns : ""));
+}
+
+static void do_run(slot *s, json_t *message, http_response *res, bool web)
 {
         if (s->mode != SLOT_OPENWHISK) {
                 metrics_error(s->d->metrics, "not_initialized");
@@ -384,6 +455,8 @@ static void do_run(slot *s, json_t *message, http_response *res)
         if (r < 0)
                 return run_error(s, res, r, msg[0] ? msg : strerror(-r));
         slot_end_activation(s, NULL);
+        if (web)
+                return reply_web_action(res, result);
         http_reply_text(res, 200, "application/json", result, strlen(result));
 }
 
@@ -394,7 +467,7 @@ static void ow_run(http_request *req, http_response *res)
         if (!body)
                 return;
         pthread_mutex_lock(&s->lock);
-        do_run(s, body, res);
+        do_run(s, body, res, false);
         pthread_mutex_unlock(&s->lock);
 }
 
@@ -408,26 +481,30 @@ static void slot_root(http_request *req, http_response *res)
         pthread_mutex_unlock(&s->lock);
         if (mode == SLOT_FISSION)
                 return fission_invoke(req, res);
-        json_auto_t *body = body_object(req, res);
+        json_auto_t *body = req->body_size ? body_object(req, res) : json_object(); /* a bare GET or POST */
         if (!body)
                 return;
         json_t *init = json_object_get(body, "init");
         json_t *activation = json_object_get(body, "activation");
+        json_t *value = json_object_get(body, "value");
         pthread_mutex_lock(&s->lock);
         if (init)
                 do_init(s, init, res);
-        if ((!init || res->status == 200) && (activation || json_object_get(body, "value"))) {
-                /* The activation's fields are the context; the value may sit beside it or in it. */
-                json_auto_t *message = json_is_object(activation) ? json_copy(activation) : json_object();
-                json_t *value = json_object_get(body, "value");
-                if (value)
-                        json_object_set(message, "value", value);
-                do_run(s, message, res);
-        } else if (!init && s->mode == SLOT_FREE)
+        if (init && !activation && !value) {
+                /* initialized (or not) and nothing to run */
+        } else if (!init && s->mode == SLOT_FREE) {
                 /* Neither form: a Fission router's request to a slot not specialized yet. */
                 http_reply_error(res, 500, "Generic container: no requests supported");
-        else if (!init)
-                http_reply_error(res, 400, "expected {\"init\": {...}} and/or {\"activation\": {...}, \"value\": {...}}");
+        } else if (!init || res->status == 200) {
+                /* The activation's fields are the context; the value, with the request's fields a
+                 * web action reads (__ow_method, __ow_headers, ...), sits beside it. */
+                json_auto_t *message = json_is_object(activation) ? json_copy(activation) : json_object();
+                json_auto_t *args = json_is_object(value) ? json_copy(value) : value ? json_incref(value) : json_object();
+                if (json_is_object(args))
+                        add_web_fields(args, req, activation);
+                json_object_set(message, "value", args);
+                do_run(s, message, res, true);
+        }
         pthread_mutex_unlock(&s->lock);
 }
 
@@ -438,6 +515,7 @@ const http_route slot_routes[] = {
         {"POST", "/specialize", fission_specialize_v1},
         {"GET", "/healthz", fission_healthz},
         {"POST", "/", slot_root},
+        {"GET", "/", slot_root},
         {NULL, "*", fission_invoke},
 };
 const size_t slot_n_routes = ELEMENTSOF(slot_routes);

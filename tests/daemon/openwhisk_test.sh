@@ -117,7 +117,7 @@ grep -q "of instance\|python3-[0-9]*-[0-9]" "$work/body" && fail "error body nam
 # ---------------------------------------------------------------- Knative single entry
 url POST $s3/ -d "{\"init\": {\"name\": \"kn\", \"main\": \"main\", \"code\": $action}}"; expect "Knative init" 200 '"ok":true'
 url POST $s3/ -d '{"activation": {"activation_id": "k1", "namespace": "kns", "deadline": "0"}, "value": {"n": 9}}'
-expect "Knative run" 200 '"args":\{"n":9\}'
+expect "Knative run, the request's fields beside the value" 200 '"args":\{"n":9,"__ow_method":"POST","__ow_headers":\{'
 grep -q '"__OW_NAMESPACE":"kns"' "$work/body" && ok "Knative activation context" || fail "Knative context"
 api DELETE /v1/slots/$p3;                           expect "reset the Knative slot" 200 '"state":"free"'
 url POST $s3/ -d "{\"init\": {\"name\": \"kn\", \"main\": \"main\", \"code\": $action}, \"activation\": {\"activation_id\": \"k2\"}, \"value\": {\"n\": 10}}"

@@ -265,6 +265,21 @@ def run_fission_case(d, suite, case):
     return problems
 
 
+def run_knative_case(d, case):
+    d.api("DELETE", "/v1/slots/%d" % d.port)
+    problems = []
+    for k, req in enumerate(case.get("requests", [])):
+        headers = dict(req.get("headers", {}))
+        data = req.get("data", "").encode()
+        if "json_body" in req:
+            data = json.dumps(req["json_body"]).encode()
+            headers.setdefault("Content-Type", "application/json")
+        status, got_headers, body = d.slot_raw(req["method"], req["path"], data, headers)
+        problems += check_web_answer("request %d (%s %s)" % (k + 1, req["method"], req["path"]), status,
+                                     got_headers, body, req)
+    return problems
+
+
 def run_case(d, case):
     d.api("DELETE", "/v1/slots/%d" % d.port)
     status, body = d.api("POST", "/v1/slots/claim", {"env": case.get("claim_env", {})})
@@ -297,7 +312,9 @@ def main(prewarmd, cases_path):
     try:
         write_files(os.path.join(d.fission_root, "pkg"), suite.get("package", {}))
         for case in suite["cases"]:
-            problems = run_fission_case(d, suite, case) if suite["platform"] == "fission" else run_case(d, case)
+            platform = suite["platform"]
+            problems = (run_fission_case(d, suite, case) if platform == "fission" else
+                        run_knative_case(d, case) if platform == "knative" else run_case(d, case))
             note = " (deviation: %s)" % case["deviation"] if "deviation" in case else ""
             print("%s %s: %s%s" % ("ok  " if not problems else "FAIL", suite["platform"], case["name"], note))
             for p in problems:
