@@ -150,7 +150,8 @@ class Agent:
     def __init__(self):
         self.handler = None
         self.specialized = False
-        self.web = None               # the Fission convention's Flask app
+        self.web = None               # the Fission and OpenFaaS conventions' Flask app
+        self.convention = "openwhisk"
 
     def specialize(self, req, blob):
         if self.specialized:
@@ -159,8 +160,8 @@ class Agent:
         convention = req.get("convention", "openwhisk")
         if not isinstance(filename, str) or not filename.endswith((".py", ".zip", ".tar")):
             raise ProtocolError("filename must be a string ending in .py, .zip or .tar")
-        if convention not in ("openwhisk", "fission"):
-            raise ProtocolError("convention must be openwhisk or fission")
+        if convention not in ("openwhisk", "fission", "openfaas"):
+            raise ProtocolError("convention must be openwhisk, fission or openfaas")
         if not isinstance(entry, str):
             raise ProtocolError("main must be a string")
         if not isinstance(env, dict) or not all(
@@ -170,8 +171,9 @@ class Agent:
         os.environ.update(env)        # before any user code runs, module level included
 
         with Capture() as output:
-            if convention == "fission":
+            if convention in ("fission", "openfaas"):
                 handler = self.load_fission(filename, blob, entry, output)
+                self.convention = convention
             else:
                 handler = self.load(filename, blob, entry, req["filename"], output)
         self.handler = handler
@@ -224,6 +226,28 @@ class Agent:
             raise Refused("load", "cannot unpack the package: " + describe(exc))
         return root
 
+    def call_web(self):
+        """The function, inside the request context: Fission's main(), or OpenFaaS's
+        handle(event, context) with its answer formatted as python3-http's index.py does."""
+        if self.convention == "fission":
+            return self.handler()
+        import flask
+        request = flask.request
+        event = types.SimpleNamespace(body=request.get_data(), headers=request.headers, method=request.method,
+                                      query=request.args, path=request.path)
+        context = types.SimpleNamespace(hostname=os.environ.get("HOSTNAME", "localhost"))
+        res = self.handler(event, context)
+        if res is None:
+            return "", 200
+        if not isinstance(res, dict):
+            return res
+        body = res.get("body", "")
+        body = flask.jsonify(body) if isinstance(body, dict) else str(body)
+        headers = res.get("headers", [])
+        if isinstance(headers, dict):
+            headers = list(headers.items())
+        return body, res.get("statusCode", 200), headers
+
     def invoke_web(self, req):
         """One request as Fission's environment serves it: the function inside a Flask request
         context, what it returns made into a response by Flask."""
@@ -237,7 +261,7 @@ class Agent:
                         path=http.get("path", "/"), method=http.get("method", "GET"),
                         query_string=http.get("query", ""), data=body,
                         headers=[tuple(h) for h in http.get("headers", [])]):
-                    response = self.web.make_response(self.handler())
+                    response = self.web.make_response(self.call_web())
                 error = None
             except BaseException as exc:
                 error = exc

@@ -23,6 +23,19 @@ void fission_healthz(http_request *req, http_response *res)
         http_reply_text(res, 200, "text/plain", "", 0);
 }
 
+/* of-watchdog's answer: "OK" once the function is there to take requests, 503 before. */
+void openfaas_health(http_request *req, http_response *res)
+{
+        slot *s = req->data;
+        pthread_mutex_lock(&s->lock);
+        bool ready = s->mode == SLOT_OPENFAAS;
+        pthread_mutex_unlock(&s->lock);
+        if (ready)
+                http_reply_text(res, 200, "text/plain", "OK", 2);
+        else
+                http_reply_text(res, 503, "text/plain", "", 0);
+}
+
 /* Whether name is a functionName Fission's Python environment takes: "module.func", "pkg.mod.func",
  * "func" or "" (main.main), made of Python identifiers (which also keeps "../" out). */
 static bool function_name_ok(const char *name)
@@ -171,7 +184,7 @@ static void reply_web(http_response *res, const char *result)
 
 static void invoke_locked(slot *s, const char *args, http_response *res)
 {
-        if (s->mode != SLOT_FISSION) {
+        if (!slot_mode_web(s->mode)) {
                 /* What Fission's own environments answer before specialization. */
                 http_reply_error(res, s->mode == SLOT_FREE ? 500 : 404, "%s", s->mode == SLOT_FREE ?
                                  "Generic container: no requests supported" : "no such endpoint");
@@ -182,7 +195,7 @@ static void invoke_locked(slot *s, const char *args, http_response *res)
         uint64_t t0 = now_us();
         int r = slot_invoke(s, args, SLOT_DEFAULT_TIMEOUT_MS, &result, &logs, msg, sizeof(msg));
         metrics_observe(s->d->metrics, STAGE_TOTAL, now_us() - t0);
-        metrics_invocation(s->d->metrics, "fission", r < 0 ? -1 : PW_SOURCE_WARM);
+        metrics_invocation(s->d->metrics, s->mode == SLOT_OPENFAAS ? "openfaas" : "fission", r < 0 ? -1 : PW_SOURCE_WARM);
         slot_end_activation(s, r < 0 ? msg : NULL);
         http_note(res, "fission function %s", s->action_name);
         if (r == -EREMOTEIO) { /* what Flask answers for a view that raised */

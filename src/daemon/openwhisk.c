@@ -46,7 +46,7 @@ void slot_log_error(slot *s, const char *error)
 void slot_end_activation(slot *s, const char *error)
 {
         write_line(s->err_fd, error);
-        if (s->mode == SLOT_FISSION) /* Fission reads the streams as they are: no framing */
+        if (slot_mode_web(s->mode)) /* Fission and OpenFaaS read the streams as they are: no framing */
                 return;
         write_line(s->out_fd, OW_LOG_MARKER "\n");
         write_line(s->err_fd, OW_LOG_MARKER "\n");
@@ -115,7 +115,8 @@ static int slot_load(slot *s, char *errbuf, size_t errlen)
         }
         const pw_function fn = {.code_uri = s->code_uri, .main = s->main, .digest = s->digest,
                                 .env = (const char *const *)s->env,
-                                .convention = s->mode == SLOT_FISSION ? "fission" : NULL};
+                                .convention = s->mode == SLOT_FISSION   ? "fission"
+                                              : s->mode == SLOT_OPENFAAS ? "openfaas" : NULL};
         r = pw_instance_specialize(i, &fn);
         slot_write_streams(s, i); /* what the module printed as it loaded, its traceback */
         if (r < 0) {
@@ -479,7 +480,7 @@ static void slot_root(http_request *req, http_response *res)
         pthread_mutex_lock(&s->lock);
         slot_mode mode = s->mode;
         pthread_mutex_unlock(&s->lock);
-        if (mode == SLOT_FISSION)
+        if (slot_mode_web(mode))
                 return fission_invoke(req, res);
         json_auto_t *body = req->body_size ? body_object(req, res) : json_object(); /* a bare GET or POST */
         if (!body)
@@ -514,6 +515,7 @@ const http_route slot_routes[] = {
         {"POST", "/v2/specialize", fission_specialize},
         {"POST", "/specialize", fission_specialize_v1},
         {"GET", "/healthz", fission_healthz},
+        {"GET", "/_/health", openfaas_health},
         {"POST", "/", slot_root},
         {"GET", "/", slot_root},
         {NULL, "*", fission_invoke},

@@ -17,7 +17,10 @@
 #define OW_LOG_MARKER "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
 #define SLOT_DEFAULT_TIMEOUT_MS 60000
 
-typedef enum slot_mode { SLOT_FREE, SLOT_OPENWHISK, SLOT_FISSION } slot_mode;
+typedef enum slot_mode { SLOT_FREE, SLOT_OPENWHISK, SLOT_FISSION, SLOT_OPENFAAS } slot_mode;
+
+/* A slot whose function answers HTTP requests itself (Fission, OpenFaaS), through flask.request. */
+static inline bool slot_mode_web(slot_mode m) { return m == SLOT_FISSION || m == SLOT_OPENFAAS; }
 
 typedef struct slot {
         daemon_ctx *d;
@@ -89,3 +92,5 @@ void fission_specialize(http_request *req, http_response *res);
 void fission_specialize_v1(http_request *req, http_response *res);
 void fission_healthz(http_request *req, http_response *res);
 void fission_invoke(http_request *req, http_response *res);
+/* OpenFaaS's python3-http template on a slot: of-watchdog's /_/health. */
+void openfaas_health(http_request *req, http_response *res);

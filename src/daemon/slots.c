@@ -4,6 +4,7 @@
 
 #include "api.h"
 #include "function_def.h"
+#include "functions.h"
 #include "openwhisk.h"
 
 struct slots {
@@ -164,7 +165,9 @@ void slots_kill_instances(slots *s)
 
 static json_t *slot_json(slot *sl)
 {
-        const char *state = sl->mode == SLOT_OPENWHISK ? "openwhisk" : sl->mode == SLOT_FISSION ? "fission" : "free";
+        const char *state = sl->mode == SLOT_OPENWHISK  ? "openwhisk"
+                            : sl->mode == SLOT_FISSION  ? "fission"
+                            : sl->mode == SLOT_OPENFAAS ? "openfaas" : "free";
         char addr[32];
         snprintf(addr, sizeof(addr), "127.0.0.1:%u", sl->port);
         _cleanup_free_ char *out = strdup_printf("%s/slots/%u/stdout", sl->d->cfg.state_dir, sl->port);
@@ -191,25 +194,50 @@ void slots_get(http_request *req, http_response *res)
 }
 
 /* A claim's body, optional: {"env": {"__OW_API_HOST": "...", ...}}, the environment an invoker
- * gives an action container when it starts one. */
-static int claim_env(http_request *req, http_response *res, char ***ret)
+ * gives an action container when it starts one, and {"openfaas": {"code", "main"}} for a slot
+ * that is an OpenFaaS function (its handler, as the python3-http template runs it). */
+static int claim_body(http_request *req, http_response *res, char ***ret_env, json_t **ret_openfaas)
 {
         json_auto_t *body = NULL;
         if (!http_body_json(req, res, &body))
                 return -EINVAL;
         json_t *env = json_is_object(body) ? json_object_get(body, "env") : NULL;
-        if ((body && !json_is_object(body)) || env_to_strv(env, ret) < 0) {
-                http_reply_error(res, 400, "a claim's body is {\"env\": {\"NAME\": \"value\", ...}}");
+        json_t *faas = json_is_object(body) ? json_object_get(body, "openfaas") : NULL;
+        if ((body && !json_is_object(body)) || env_to_strv(env, ret_env) < 0 ||
+            (faas && (!json_is_object(faas) || !json_is_string(json_object_get(faas, "code"))))) {
+                http_reply_error(res, 400, "a claim's body is {\"env\": {\"NAME\": \"value\", ...}, "
+                                 "\"openfaas\": {\"code\": URI, \"main\": \"handler.handle\"}}");
                 return -EINVAL;
         }
+        *ret_openfaas = json_incref(faas);
         return 0;
+}
+
+/* Makes the claimed slot the OpenFaaS function faas names; false (answered) on failure. */
+static bool claim_openfaas(slot *sl, json_t *faas, http_response *res)
+{
+        const char *code = json_string_value(json_object_get(faas, "code"));
+        const char *entry = json_string_value(json_object_get(faas, "main"));
+        char msg[2048] = "";
+        int r = blob_check(sl->d, code, NULL, msg, sizeof(msg));
+        if (r < 0) {
+                http_reply_error(res, blob_error_status(r), "%s", msg);
+                return false;
+        }
+        if (slot_specialize(sl, SLOT_OPENFAAS, "openfaas-function", code, NULL, entry ? entry : "handler.handle",
+                            sl->claim_env, msg, sizeof(msg)) < 0) {
+                http_reply_error(res, 422, "the OpenFaaS function does not load: %s", msg);
+                return false;
+        }
+        return true;
 }
 
 void slots_claim(http_request *req, http_response *res)
 {
         slots *s = req->daemon->slots;
         _cleanup_strv_free_ char **env = NULL;
-        if (claim_env(req, res, &env) < 0)
+        json_auto_t *faas = NULL;
+        if (claim_body(req, res, &env, &faas) < 0)
                 return;
         for (size_t i = 0; s && i < s->n; i++) {
                 slot *sl = &s->v[i];
@@ -220,6 +248,11 @@ void slots_claim(http_request *req, http_response *res)
                         sl->claimed = true;
                         strv_free(sl->claim_env);
                         sl->claim_env = TAKE_PTR(env);
+                        if (faas && !claim_openfaas(sl, faas, res)) {
+                                sl->claimed = false;
+                                pthread_mutex_unlock(&sl->lock);
+                                return;
+                        }
                         http_note(res, "slot %u", sl->port);
                         http_reply_json(res, 200, slot_json(sl));
                 }

@@ -265,6 +265,24 @@ def run_fission_case(d, suite, case):
     return problems
 
 
+def run_openfaas_case(d, case, n):
+    """The slot claimed as the function: a directory with handler.py, as the template builds it."""
+    d.api("DELETE", "/v1/slots/%d" % d.port)
+    problems = []
+    if not case.get("unclaimed"):
+        function = os.path.join(d.fission_root, "openfaas-%d" % n)
+        write_files(function, case["files"])
+        status, body = d.api("POST", "/v1/slots/claim", {"openfaas": {"code": function, "main": "handler.handle"}})
+        if status != 200:
+            return ["claim as the function: %s %s" % (status, body)]
+    for k, req in enumerate(case.get("requests", [])):
+        status, headers, body = d.slot_raw(req["method"], req["path"], req.get("data", "").encode(),
+                                           req.get("headers"))
+        problems += check_web_answer("request %d (%s %s)" % (k + 1, req["method"], req["path"]), status,
+                                     headers, body, req)
+    return problems
+
+
 def run_knative_case(d, case):
     d.api("DELETE", "/v1/slots/%d" % d.port)
     problems = []
@@ -311,10 +329,11 @@ def main(prewarmd, cases_path):
     failed = 0
     try:
         write_files(os.path.join(d.fission_root, "pkg"), suite.get("package", {}))
-        for case in suite["cases"]:
+        for n, case in enumerate(suite["cases"]):
             platform = suite["platform"]
             problems = (run_fission_case(d, suite, case) if platform == "fission" else
-                        run_knative_case(d, case) if platform == "knative" else run_case(d, case))
+                        run_knative_case(d, case) if platform == "knative" else
+                        run_openfaas_case(d, case, n) if platform == "openfaas" else run_case(d, case))
             note = " (deviation: %s)" % case["deviation"] if "deviation" in case else ""
             print("%s %s: %s%s" % ("ok  " if not problems else "FAIL", suite["platform"], case["name"], note))
             for p in problems:
