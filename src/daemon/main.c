@@ -159,7 +159,7 @@ static void usage(FILE *f)
                 "                           only code uploaded inline, kept in STATE/blobs)\n"
                 "  --fetch-allow CIDR       http(s) code may come from this range too (repeatable; default:\n"
                 "                           public addresses only, no loopback, private or link-local)\n"
-                "  --zygotes MIN-MAX        zygotes kept ready per template a function uses (default 16-32)\n"
+                "  --zygotes MIN-MAX        zygotes kept ready per template a function uses (default 32-64)\n"
                 "  --memory-budget MB       memory the pool may keep ready, by the templates' limits (default: no limit)\n"
                 "  --max-invocations N      invocations running at once; more wait their turn (default 32 per CPU, 0: no limit)\n"
                 "  --blob-cache-mb MB       bound of the cache of inline code; blobs no function uses go first (default 1024)\n"
@@ -616,7 +616,7 @@ int main(int argc, char **argv)
                                 .request_deadline_s = 30,
                                 /* Zygotes are clones of the template's parent: a ready one costs
                                  * a few MiB, and a burst of first invocations takes one each. */
-                                .zygotes_min = 16, .zygotes_max = 32, .max_code_mb = 48}};
+                                .zygotes_min = 32, .zygotes_max = 64, .max_code_mb = 48}};
         if (parse_options(argc, argv, &d.cfg) < 0)
                 return 2;
         if (!d.cfg.state_dir)

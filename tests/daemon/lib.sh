@@ -49,7 +49,8 @@ free_port() {
 # start_daemon [OPTIONS...]: starts prewarmd on $state with $code_dir as its code root and waits
 # until it answers.
 start_daemon() {
-        "$prewarmd" --state-dir "$state" --code-root "$code_dir" "$@" 2>>"$log" &
+        # --zygotes 1-4: the tests' daemons need few ready clones (the default keeps 32 per template)
+        "$prewarmd" --state-dir "$state" --code-root "$code_dir" --zygotes 1-4 "$@" 2>>"$log" &
         daemon_pid=$!
         for _ in $(seq 1 200); do
                 curl -s --unix-socket "$sock" -o /dev/null http://prewarmd/healthz 2>/dev/null && return 0
