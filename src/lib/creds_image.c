@@ -37,16 +37,9 @@ typedef struct buf {
 
 static int buf_put(buf *b, const void *data, size_t n)
 {
-        if (b->n + n > b->cap) {
-                size_t cap = b->cap ? b->cap * 2 : 4096;
-                while (cap < b->n + n)
-                        cap *= 2;
-                uint8_t *p = realloc(b->p, cap);
-                if (!p)
-                        return -ENOMEM;
-                b->p = p;
-                b->cap = cap;
-        }
+        int r = grow_buffer((void **)&b->p, &b->cap, b->n + n, 4096);
+        if (r < 0)
+                return r;
         memcpy(b->p + b->n, data, n);
         b->n += n;
         return 0;

@@ -23,17 +23,7 @@ static int tar_reserve(tar *t, size_t n)
 {
         if (t->size + n + 2 * BLOCK > t->max)
                 return -EFBIG;
-        if (t->size + n <= t->cap)
-                return 0;
-        size_t cap = t->cap ? t->cap : 64 * BLOCK;
-        while (cap < t->size + n)
-                cap *= 2;
-        char *p = realloc(t->data, cap);
-        if (!p)
-                return -ENOMEM;
-        t->data = p;
-        t->cap = cap;
-        return 0;
+        return grow_buffer((void **)&t->data, &t->cap, t->size + n, 64 * BLOCK);
 }
 
 /* One ustar header for name (relative, at most 100 bytes, or 255 split at a slash). */

@@ -193,6 +193,21 @@ int fd_set_nonblocking(int fd)
         return flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ? negative_errno() : 0;
 }
 
+int grow_buffer(void **p, size_t *cap, size_t need, size_t initial)
+{
+        if (need <= *cap)
+                return 0;
+        size_t bigger = *cap ? *cap * 2 : initial;
+        while (bigger < need)
+                bigger *= 2;
+        void *q = realloc(*p, bigger);
+        if (!q)
+                return -ENOMEM;
+        *p = q;
+        *cap = bigger;
+        return 0;
+}
+
 void close_pair(int p[2])
 {
         for (int i = 0; i < 2; i++)

@@ -85,6 +85,9 @@ int write_string(const char *path, const char *s);
 /* Copies a whole file of at most max bytes, atomically at dst. */
 int copy_file(const char *src, const char *dst, size_t max, mode_t mode);
 
+/* Makes *p (of *cap bytes, realloc'd) hold at least need bytes, doubling from initial. -ENOMEM. */
+int grow_buffer(void **p, size_t *cap, size_t need, size_t initial);
+
 int fd_set_nonblocking(int fd);
 /* Closes both ends of a pipe that are still open and marks them -1. */
 void close_pair(int p[2]);
