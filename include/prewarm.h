@@ -171,8 +171,10 @@ PW_PUBLIC int pw_template_evict(pw_engine *e, const char *name);
 PW_PUBLIC int pw_instance_restore(pw_engine *e, const char *template_name, pw_instance **ret);
 
 typedef struct pw_function {
-        /* Code blob: file:///abs/path, /abs/path, http://... or https://...; a .py source file or
-         * a .zip archive with __main__.py. Read on the host side and handed to the sandbox. */
+        /* Code blob: file:///abs/path, /abs/path, http://... or https://...; a .py source file, or
+         * a .zip, .tar, .tar.gz or .tgz archive with __main__.py (files and directories only, no
+         * member outside it, bounded in size and count). Read on the host side and handed to
+         * the sandbox. */
         const char *code_uri;
         /* Entry point called by invoke. Default "main". */
         const char *main;

@@ -30,6 +30,9 @@ STATUS_FD = 5                 # in a clone: where its init tells the engine how 
 MAX_FRAME = 64 << 20          # protocol limit on one frame, in bytes
 MAX_LOGS = 1 << 20            # captured output returned per invoke, in characters
 ACTION_MODULE = "__action__"  # sys.modules name of the user's code (so pickle/dataclasses work)
+ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
+MAX_UNPACKED = 512 << 20      # what an archive may unpack to, in bytes (/tmp is smaller anyway)
+MAX_MEMBERS = 20000           # and in files and directories
 
 
 class ProtocolError(Exception):
@@ -144,6 +147,54 @@ def truncated(text):
     return text if len(text) <= MAX_LOGS else text[:MAX_LOGS] + "\n[prewarm: logs truncated]\n"
 
 
+# ---------------------------------------------------------------- archives
+
+def checked_name(name):
+    """A member's path inside the archive's directory, or Refused: nothing absolute, no '..'."""
+    path = os.path.normpath(name)
+    if path.startswith("/") or path == ".." or path.startswith("../") or "\0" in path:
+        raise Refused("load", "archive member %r leads out of the archive" % name)
+    return path
+
+
+def unpack_archive(blob, filename, prefix):
+    """A zip, tar or tar.gz into a new private /tmp directory, returned. Only files and
+    directories; no member outside it, no link, no device; at most MAX_UNPACKED bytes and
+    MAX_MEMBERS members, checked before anything is written."""
+    root = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    try:
+        if filename.endswith(".zip"):
+            with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+                members = archive.infolist()
+                bound_archive(len(members), sum(m.file_size for m in members))
+                for m in members:
+                    checked_name(m.filename)
+                archive.extractall(root)
+            return root
+        with tarfile.open(fileobj=io.BytesIO(blob), mode="r:*") as archive:
+            members = archive.getmembers()
+            bound_archive(len(members), sum(m.size for m in members if m.isfile()))
+            for m in members:
+                path = checked_name(m.name)
+                if not (m.isfile() or m.isdir()):
+                    raise Refused("load", "archive member %r is a %s, which an action may not hold"
+                                  % (m.name, "link" if m.issym() or m.islnk() else "device or special file"))
+                m.name = path
+            for m in members:
+                archive.extract(m, root, set_attrs=False)
+        return root
+    except Refused:
+        raise
+    except Exception as exc:          # corrupt, encrypted, unsupported, /tmp full, ...
+        raise Refused("load", "cannot unpack archive: " + describe(exc))
+
+
+def bound_archive(members, size):
+    if members > MAX_MEMBERS or size > MAX_UNPACKED:
+        raise Refused("load", "archive of %d members and %d bytes unpacked is over the bounds of %d and %d"
+                      % (members, size, MAX_MEMBERS, MAX_UNPACKED))
+
+
 # ---------------------------------------------------------------- requests
 
 class Agent:
@@ -158,8 +209,8 @@ class Agent:
             raise Refused("state", "already specialized; an instance loads code only once")
         filename, entry, env = req.get("filename"), req.get("main", "main"), req.get("env", {})
         convention = req.get("convention", "openwhisk")
-        if not isinstance(filename, str) or not filename.endswith((".py", ".zip", ".tar")):
-            raise ProtocolError("filename must be a string ending in .py, .zip or .tar")
+        if not isinstance(filename, str) or not filename.endswith((".py",) + ARCHIVES):
+            raise ProtocolError("filename must be a string ending in .py, .zip, .tar, .tar.gz or .tgz")
         if convention not in ("openwhisk", "fission", "openfaas"):
             raise ProtocolError("convention must be openwhisk, fission or openfaas")
         if not isinstance(entry, str):
@@ -186,7 +237,7 @@ class Agent:
         module_name, _, func = entry.rpartition(".") if entry else ("main", "", "main")
         module_name = module_name or "main"
         try:
-            if filename.endswith((".tar", ".zip")):
+            if filename.endswith(ARCHIVES):
                 root = self.unpack(blob, filename)
                 os.chdir(root)
                 sys.path.append(root)
@@ -209,22 +260,8 @@ class Agent:
 
     @staticmethod
     def unpack(blob, filename):
-        """A package (ustar from the engine, or zip) into a private /tmp directory."""
-        root = tempfile.mkdtemp(prefix="package-", dir="/tmp")
-        try:
-            if filename.endswith(".zip"):
-                with zipfile.ZipFile(io.BytesIO(blob)) as archive:
-                    archive.extractall(root)
-                return root
-            with tarfile.open(fileobj=io.BytesIO(blob)) as archive:
-                for member in archive.getmembers():
-                    path = os.path.normpath(member.name)
-                    # Files and directories inside root only (the engine writes nothing else).
-                    if (member.isfile() or member.isdir()) and not path.startswith(("/", "..")):
-                        archive.extract(member, root, set_attrs=False)
-        except Exception as exc:
-            raise Refused("load", "cannot unpack the package: " + describe(exc))
-        return root
+        """A package (ustar from the engine, or an archive) into a private /tmp directory."""
+        return unpack_archive(blob, filename, "package-")
 
     def call_web(self):
         """The function, inside the request context: Fission's main(), or OpenFaaS's
@@ -277,9 +314,9 @@ class Agent:
 
     def load(self, filename, blob, entry, shown_name, output):
         """The handler, or Refused with the module-level output and the traceback."""
-        if filename.endswith(".zip"):
+        if filename.endswith(ARCHIVES):
             try:
-                filename, blob = self.extract(blob)
+                filename, blob = self.extract(blob, filename)
             except Refused as exc:
                 exc.output = output.fields()
                 raise
@@ -308,22 +345,15 @@ class Agent:
         return handler
 
     @staticmethod
-    def extract(blob):
+    def extract(blob, filename):
         """OpenWhisk convention: unpack into a private /tmp dir, run its __main__.py."""
-        try:
-            with zipfile.ZipFile(io.BytesIO(blob)) as archive:
-                if "__main__.py" not in archive.namelist():
-                    print("Zip file does not include __main__.py", file=sys.stderr)
-                    raise Refused("load", "Zip file does not include __main__.py")
-                root = tempfile.mkdtemp(prefix="action-", dir="/tmp")
-                archive.extractall(root)  # extractall drops absolute and '..' components
-            main_path = os.path.join(root, "__main__.py")
-            with open(main_path, "rb") as f:
-                source = f.read()
-        except Refused:
-            raise
-        except Exception as exc:      # corrupt, encrypted, unsupported, /tmp full, ...
-            raise Refused("load", "cannot unpack archive: " + describe(exc))
+        root = unpack_archive(blob, filename, "action-")
+        main_path = os.path.join(root, "__main__.py")
+        if not os.path.isfile(main_path):
+            print("Zip file does not include __main__.py", file=sys.stderr)
+            raise Refused("load", "Zip file does not include __main__.py")
+        with open(main_path, "rb") as f:
+            source = f.read()
         sys.path.insert(0, root)
         Agent.activate_virtualenv(root)
         return main_path, source

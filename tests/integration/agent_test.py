@@ -12,6 +12,7 @@ import os
 import random
 import select
 import subprocess
+import tarfile
 import sys
 import tempfile
 import time
@@ -98,6 +99,20 @@ class Agent:
         _, self.stderr = self.proc.communicate(timeout=TIMEOUT)
         os.close(self.rep_r)
         return self.proc.returncode
+
+
+def make_tar(files, mode="w:gz", extra=()):
+    """A tar archive of files ({name: text}), plus members of other kinds (TarInfo, data)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as t:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+        for info, data in extra:
+            t.addfile(info, io.BytesIO(data) if data else None)
+    return buf.getvalue()
 
 
 def make_zip(files):
@@ -253,6 +268,39 @@ class AgentTest(unittest.TestCase):
         self.assertIn("clone helper", reply["error"])
         self.assertEqual(a.specialize(HELLO), {"ok": True})
         self.assertEqual(a.invoke({"name": "x"})["result"], {"hello": "x"})
+
+    def test_tar_archives(self):
+        files = {"__main__.py": "import helper\ndef main(args):\n    return {'from': helper.WHERE, 'beside': open('data.txt').read()}\n",
+                 "helper.py": "WHERE = 'tar'\n", "data.txt": "next to main"}
+        for mode, name in (("w:gz", "action.tar.gz"), ("w:gz", "action.tgz"), ("w", "action.tar")):
+            a = self.start()
+            self.assertEqual(a.specialize(make_tar(files, mode), filename=name), {"ok": True}, name)
+            self.assertEqual(a.invoke()["result"], {"from": "tar", "beside": "next to main"})
+
+    def test_archives_that_reach_out_are_refused(self):
+        main = {"__main__.py": "def main(args):\n    return {}\n"}
+        link = tarfile.TarInfo("escape")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        hard = tarfile.TarInfo("hard")
+        hard.type, hard.linkname = tarfile.LNKTYPE, "__main__.py"
+        dev = tarfile.TarInfo("null")
+        dev.type, dev.devmajor, dev.devminor = tarfile.CHRTYPE, 1, 3
+        cases = [
+            ("a symlink", make_tar(main, extra=[(link, None)]), "is a link"),
+            ("a hard link", make_tar(main, extra=[(hard, None)]), "is a link"),
+            ("a device", make_tar(main, extra=[(dev, None)]), "device"),
+            ("a path out", make_tar(dict(main, **{"../../out.py": "x = 1\n"})), "leads out"),
+            ("an absolute path", make_tar(dict(main, **{"/tmp/abs.py": "x = 1\n"})), "leads out"),
+            ("a zip path out", make_zip(dict(main, **{"../out.py": "x = 1\n"})), "leads out"),
+            ("too many members", make_tar(dict(main, **{"f%d" % k: "" for k in range(20001)})), "over the bounds"),
+        ]
+        for what, blob, why in cases:
+            a = self.start()
+            name = "action.zip" if blob[:2] == b"PK" else "action.tar.gz"
+            reply = a.specialize(blob, filename=name)
+            self.assertEqual(reply.get("kind"), "load", what)
+            self.assertIn(why, reply["error"], what)
+            a.close()
 
     def test_zip_virtualenv(self):
         venv = {"__main__.py": "import venvmod\ndef main(args):\n    return {'venv': venvmod.WHERE}\n",

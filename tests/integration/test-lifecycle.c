@@ -185,6 +185,32 @@ START_TEST(test_entry_point)
 }
 END_TEST
 
+/* The zip action's files as a .tgz: the engine names it by its suffix, the agent unpacks it. */
+START_TEST(test_tar_gz_archive)
+{
+        char *tgz = strdup_printf("%s/action.tgz", t_state);
+        char *main_py = t_fixture("zipapp/__main__.py"), *helper = t_fixture("zipapp/helper.py");
+        char *argv[] = {"/usr/bin/python3", "-c",
+                        "import os, sys, tarfile\n"
+                        "with tarfile.open(sys.argv[1], 'w:gz') as t:\n"
+                        "    for f in sys.argv[2:]:\n"
+                        "        t.add(f, arcname=os.path.basename(f))\n",
+                        tgz, main_py, helper, NULL};
+        ck_assert_int_eq(t_run_program(argv), 0);
+        pw_instance *i = t_restore("python3");
+        int r = t_specialize_code(i, tgz, NULL);
+        ck_assert_msg(r == 0, "specialize %s: %s", tgz, pw_instance_last_error(i));
+        json_t *res = t_invoke(i, "{\"word\": \"archive\"}");
+        ck_assert_str_eq(json_str(res, "from_zip"), "ARCHIVE!");
+        json_decref(res);
+        t_destroy(i);
+        unlink(tgz);
+        free(tgz);
+        free(main_py);
+        free(helper);
+}
+END_TEST
+
 START_TEST(test_zip_archive)
 {
         char *zip = t_fixture_zip("action.zip", "zipapp/__main__.py", "zipapp/helper.py", NULL);
@@ -432,6 +458,7 @@ static Suite *lifecycle_suite(void)
         tcase_add_test(tc, test_env);
         tcase_add_test(tc, test_entry_point);
         tcase_add_test(tc, test_zip_archive);
+        tcase_add_test(tc, test_tar_gz_archive);
         tcase_add_test(tc, test_isolation);
         tcase_add_test(tc, test_pids_limit_and_orphans);
         tcase_add_test(tc, test_random_differs_between_copies);
