@@ -234,7 +234,9 @@ PW_PUBLIC int pw_instance_cold_start(pw_engine *e, const char *template_name, pw
  * have a definition (those belong to pw_template_build). Errors: -EBADFD (not specialized), -ESRCH
  * (dead), -EINVAL (invalid name, or the instance's template), -EEXIST (a definition has that name),
  * -EIO (CRIU failed), -EOPNOTSUPP (a clone, see pw_instance_restore: CRIU dumps restored instances
- * only). */
+ * only), -ECANCELED (a hook of the function's failed: its before_checkpoint hooks, in reverse order,
+ * run before the dump and its after_restore hooks, in order, in the instance after it and in every
+ * copy restored from it, where a failing one fails that restore with -ECANCELED). */
 PW_PUBLIC int pw_instance_checkpoint(pw_instance *i, const char *template_name);
 
 /* The template an instance was restored from, and its id (unique in the process). Owned by the

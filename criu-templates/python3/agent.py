@@ -147,6 +147,68 @@ def truncated(text):
     return text if len(text) <= MAX_LOGS else text[:MAX_LOGS] + "\n[prewarm: logs truncated]\n"
 
 
+# ---------------------------------------------------------------- hooks
+
+HOOK_SECONDS = 10                 # what one phase's hooks may take together
+
+
+class HookTimeout(Exception):
+    pass
+
+
+def make_hooks_module():
+    """The `prewarm` module user code imports: hooks around a checkpoint of an instance that
+    loaded it (a second-level template), as SnapStart's and CRaC's."""
+    module = types.ModuleType("prewarm")
+    module.__doc__ = "Hooks around a checkpoint: before_checkpoint(fn), after_restore(fn)."
+    module._before, module._after = [], []
+
+    def before_checkpoint(fn):
+        """fn() runs before the instance is checkpointed; the last registered runs first."""
+        module._before.append(fn)
+        return fn
+
+    def after_restore(fn):
+        """fn() runs in every copy restored from the checkpoint (and in the instance itself once
+        its checkpoint is taken), in the order registered, after the agent's own reseeding."""
+        module._after.append(fn)
+        return fn
+
+    module.before_checkpoint, module.after_restore = before_checkpoint, after_restore
+    return module
+
+
+HOOKS = make_hooks_module()
+sys.modules["prewarm"] = HOOKS
+
+
+def run_hooks(phase):
+    """The phase's hooks within HOOK_SECONDS; the reply says which one failed and why."""
+    hooks = list(reversed(HOOKS._before)) if phase == "before_checkpoint" else list(HOOKS._after)
+
+    def expired(signum, frame):
+        raise HookTimeout("the %s hooks took longer than %d s" % (phase, HOOK_SECONDS))
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, HOOK_SECONDS)
+    failed = None
+    with Capture() as output:
+        try:
+            for hook in hooks:
+                try:
+                    hook()
+                except BaseException as exc:
+                    if not isinstance(exc, HookTimeout):
+                        output.traceback(exc)
+                    failed = "%s hook %s: %s" % (phase, getattr(hook, "__name__", "?"), describe(exc))
+                    break
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    if failed:
+        return dict({"ok": False, "kind": "hook", "error": failed}, **output.fields())
+    return dict({"ok": True, "hooks": len(hooks)}, **output.fields())
+
+
 # ---------------------------------------------------------------- archives
 
 def checked_name(name):
@@ -611,6 +673,8 @@ def serve():
                 reply = agent.invoke(req)
             elif op == "parent":
                 reply = agent.parent()
+            elif op in ("before_checkpoint", "after_restore"):
+                reply = run_hooks(op)     # after a restore, the reseeding above came first
             else:
                 raise ProtocolError("unknown op %r" % (op,))
         except ProtocolError as exc:

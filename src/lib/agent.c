@@ -75,6 +75,7 @@ static int reply_error(json_t *reply, bool specializing, pw_err *err)
         int r = !strcmp(kind, "syntax") || !strcmp(kind, "load") || !strcmp(kind, "entry") ? -ENOEXEC
                 : !strcmp(kind, "exception")                                              ? -EREMOTEIO
                 : !strcmp(kind, "result")                                                 ? -EPROTO
+                : !strcmp(kind, "hook")                                                   ? -ECANCELED
                 : !strcmp(kind, "state") ? (specializing ? -EALREADY : -EBADFD)
                                          : -EPROTO;
         return err_set(err, r, "%s", msg);
@@ -197,4 +198,17 @@ int agent_become_parent(const agent_channel *ch, uint64_t deadline_us, int *ret_
                 return err_set(err, -EPROTO, "the agent's parent reply has no descriptor");
         *ret_fd = (int)json_integer_value(fd);
         return 0;
+}
+
+int agent_run_hooks(const agent_channel *ch, const char *phase, uint64_t deadline_us, agent_streams *streams,
+                    pw_err *err)
+{
+        json_auto_t *req = json_pack("{s:s}", "op", phase);
+        if (!req)
+                return -ENOMEM;
+        json_auto_t *reply = NULL;
+        int r = exchange(ch, req, deadline_us, &reply, err);
+        if (r < 0 || (r = keep_streams(reply, streams)) < 0)
+                return r;
+        return json_is_true(json_object_get(reply, "ok")) ? 0 : reply_error(reply, false, err);
 }

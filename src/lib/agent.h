@@ -36,6 +36,12 @@ void agent_streams_done(agent_streams *s);
 int agent_specialize(const agent_channel *ch, const agent_code *code, uint64_t deadline_us, agent_streams *streams,
                      pw_err *err);
 
+/* Runs the user code's hooks of phase "before_checkpoint" or "after_restore" (the agent's
+ * `prewarm` module). Errors: -ECANCELED (a hook raised or the phase ran out of time: err says
+ * which and why), those of agent_invoke. */
+int agent_run_hooks(const agent_channel *ch, const char *phase, uint64_t deadline_us, agent_streams *streams,
+                    pw_err *err);
+
 /* Makes the agent a template parent (clone.h): *ret_fd gets the number, in the agent's process,
  * of the engine's end of its socket. Errors as agent_invoke's. */
 int agent_become_parent(const agent_channel *ch, uint64_t deadline_us, int *ret_fd, pw_err *err);

@@ -29,6 +29,9 @@
 #include "manifest.h"
 #include "netns.h"
 #include "sandbox.h"
+
+/* What the user code's hooks of one phase may take, the agent's own limit (10 s) and then some. */
+#define HOOKS_TIMEOUT_MS 30000
 #include "store.h"
 
 #define DUMP_TIMEOUT_MS 120000
@@ -317,6 +320,10 @@ PW_PUBLIC int pw_instance_checkpoint(pw_instance *i, const char *template_name)
         uint64_t t0 = now_us();
         snap s = {.i = i, .name = template_name};
         int r = snap_prepare(&s, &err);
+        bool hooked = r >= 0; /* whatever the before-hooks do, the after-hooks undo: run both */
+        if (r >= 0 && (r = agent_run_hooks(&i->ch, "before_checkpoint", now_us() + HOOKS_TIMEOUT_MS * 1000ull,
+                                           &i->streams, &err)) < 0)
+                err_prefix(&err, r, "before the checkpoint");
         if (r >= 0)
                 r = snap_dump(&s, &err);
         if (r >= 0 && !still_alive(i))
@@ -324,8 +331,17 @@ PW_PUBLIC int pw_instance_checkpoint(pw_instance *i, const char *template_name)
         if (r >= 0)
                 r = snap_publish(&s, &err);
         snap_cleanup(&s);
+        /* The instance ran its before-hooks: it gets its after-hooks too, as each copy will, to
+         * reopen what they closed, whether the dump was made or not. */
+        pw_err after_err = {""};
+        int after = hooked ? agent_run_hooks(&i->ch, "after_restore", now_us() + HOOKS_TIMEOUT_MS * 1000ull,
+                                             &i->streams, &after_err) : 0;
         if (r < 0)
                 return instance_error(i, r, &err, template_name);
+        if (after < 0)
+                return instance_error(i, after, (err_prefix(&after_err, after, "the checkpoint was made, "
+                                                            "but the instance itself failed after it"),
+                                                 &after_err), template_name);
         pw_log(i->engine, PW_LOG_INFO, "instance %s checkpointed into template %s in %.1f ms", i->id,
                template_name, (now_us() - t0) / 1000.0);
         return 0;

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
+#include "agent.h"
 #include "creds_image.h"
 #include "criu.h"
 #include "manifest.h"
@@ -28,6 +29,9 @@
 #include "staging.h"
 #include "store.h"
 #include "uids.h"
+
+/* What a second-level copy's after-restore hooks may take (the agent stops them at 10 s). */
+#define AFTER_RESTORE_TIMEOUT_MS 30000
 
 /* The per-restore directory: a small tmpfs holding CRIU's root, the instance's /tmp and /dev, the
  * images' view and CRIU's log, so that one unmount takes it all away (every unmount waits for an
@@ -307,6 +311,14 @@ static int job_restore(restore_job *job, pw_err *err)
         if (r >= 0 && job->src.m->specialized &&
             (r = restored_tmp_chown(i->pid, job->checkpoint_uid, i->uid)) < 0)
                 err_set(err, r, "giving the instance the files of its /tmp: %s", strerror(-r));
+        /* A copy of a function that was checkpointed after it loaded: its after-restore hooks,
+         * after the agent's own reseeding, before anything else reaches it. */
+        if (r >= 0 && job->src.m->specialized) {
+                const agent_channel ch = {job->to_agent[1], job->from_agent[0]};
+                if ((r = agent_run_hooks(&ch, "after_restore", now_us() + AFTER_RESTORE_TIMEOUT_MS * 1000ull,
+                                         &i->streams, err)) < 0)
+                        err_prefix(err, r, "after the restore");
+        }
         if (r < 0) {
                 if (i->pid <= 0) /* CRIU may have died after forking tasks into the cgroup */
                         cgroup_kill(i->cg);

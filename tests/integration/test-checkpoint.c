@@ -117,6 +117,54 @@ START_TEST(test_copies_reseed)
 }
 END_TEST
 
+static void assert_hook_log(json_t *res, const char *connection)
+{
+        json_t *want = json_pack("[s, s, s, s]", "before-2", "before-1", "after-1", "after-2");
+        char *text = json_dumps(res, JSON_COMPACT);
+        ck_assert_msg(json_equal(json_object_get(res, "log"), want), "hooks ran as %s", text);
+        ck_assert_str_eq(json_string_value(json_object_get(res, "connection")), connection);
+        free(text);
+        json_decref(want);
+}
+
+/* prewarm.before_checkpoint in reverse order before the dump, prewarm.after_restore in order in
+ * every copy and in the instance itself; a failing hook fails the checkpoint or the restore. */
+START_TEST(test_hooks)
+{
+        pw_instance *i = t_restore_full("python3");
+        t_specialize(i, "hooks.py");
+        ck_assert_msg(pw_instance_checkpoint(i, "hooks-l2") == 0, "%s", pw_instance_last_error(i));
+        json_t *res = t_invoke(i, "{}");
+        assert_hook_log(res, "open"); /* the instance itself went through both phases */
+        json_decref(res);
+        pw_instance *copy = t_restore("hooks-l2");
+        res = t_invoke(copy, "{}");
+        assert_hook_log(res, "open"); /* closed before the dump, reopened in the copy */
+        json_decref(res);
+        t_destroy(copy);
+
+        json_decref(t_invoke(i, "{\"fail\": \"before\"}"));
+        ck_assert_instance_error(i, pw_instance_checkpoint(i, "hooks-x-l2"), -ECANCELED, "before_checkpoint hook explode",
+                                 "RuntimeError: hook refused");
+        pw_instance *none = NULL;
+        ck_assert_int_eq(pw_instance_restore(t_engine, "hooks-x-l2", &none), -ENOENT); /* nothing published */
+        t_destroy(i);
+
+        i = t_restore_full("python3");
+        t_specialize(i, "hooks.py");
+        json_decref(t_invoke(i, "{\"fail\": \"after\"}"));
+        ck_assert_instance_error(i, pw_instance_checkpoint(i, "hooks-y-l2"), -ECANCELED, "after_restore hook explode");
+        t_destroy(i);
+        ck_assert_engine_error(t_engine, pw_instance_restore(t_engine, "hooks-y-l2", &none), -ECANCELED,
+                               "after_restore hook explode", "hook refused");
+        /* The restore prepared ahead of hooks-l2 holds it; a template removed while one is held
+         * is not collected when the engine drops it later (found here; see the closing note). */
+        pw_engine_trim(t_engine);
+        ck_assert_int_eq(pw_template_remove(t_engine, "hooks-l2"), 0);
+        ck_assert_int_eq(pw_template_remove(t_engine, "hooks-y-l2"), 0);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
         pw_instance *i = t_restore_full("python3");
@@ -152,6 +200,7 @@ static Suite *checkpoint_suite(void)
         tcase_add_test(tc, test_empty_tmp);
         tcase_add_test(tc, test_copies_reseed);
         tcase_add_test(tc, test_errors);
+        tcase_add_test(tc, test_hooks);
         suite_add_tcase(s, tc);
         return s;
 }
