@@ -182,13 +182,21 @@ int agent_invoke(const agent_channel *ch, const char *args_json, uint64_t deadli
         return 0;
 }
 
-int agent_become_parent(const agent_channel *ch, uint64_t deadline_us, int *ret_fd, pw_err *err)
+/* {"op": op} and its reply; what the code printed into streams (may be NULL). */
+static int op_request(const agent_channel *ch, const char *op, uint64_t deadline_us, json_t **ret,
+                      agent_streams *streams, pw_err *err)
 {
-        json_auto_t *req = json_pack("{s:s}", "op", "parent");
+        json_auto_t *req = json_pack("{s:s}", "op", op);
         if (!req)
                 return -ENOMEM;
+        int r = exchange(ch, req, deadline_us, ret, err);
+        return r < 0 ? r : keep_streams(*ret, streams);
+}
+
+int agent_become_parent(const agent_channel *ch, uint64_t deadline_us, int *ret_fd, pw_err *err)
+{
         json_auto_t *reply = NULL;
-        int r = exchange(ch, req, deadline_us, &reply, err);
+        int r = op_request(ch, "parent", deadline_us, &reply, NULL, err);
         if (r < 0)
                 return r;
         json_t *fd = json_object_get(reply, "fd");
@@ -203,12 +211,9 @@ int agent_become_parent(const agent_channel *ch, uint64_t deadline_us, int *ret_
 int agent_run_hooks(const agent_channel *ch, const char *phase, uint64_t deadline_us, agent_streams *streams,
                     pw_err *err)
 {
-        json_auto_t *req = json_pack("{s:s}", "op", phase);
-        if (!req)
-                return -ENOMEM;
         json_auto_t *reply = NULL;
-        int r = exchange(ch, req, deadline_us, &reply, err);
-        if (r < 0 || (r = keep_streams(reply, streams)) < 0)
+        int r = op_request(ch, phase, deadline_us, &reply, streams, err);
+        if (r < 0)
                 return r;
         return json_is_true(json_object_get(reply, "ok")) ? 0 : reply_error(reply, false, err);
 }
