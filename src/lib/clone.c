@@ -32,21 +32,11 @@
 #include "clone.h"
 #include "manifest.h"
 #include "restore.h"
+#include "sandbox_check.h"
 #include "sandbox_inside.h"
 
 #define CLONE_READY_TIMEOUT_MS 10000
 #define PARENT_ANSWER_TIMEOUT_MS 5000
-
-/* Namespaces a clone must not share with its parent, as /proc/PID/ns names them. */
-static const char *const own_namespaces[] = {"user", "pid", "mnt", "net", "uts", "ipc"};
-#define N_NAMESPACES ELEMENTSOF(own_namespaces)
-
-/* What a process's sandbox is made of, as the host sees it. */
-typedef struct sandbox_facts {
-        ino_t ns[N_NAMESPACES];
-        dev_t tmp_dev, proc_dev;
-        unsigned seccomp_filters, pid_depth;
-} sandbox_facts;
 
 typedef struct template_parent {
         struct template_parent *next;
@@ -212,113 +202,6 @@ static void remember_unable(parents *ps, const char *name, dev_t dev, ino_t ino)
         u->next = ps->unable;
         ps->unable = u;
         pthread_mutex_unlock(&ps->lock);
-}
-
-/* --- what the host sees of a sandbox --- */
-
-/* stat of /proc/PID/WHERE/NAME ("ns/net", "root/tmp", ...). */
-static int proc_stat(pid_t pid, const char *where, const char *name, struct stat *st)
-{
-        char path[96];
-        snprintf(path, sizeof(path), "/proc/%d/%s/%s", (int)pid, where, name);
-        return stat(path, st) < 0 ? negative_errno() : 0;
-}
-
-/* The value after "Key:" in /proc/PID/status text, up to the end of its line, or NULL. */
-static const char *status_field(const char *status, const char *key, size_t *len)
-{
-        size_t n = strlen(key);
-        for (const char *line = status; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
-                if (strncmp(line, key, n) || line[n] != ':')
-                        continue;
-                const char *v = line + n + 1;
-                v += strspn(v, " \t");
-                *len = strcspn(v, "\n");
-                return v;
-        }
-        return NULL;
-}
-
-static bool status_is(const char *status, const char *key, const char *want)
-{
-        size_t n;
-        const char *v = status_field(status, key, &n);
-        return v && n == strlen(want) && !strncmp(v, want, n);
-}
-
-static unsigned status_words(const char *status, const char *key)
-{
-        size_t n;
-        const char *v = status_field(status, key, &n);
-        unsigned words = 0;
-        for (size_t k = 0; v && k < n; k++)
-                if ((k == 0 || v[k - 1] == '\t' || v[k - 1] == ' ') && v[k] != '\t' && v[k] != ' ')
-                        words++;
-        return words;
-}
-
-static int read_status(pid_t pid, char **ret)
-{
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-        size_t n;
-        return read_file(path, 64 << 10, ret, &n);
-}
-
-static int sandbox_facts_read(pid_t pid, sandbox_facts *f)
-{
-        _cleanup_free_ char *status = NULL;
-        int r = read_status(pid, &status);
-        if (r < 0)
-                return r;
-        size_t n;
-        const char *filters = status_field(status, "Seccomp_filters", &n);
-        f->seccomp_filters = filters ? (unsigned)strtoul(filters, NULL, 10) : 0;
-        f->pid_depth = status_words(status, "NSpid");
-        struct stat st;
-        for (size_t k = 0; k < N_NAMESPACES; k++) {
-                if ((r = proc_stat(pid, "ns", own_namespaces[k], &st)) < 0)
-                        return r;
-                f->ns[k] = st.st_ino;
-        }
-        if ((r = proc_stat(pid, "root", "tmp", &st)) < 0)
-                return r;
-        f->tmp_dev = st.st_dev;
-        if ((r = proc_stat(pid, "root", "proc", &st)) < 0)
-                return r;
-        f->proc_dev = st.st_dev;
-        return 0;
-}
-
-/* The check a clone passes before it may get code: NULL, or what is wrong. */
-static const char *clone_sandbox_wrong(const template_parent *p, pid_t pid, uid_t uid)
-{
-        _cleanup_free_ char *status = NULL;
-        sandbox_facts f;
-        if (read_status(pid, &status) < 0 || sandbox_facts_read(pid, &f) < 0)
-                return "its /proc entries cannot be read";
-        char ids[64];
-        snprintf(ids, sizeof(ids), "%u\t%u\t%u\t%u", (unsigned)uid, (unsigned)uid, (unsigned)uid, (unsigned)uid);
-        if (!status_is(status, "Uid", ids) || !status_is(status, "Gid", ids))
-                return "it does not run as its own uid and gid";
-        if (status_words(status, "Groups") != 0)
-                return "it kept supplementary groups";
-        static const char *const caps[] = {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"};
-        for (size_t k = 0; k < ELEMENTSOF(caps); k++)
-                if (!status_is(status, caps[k], "0000000000000000"))
-                        return "it kept capabilities";
-        if (!status_is(status, "NoNewPrivs", "1") || !status_is(status, "Seccomp", "2"))
-                return "it has no seccomp filter or no no_new_privs";
-        if (f.seccomp_filters != p->facts.seccomp_filters + 1)
-                return "it lacks the sandbox's seccomp filter";
-        if (f.pid_depth != p->facts.pid_depth + 1)
-                return "it is not in a pid namespace of its own";
-        for (size_t k = 0; k < N_NAMESPACES; k++)
-                if (f.ns[k] == p->facts.ns[k])
-                        return "it shares a namespace with its parent";
-        if (f.tmp_dev == p->facts.tmp_dev || f.proc_dev == p->facts.proc_dev)
-                return "it shares /tmp or /proc with its parent";
-        return NULL;
 }
 
 /* --- making a parent --- */
@@ -676,7 +559,7 @@ static int clone_from(pw_engine *e, template_parent *p, pw_instance **ret, pw_er
                 err_set(err, r, "the clone's agent: %s", strerror(-r));
                 goto out;
         }
-        const char *wrong = clone_sandbox_wrong(p, i->pid, i->uid);
+        const char *wrong = clone_sandbox_wrong(&p->facts, i->pid, i->uid);
         if (wrong) {
                 r = err_set(err, -EPERM, "the clone failed its sandbox check: %s; killed", wrong);
                 goto out;

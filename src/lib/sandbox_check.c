@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What the host sees of a sandbox, from /proc/PID/status and /proc/PID/ns, and the check a clone
+ * passes before it may get code (clone.c): the same posture as a restored instance's, and nothing
+ * shared with its parent.
+ */
+#include <sys/stat.h>
+
+#include "sandbox_check.h"
+
+/* Namespaces a clone must not share with its parent, as /proc/PID/ns names them. */
+static const char *const own_namespaces[] = {"user", "pid", "mnt", "net", "uts", "ipc"};
+_Static_assert(ELEMENTSOF(own_namespaces) == SANDBOX_NAMESPACES, "one slot per namespace");
+
+/* stat of /proc/PID/WHERE/NAME ("ns/net", "root/tmp", ...). */
+static int proc_stat(pid_t pid, const char *where, const char *name, struct stat *st)
+{
+        char path[96];
+        snprintf(path, sizeof(path), "/proc/%d/%s/%s", (int)pid, where, name);
+        return stat(path, st) < 0 ? negative_errno() : 0;
+}
+
+const char *status_field(const char *status, const char *key, size_t *len)
+{
+        size_t n = strlen(key);
+        for (const char *line = status; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+                if (strncmp(line, key, n) || line[n] != ':')
+                        continue;
+                const char *v = line + n + 1;
+                v += strspn(v, " \t");
+                *len = strcspn(v, "\n");
+                return v;
+        }
+        return NULL;
+}
+
+static bool status_is(const char *status, const char *key, const char *want)
+{
+        size_t n;
+        const char *v = status_field(status, key, &n);
+        return v && n == strlen(want) && !strncmp(v, want, n);
+}
+
+static unsigned status_words(const char *status, const char *key)
+{
+        size_t n;
+        const char *v = status_field(status, key, &n);
+        unsigned words = 0;
+        for (size_t k = 0; v && k < n; k++)
+                if ((k == 0 || v[k - 1] == '\t' || v[k - 1] == ' ') && v[k] != '\t' && v[k] != ' ')
+                        words++;
+        return words;
+}
+
+static int read_status(pid_t pid, char **ret)
+{
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        size_t n;
+        return read_file(path, 64 << 10, ret, &n);
+}
+
+int sandbox_facts_read(pid_t pid, sandbox_facts *f)
+{
+        _cleanup_free_ char *status = NULL;
+        int r = read_status(pid, &status);
+        if (r < 0)
+                return r;
+        size_t n;
+        const char *filters = status_field(status, "Seccomp_filters", &n);
+        f->seccomp_filters = filters ? (unsigned)strtoul(filters, NULL, 10) : 0;
+        f->pid_depth = status_words(status, "NSpid");
+        struct stat st;
+        for (size_t k = 0; k < SANDBOX_NAMESPACES; k++) {
+                if ((r = proc_stat(pid, "ns", own_namespaces[k], &st)) < 0)
+                        return r;
+                f->ns[k] = st.st_ino;
+        }
+        if ((r = proc_stat(pid, "root", "tmp", &st)) < 0)
+                return r;
+        f->tmp_dev = st.st_dev;
+        if ((r = proc_stat(pid, "root", "proc", &st)) < 0)
+                return r;
+        f->proc_dev = st.st_dev;
+        return 0;
+}
+
+const char *clone_sandbox_wrong(const sandbox_facts *parent, pid_t pid, uid_t uid)
+{
+        _cleanup_free_ char *status = NULL;
+        sandbox_facts f;
+        if (read_status(pid, &status) < 0 || sandbox_facts_read(pid, &f) < 0)
+                return "its /proc entries cannot be read";
+        char ids[64];
+        snprintf(ids, sizeof(ids), "%u\t%u\t%u\t%u", (unsigned)uid, (unsigned)uid, (unsigned)uid, (unsigned)uid);
+        if (!status_is(status, "Uid", ids) || !status_is(status, "Gid", ids))
+                return "it does not run as its own uid and gid";
+        if (status_words(status, "Groups") != 0)
+                return "it kept supplementary groups";
+        static const char *const caps[] = {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"};
+        for (size_t k = 0; k < ELEMENTSOF(caps); k++)
+                if (!status_is(status, caps[k], "0000000000000000"))
+                        return "it kept capabilities";
+        if (!status_is(status, "NoNewPrivs", "1") || !status_is(status, "Seccomp", "2"))
+                return "it has no seccomp filter or no no_new_privs";
+        if (f.seccomp_filters != parent->seccomp_filters + 1)
+                return "it lacks the sandbox's seccomp filter";
+        if (f.pid_depth != parent->pid_depth + 1)
+                return "it is not in a pid namespace of its own";
+        for (size_t k = 0; k < SANDBOX_NAMESPACES; k++)
+                if (f.ns[k] == parent->ns[k])
+                        return "it shares a namespace with its parent";
+        if (f.tmp_dev == parent->tmp_dev || f.proc_dev == parent->proc_dev)
+                return "it shares /tmp or /proc with its parent";
+        return NULL;
+}
+
