@@ -39,6 +39,8 @@ int agent_specialize(const agent_channel *ch, const agent_code *code, uint64_t d
 /* Runs the user code's hooks of phase "before_checkpoint" or "after_restore" (the agent's
  * `prewarm` module). Errors: -ECANCELED (a hook raised or the phase ran out of time: err says
  * which and why), those of agent_invoke. */
+/* What one phase of hooks may take, as the engine waits for it: the agent stops them at 10 s. */
+#define AGENT_HOOKS_TIMEOUT_MS 30000
 int agent_run_hooks(const agent_channel *ch, const char *phase, uint64_t deadline_us, agent_streams *streams,
                     pw_err *err);
 

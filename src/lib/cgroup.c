@@ -180,8 +180,8 @@ int cgroup_create_group(const char *name, const cgroup_limits *limits, uid_t own
         return 0;
 }
 
-int cgroup_create_in(const cgroup *leader, const char *name, const cgroup_limits *limits, cgroup **ret,
-                     pw_err *err)
+int cgroup_create_in(const cgroup *leader, uid_t owner, const char *name, const cgroup_limits *limits,
+                     cgroup **ret, pw_err *err)
 {
         if (!leader->v2)
                 return cgroup_create(name, limits, ret, err);
@@ -192,13 +192,7 @@ int cgroup_create_in(const cgroup *leader, const char *name, const cgroup_limits
                 return -ENOMEM;
         *slash = '\0';
         cg->v2 = true;
-        _cleanup_free_ char *group_procs = strdup_printf("%s/cgroup.procs", group);
-        struct stat st;
-        if (!group_procs)
-                return -ENOMEM;
-        if (stat(group_procs, &st) < 0)
-                return err_set(err, negative_errno(), "cgroup %s: %m", group);
-        int r = setup_v2_in(cg, group, name, limits, st.st_uid, err);
+        int r = setup_v2_in(cg, group, name, limits, owner, err);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(cg);

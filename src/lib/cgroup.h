@@ -29,9 +29,9 @@ int cgroup_create(const char *name, const cgroup_limits *limits, cgroup **ret, p
  * of its cgroup and the child's); on v1, cgroup_create's. */
 int cgroup_create_group(const char *name, const cgroup_limits *limits, uid_t owner, cgroup **ret, pw_err *err);
 /* A cgroup for a child of the group leader's: prewarm/NAME/name on v2 (removed with the group when
- * it is the last), prewarm/name on v1. */
-int cgroup_create_in(const cgroup *leader, const char *name, const cgroup_limits *limits, cgroup **ret,
-                     pw_err *err);
+ * it is the last; its cgroup.procs owner's, the group's owner), prewarm/name on v1. */
+int cgroup_create_in(const cgroup *leader, uid_t owner, const char *name, const cgroup_limits *limits,
+                     cgroup **ret, pw_err *err);
 /* Sets the memory limit (and, on v1, the same memory+swap limit). -EBUSY when the cgroup already
  * uses more than memory_mb and cannot reclaim it. */
 int cgroup_set_memory(const cgroup *cg, unsigned memory_mb);

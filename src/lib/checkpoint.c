@@ -29,9 +29,6 @@
 #include "manifest.h"
 #include "netns.h"
 #include "sandbox.h"
-
-/* What the user code's hooks of one phase may take, the agent's own limit (10 s) and then some. */
-#define HOOKS_TIMEOUT_MS 30000
 #include "store.h"
 
 #define DUMP_TIMEOUT_MS 120000
@@ -321,7 +318,7 @@ PW_PUBLIC int pw_instance_checkpoint(pw_instance *i, const char *template_name)
         snap s = {.i = i, .name = template_name};
         int r = snap_prepare(&s, &err);
         bool hooked = r >= 0; /* whatever the before-hooks do, the after-hooks undo: run both */
-        if (r >= 0 && (r = agent_run_hooks(&i->ch, "before_checkpoint", now_us() + HOOKS_TIMEOUT_MS * 1000ull,
+        if (r >= 0 && (r = agent_run_hooks(&i->ch, "before_checkpoint", now_us() + AGENT_HOOKS_TIMEOUT_MS * 1000ull,
                                            &i->streams, &err)) < 0)
                 err_prefix(&err, r, "before the checkpoint");
         if (r >= 0)
@@ -334,7 +331,7 @@ PW_PUBLIC int pw_instance_checkpoint(pw_instance *i, const char *template_name)
         /* The instance ran its before-hooks: it gets its after-hooks too, as each copy will, to
          * reopen what they closed, whether the dump was made or not. */
         pw_err after_err = {""};
-        int after = hooked ? agent_run_hooks(&i->ch, "after_restore", now_us() + HOOKS_TIMEOUT_MS * 1000ull,
+        int after = hooked ? agent_run_hooks(&i->ch, "after_restore", now_us() + AGENT_HOOKS_TIMEOUT_MS * 1000ull,
                                              &i->streams, &after_err) : 0;
         if (r < 0)
                 return instance_error(i, r, &err, template_name);

@@ -46,10 +46,9 @@ typedef struct template_parent {
         pthread_mutex_t lock;   /* one request at a time on sock */
         dev_t dev;              /* the template directory it was restored from */
         ino_t ino;
-        manifest *m;            /* of the template as restored: clones check its images against it */
+        manifest *m;            /* of the template as restored: clones check its images against it,
+                                 * and get its limits */
         char *images;
-        cgroup_limits limits;
-        unsigned tmp_mb;
         sandbox_facts facts;
         unsigned clones;        /* live clones, and callers about to clone (parents.lock) */
         bool retired;           /* clones no more; destroyed with its last clone */
@@ -310,35 +309,32 @@ static int parent_attach(template_parent *p, pw_err *err)
 
 static int parent_make(pw_engine *e, const char *name, dev_t dev, ino_t ino, template_parent **ret, pw_err *err)
 {
-        restore_job *job = NULL;
-        int r = restore_job_prepare_parent(e, name, &job, err);
+        _cleanup_free_ char *dir = engine_template_dir(e, name);
+        _cleanup_manifest_ manifest *m = NULL;
+        int r = dir ? manifest_load(dir, &m, err) : -ENOMEM;
         if (r < 0)
                 return r;
-        const manifest *m = restore_job_manifest(job);
+        /* Known from the manifest: no restore is prepared for a template that cannot keep one. */
         if (!m->clone || m->specialized) {
-                restore_job_free(job);
                 remember_unable(e->parents, name, dev, ino);
                 return err_set(err, -ENOTSUP, "template %s has no clone helper; rebuild it to clone it", name);
         }
         template_parent *p = calloc(1, sizeof(*p));
-        if (!p || !(p->template_name = strdup(name))) {
-                free(p);
-                restore_job_free(job);
+        if (!p)
                 return -ENOMEM;
-        }
         pthread_mutex_init(&p->lock, NULL);
         p->sock = -1;
+        if (!(p->template_name = strdup(name)) || !(p->images = strdup_printf("%s/images", dir))) {
+                parent_free(p);
+                return -ENOMEM;
+        }
         p->dev = dev;
         p->ino = ino;
-        p->limits = (cgroup_limits){m->memory_mb, m->pids_max};
-        p->tmp_mb = m->tmp_mb;
-        _cleanup_free_ char *dir = engine_template_dir(e, name);
-        p->images = dir ? strdup_printf("%s/images", dir) : NULL;
-        r = p->images ? manifest_load(dir, &p->m, err) : -ENOMEM;
-        if (r < 0)
-                restore_job_free(job);
-        else if ((r = restore_job_run(job, &p->inst, err)) >= 0 && /* consumes the job */
-                 (r = parent_unmask_proc(p->inst->pid, err)) >= 0)
+        p->m = TAKE_PTR(m);
+        restore_job *job = NULL;
+        if ((r = restore_job_prepare_parent(e, name, &job, err)) >= 0 &&
+            (r = restore_job_run(job, &p->inst, err)) >= 0 && /* consumes the job */
+            (r = parent_unmask_proc(p->inst->pid, err)) >= 0)
                 r = parent_attach(p, err);
         if (r < 0) {
                 parent_free(p);
@@ -346,6 +342,11 @@ static int parent_make(pw_engine *e, const char *name, dev_t dev, ino_t ino, tem
         }
         *ret = p;
         return 0;
+}
+
+static cgroup_limits parent_limits(const template_parent *p)
+{
+        return (cgroup_limits){p->m->memory_mb, p->m->pids_max};
 }
 
 /* A live parent of template name, reserved for one clone: found, or made now. */
@@ -358,7 +359,7 @@ static int parent_get(pw_engine *e, const char *name, template_parent **ret, pw_
                 return err_set(err, r, "template %s is not built", name);
         if (r < 0)
                 return err_set(err, r, "template %s: %s", name, strerror(-r));
-        template_parent *p;
+        template_parent *p = NULL;
         if ((r = parent_find(e, name, dev, ino, &p)) < 0)
                 return err_set(err, r, "template %s cannot keep a parent", name);
         if (p) {
@@ -444,7 +445,7 @@ static int request_child(template_parent *p, pw_instance *i, clone_fds *f, pw_er
 {
         char json[160];
         snprintf(json, sizeof(json), "{\"op\":\"clone\",\"uid\":%u,\"gid\":%u,\"tmp_mb\":%u}", (unsigned)i->uid,
-                 (unsigned)i->uid, p->tmp_mb);
+                 (unsigned)i->uid, p->m->tmp_mb);
         int fds[4] = {f->to_agent[0], f->from_agent[1], f->sync[1], f->cgroup};
         json_t *reply = NULL;
         int pidfd = -1;
@@ -504,11 +505,12 @@ static int clone_from(pw_engine *e, template_parent *p, pw_instance **ret, pw_er
         _cleanup_(instance_destroyp) pw_instance *i = instance_new(e, p->template_name);
         if (!i)
                 return -ENOMEM;
-        i->memory_mb = p->limits.memory_mb;
+        const cgroup_limits limits = parent_limits(p);
+        i->memory_mb = limits.memory_mb;
         clone_fds f = {{-1, -1}, {-1, -1}, {-1, -1}, -1};
         uint64_t t[6] = {now_us()};
         int r;
-        if ((r = cgroup_create_in(p->inst->cg, i->id, &p->limits, &i->cg, err)) < 0 ||
+        if ((r = cgroup_create_in(p->inst->cg, p->inst->uid, i->id, &limits, &i->cg, err)) < 0 ||
             (r = instance_take_uid(i, err)) < 0)
                 goto out;
         /* v2: born in its cgroup, charged there from its first page; v1: moved in below. */
@@ -580,7 +582,7 @@ out:
 int clone_instance(pw_engine *e, const char *name, pw_instance **ret, pw_err *err)
 {
         for (int attempt = 0;; attempt++) {
-                template_parent *p;
+                template_parent *p = NULL;
                 int r = parent_get(e, name, &p, err);
                 if (r < 0)
                         return r;
@@ -611,15 +613,6 @@ int clone_instance(pw_engine *e, const char *name, pw_instance **ret, pw_err *er
 pid_t clone_parent_pid(const pw_instance *i)
 {
         return i->parent ? i->parent->inst->pid : 0;
-}
-
-int parent_prepare(pw_engine *e, const char *name, pw_err *err)
-{
-        template_parent *p;
-        int r = parent_get(e, name, &p, err);
-        if (r >= 0)
-                parent_release(e, p);
-        return r;
 }
 
 void parents_trim(pw_engine *e)

@@ -17,9 +17,6 @@ void parents_free(parents *ps);
  * back to a restore. The instance holds its parent until it is destroyed. */
 int clone_instance(pw_engine *e, const char *name, pw_instance **ret, pw_err *err);
 
-/* Makes template name's parent now if there is none, so that the first cold start clones. */
-int parent_prepare(pw_engine *e, const char *name, pw_err *err);
-
 /* The host pid of the parent i was cloned from, or 0 if i is not a clone. */
 pid_t clone_parent_pid(const pw_instance *i);
 

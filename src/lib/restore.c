@@ -30,9 +30,6 @@
 #include "store.h"
 #include "uids.h"
 
-/* What a second-level copy's after-restore hooks may take (the agent stops them at 10 s). */
-#define AFTER_RESTORE_TIMEOUT_MS 30000
-
 /* The per-restore directory: a small tmpfs holding CRIU's root, the instance's /tmp and /dev, the
  * images' view and CRIU's log, so that one unmount takes it all away (every unmount waits for an
  * RCU grace period, which a busy machine makes long). */
@@ -64,7 +61,6 @@ struct restore_job {
         criu_restore_params params;
         criu_worker *worker;
         uid_t checkpoint_uid; /* the uid the template's tasks were checkpointed as */
-        bool parent;          /* a template parent's restore (clone.h): the parent's filter */
 };
 
 /* $PREWARM_CRIU_LOG_DIR keeps a verbose CRIU log of every restore there, for profiling. */
@@ -242,7 +238,7 @@ static int job_prepare(pw_engine *e, const char *template_name, restore_path pat
         _cleanup_(restore_job_freep) restore_job *job = calloc(1, sizeof(*job));
         if (!job)
                 return -ENOMEM;
-        *job = (restore_job){.path = path, .parent = parent, .to_agent = {-1, -1}, .from_agent = {-1, -1}, .work_fd = -1,
+        *job = (restore_job){.path = path, .to_agent = {-1, -1}, .from_agent = {-1, -1}, .work_fd = -1,
                              .netns_fd = -1, .images_fd = -1, .src = {.lock_fd = -1, .images_fd = -1}};
         if (!(job->i = instance_new(e, template_name)))
                 return -ENOMEM;
@@ -277,11 +273,6 @@ int restore_job_prepare_parent(pw_engine *e, const char *template_name, restore_
         return job_prepare(e, template_name, FAST_PATH, true, ret, err);
 }
 
-const manifest *restore_job_manifest(const restore_job *job)
-{
-        return job->src.m;
-}
-
 bool restore_job_current(const restore_job *job)
 {
         _cleanup_free_ char *dir = engine_template_dir(job->i->engine, job->i->template_name);
@@ -308,15 +299,14 @@ static int job_restore(restore_job *job, pw_err *err)
         if (r >= 0 && ((r = fd_set_nonblocking(job->to_agent[1])) < 0 ||
                        (r = fd_set_nonblocking(job->from_agent[0])) < 0))
                 err_set(err, r, "fcntl: %s", strerror(-r));
-        if (r >= 0 && job->src.m->specialized &&
-            (r = restored_tmp_chown(i->pid, job->checkpoint_uid, i->uid)) < 0)
-                err_set(err, r, "giving the instance the files of its /tmp: %s", strerror(-r));
-        /* A copy of a function that was checkpointed after it loaded: its after-restore hooks,
-         * after the agent's own reseeding, before anything else reaches it. */
+        /* A copy of a function that was checkpointed after it loaded: the files of its /tmp,
+         * then its after-restore hooks (after the agent's own reseeding) before anything else. */
         if (r >= 0 && job->src.m->specialized) {
                 const agent_channel ch = {job->to_agent[1], job->from_agent[0]};
-                if ((r = agent_run_hooks(&ch, "after_restore", now_us() + AFTER_RESTORE_TIMEOUT_MS * 1000ull,
-                                         &i->streams, err)) < 0)
+                if ((r = restored_tmp_chown(i->pid, job->checkpoint_uid, i->uid)) < 0)
+                        err_set(err, r, "giving the instance the files of its /tmp: %s", strerror(-r));
+                else if ((r = agent_run_hooks(&ch, "after_restore", now_us() + AGENT_HOOKS_TIMEOUT_MS * 1000ull,
+                                              &i->streams, err)) < 0)
                         err_prefix(err, r, "after the restore");
         }
         if (r < 0) {

@@ -18,9 +18,6 @@ int restore_job_prepare(pw_engine *e, const char *template_name, restore_path pa
  * parent's seccomp filter (seccomp.h) in place of the sandbox's. Never prepared ahead. */
 int restore_job_prepare_parent(pw_engine *e, const char *template_name, restore_job **ret, pw_err *err);
 
-/* The manifest of the template the job restores; valid until the job is run or freed. */
-const struct manifest *restore_job_manifest(const restore_job *job);
-
 /* Runs the restore and consumes the job, also on failure. *ret is a new instance, restored or, for
  * a second-level template, specialized. */
 int restore_job_run(restore_job *job, pw_instance **ret, pw_err *err);

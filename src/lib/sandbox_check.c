@@ -60,12 +60,10 @@ static int read_status(pid_t pid, char **ret)
         return read_file(path, 64 << 10, ret, &n);
 }
 
-int sandbox_facts_read(pid_t pid, sandbox_facts *f)
+/* The facts of pid, its /proc/PID/status text already read. */
+static int facts_of(pid_t pid, const char *status, sandbox_facts *f)
 {
-        _cleanup_free_ char *status = NULL;
-        int r = read_status(pid, &status);
-        if (r < 0)
-                return r;
+        int r;
         size_t n;
         const char *filters = status_field(status, "Seccomp_filters", &n);
         f->seccomp_filters = filters ? (unsigned)strtoul(filters, NULL, 10) : 0;
@@ -85,11 +83,18 @@ int sandbox_facts_read(pid_t pid, sandbox_facts *f)
         return 0;
 }
 
+int sandbox_facts_read(pid_t pid, sandbox_facts *f)
+{
+        _cleanup_free_ char *status = NULL;
+        int r = read_status(pid, &status);
+        return r < 0 ? r : facts_of(pid, status, f);
+}
+
 const char *clone_sandbox_wrong(const sandbox_facts *parent, pid_t pid, uid_t uid)
 {
         _cleanup_free_ char *status = NULL;
         sandbox_facts f;
-        if (read_status(pid, &status) < 0 || sandbox_facts_read(pid, &f) < 0)
+        if (read_status(pid, &status) < 0 || facts_of(pid, status, &f) < 0)
                 return "its /proc entries cannot be read";
         char ids[64];
         snprintf(ids, sizeof(ids), "%u\t%u\t%u\t%u", (unsigned)uid, (unsigned)uid, (unsigned)uid, (unsigned)uid);
