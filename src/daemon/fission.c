@@ -190,12 +190,12 @@ static void invoke_locked(slot *s, const char *args, http_response *res)
                                  "Generic container: no requests supported" : "no such endpoint");
                 return;
         }
-        _cleanup_free_ char *result = NULL, *logs = NULL;
+        _cleanup_free_ char *result = NULL;
         char msg[2048] = "";
         uint64_t t0 = now_us();
-        int r = slot_invoke(s, args, SLOT_DEFAULT_TIMEOUT_MS, &result, &logs, msg, sizeof(msg));
+        int r = slot_invoke(s, args, SLOT_DEFAULT_TIMEOUT_MS, &result, msg, sizeof(msg));
         metrics_observe(s->d->metrics, STAGE_TOTAL, now_us() - t0);
-        metrics_invocation(s->d->metrics, s->mode == SLOT_OPENFAAS ? "openfaas" : "fission", r < 0 ? -1 : PW_SOURCE_WARM);
+        metrics_invocation(s->d->metrics, slot_mode_name(s->mode), r < 0 ? -1 : PW_SOURCE_WARM);
         slot_end_activation(s, r < 0 ? msg : NULL);
         http_note(res, "fission function %s", s->action_name);
         if (r == -EREMOTEIO) { /* what Flask answers for a view that raised */

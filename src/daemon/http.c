@@ -188,11 +188,17 @@ static char *query_string(const http_request *req)
         return out;
 }
 
-json_t *http_request_json(const http_request *req)
+json_t *http_request_headers(const http_request *req)
 {
         json_t *headers = json_array();
         if (headers)
                 MHD_get_connection_values(req->conn, MHD_HEADER_KIND, add_pair, headers);
+        return headers;
+}
+
+json_t *http_request_json(const http_request *req)
+{
+        json_t *headers = http_request_headers(req);
         _cleanup_free_ char *query = query_string(req);
         _cleanup_free_ char *body = http_base64_encode(req->body, req->body_size);
         if (!headers || !query || !body) {
@@ -377,9 +383,12 @@ static void log_request(const http_server *s, const http_request *req, const htt
              res->note[0] ? " " : "", res->note);
 }
 
+/* A code blob of --max-code-mb in base64, plus a MiB for the rest of the request; never below
+ * HTTP_MAX_BODY. */
 static size_t max_body(const http_server *s)
 {
-        return s->cfg.max_body ? s->cfg.max_body : HTTP_MAX_BODY;
+        size_t b64 = (((size_t)s->daemon->cfg.max_code_mb << 20) + 2) / 3 * 4 + ((size_t)1 << 20);
+        return b64 > HTTP_MAX_BODY ? b64 : HTTP_MAX_BODY;
 }
 
 static bool body_append(const http_server *s, conn_state *st, const char *data, size_t n)

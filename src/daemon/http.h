@@ -14,13 +14,6 @@
 
 #define HTTP_MAX_BODY (8u << 20)
 
-/* The request body limit of the API and the slots: a code blob of max_code_mb in base64, plus a
- * MiB for the rest of the request; never below HTTP_MAX_BODY. */
-static inline size_t http_max_body_for_code(unsigned max_code_mb)
-{
-        size_t b64 = (((size_t)max_code_mb << 20) + 2) / 3 * 4 + ((size_t)1 << 20);
-        return b64 > HTTP_MAX_BODY ? b64 : HTTP_MAX_BODY;
-}
 #define HTTP_MAX_PARAMS 4
 #define HTTP_MAX_HEADERS 12
 
@@ -64,7 +57,6 @@ typedef struct http_server_config {
         size_t n_routes;
         void *data;
         const char *token;       /* the bearer token every request must carry, or NULL */
-        size_t max_body;         /* request bodies over this are 413; 0: HTTP_MAX_BODY */
 } http_server_config;
 
 typedef struct http_server http_server;
@@ -79,6 +71,8 @@ http_server *http_server_free(http_server *s);
 int http_base64_decode(const char *in, unsigned char **ret, size_t *ret_n);
 /* n bytes as base64 text, the caller's; NULL on -ENOMEM. */
 char *http_base64_encode(const void *data, size_t n);
+/* The request's headers, [[name, value], ...]. NULL on -ENOMEM. */
+json_t *http_request_headers(const http_request *req);
 /* The request as a function runtime is given it: {"method", "path", "query" (percent-encoded),
  * "headers": [[name, value], ...], "body_b64"}. NULL on -ENOMEM. */
 json_t *http_request_json(const http_request *req);

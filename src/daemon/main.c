@@ -423,8 +423,7 @@ static int start_api(daemon_ctx *d, servers *s)
                 return r;
         }
         http_server_config cfg = {.name = "api", .listen_fd = fd, .routes = api_routes,
-                                  .n_routes = api_n_routes, .data = d, .token = d->token,
-                                  .max_body = http_max_body_for_code(d->cfg.max_code_mb)};
+                                  .n_routes = api_n_routes, .data = d, .token = d->token};
         if ((r = http_server_start(d, &cfg, &s->unix_api)) < 0)
                 return dlog(PW_LOG_ERROR, "cannot serve %s", s->socket_path), r;
         dlog(PW_LOG_INFO, "API on unix:%s", s->socket_path);

@@ -115,8 +115,7 @@ static int slot_load(slot *s, char *errbuf, size_t errlen)
         }
         const pw_function fn = {.code_uri = s->code_uri, .main = s->main, .digest = s->digest,
                                 .env = (const char *const *)s->env,
-                                .convention = s->mode == SLOT_FISSION   ? "fission"
-                                              : s->mode == SLOT_OPENFAAS ? "openfaas" : NULL};
+                                .convention = slot_mode_name(s->mode)};
         r = pw_instance_specialize(i, &fn);
         slot_write_streams(s, i); /* what the module printed as it loaded, its traceback */
         if (r < 0) {
@@ -157,10 +156,9 @@ int slot_specialize(slot *s, slot_mode mode, const char *action_name, const char
         else
                 snprintf(errbuf, errlen, "out of memory");
         if (r < 0) {
-                slot_clear(s);
+                slot_clear(s); /* free again */
                 return r;
         }
-        s->mode = mode;
         s->initialized_ms = wall_ms();
         return 0;
 }
@@ -170,15 +168,13 @@ static bool instance_dead(int r)
         return r == -ECHILD || r == -ESRCH || r == -ETIMEDOUT || r == -ENOMEM;
 }
 
-int slot_invoke(slot *s, const char *args, int timeout_ms, char **ret_result, char **ret_logs,
-                char *errbuf, size_t errlen)
+int slot_invoke(slot *s, const char *args, int timeout_ms, char **ret_result, char *errbuf, size_t errlen)
 {
-        *ret_logs = NULL;
         int r = 0;
         if (!s->instance && (r = slot_load(s, errbuf, errlen)) < 0) /* replacement failed before */
                 return r;
         uint64_t t0 = now_us();
-        r = pw_instance_invoke_logs(s->instance, args, timeout_ms, ret_result, ret_logs);
+        r = pw_instance_invoke(s->instance, args, timeout_ms, ret_result);
         metrics_observe(s->d->metrics, STAGE_INVOKE, now_us() - t0);
         slot_write_streams(s, s->instance);
         if (r >= 0)
@@ -408,10 +404,10 @@ static void reply_web_action(http_response *res, const char *result)
 static void add_web_fields(json_t *value, http_request *req, json_t *activation)
 {
         json_t *headers = json_object();
-        json_auto_t *pairs = http_request_json(req);
+        json_auto_t *pairs = http_request_headers(req);
         size_t k;
         json_t *pair;
-        json_array_foreach(json_object_get(pairs, "headers"), k, pair) {
+        json_array_foreach(pairs, k, pair) {
                 _cleanup_free_ char *name = strdup(json_string_value(json_array_get(pair, 0)));
                 for (char *c = name; c && *c; c++)
                         *c = (char)tolower((unsigned char)*c);
@@ -444,11 +440,11 @@ static void do_run(slot *s, json_t *message, http_response *res, bool web)
                             : value ? json_copy(value) : json_object();
         json_object_set_new(args, "__prewarm_env", activation_env(message));
         _cleanup_free_ char *text = json_dumps(args, JSON_COMPACT);
-        _cleanup_free_ char *result = NULL, *logs = NULL;
+        _cleanup_free_ char *result = NULL;
         char msg[2048] = "";
         uint64_t t0 = now_us();
-        int r = text ? slot_invoke(s, text, deadline_timeout(json_object_get(message, "deadline")), &result,
-                                   &logs, msg, sizeof(msg))
+        int r = text ? slot_invoke(s, text, deadline_timeout(json_object_get(message, "deadline")), &result, msg,
+                                   sizeof(msg))
                      : -ENOMEM;
         metrics_observe(s->d->metrics, STAGE_TOTAL, now_us() - t0);
         metrics_invocation(s->d->metrics, "openwhisk", r < 0 ? -1 : PW_SOURCE_WARM);

@@ -22,6 +22,14 @@ typedef enum slot_mode { SLOT_FREE, SLOT_OPENWHISK, SLOT_FISSION, SLOT_OPENFAAS 
 /* A slot whose function answers HTTP requests itself (Fission, OpenFaaS), through flask.request. */
 static inline bool slot_mode_web(slot_mode m) { return m == SLOT_FISSION || m == SLOT_OPENFAAS; }
 
+/* "free", "openwhisk", "fission", "openfaas": the slot's state as the API lists it, its protocol
+ * in the metrics, and (but "free") the agent's calling convention. */
+static inline const char *slot_mode_name(slot_mode m)
+{
+        static const char *const names[] = {"free", "openwhisk", "fission", "openfaas"};
+        return names[m];
+}
+
 typedef struct slot {
         daemon_ctx *d;
         unsigned port;
@@ -76,10 +84,9 @@ void slot_clear(slot *s);
 int slot_specialize(slot *s, slot_mode mode, const char *action_name, const char *code_uri,
                     const char *digest, const char *main_name, char *const *env, char *errbuf,
                     size_t errlen);
-/* Invokes the slot's instance; an instance that died is replaced by a new one (same code) before
- * returning the failure. *ret_logs may be set on failure too. */
-int slot_invoke(slot *s, const char *args, int timeout_ms, char **ret_result, char **ret_logs,
-                char *errbuf, size_t errlen);
+/* Invokes the slot's instance, its output written to the slot's logs; an instance that died is
+ * replaced by a new one (same code) before returning the failure. */
+int slot_invoke(slot *s, const char *args, int timeout_ms, char **ret_result, char *errbuf, size_t errlen);
 /* Ends an activation in the slot's logs: error (may be NULL) on its stderr log, then (but on a
  * Fission slot) the end-of-activation marker on both. What the code printed is already there:
  * slot_specialize and slot_invoke write each stream to its log as it comes. */

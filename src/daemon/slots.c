@@ -38,7 +38,7 @@ static int slot_init(daemon_ctx *d, slot *s, unsigned port)
         }
         snprintf(s->name, sizeof(s->name), "slot %u", port);
         const http_server_config cfg = {.name = s->name, .listen_fd = fd, .routes = slot_routes,
-                                        .n_routes = slot_n_routes, .data = s, .max_body = http_max_body_for_code(d->cfg.max_code_mb)};
+                                        .n_routes = slot_n_routes, .data = s};
         if ((r = http_server_start(d, &cfg, &s->server)) < 0)
                 dlog(PW_LOG_ERROR, "slot %u: cannot start its HTTP server", port);
         return r;
@@ -165,9 +165,7 @@ void slots_kill_instances(slots *s)
 
 static json_t *slot_json(slot *sl)
 {
-        const char *state = sl->mode == SLOT_OPENWHISK  ? "openwhisk"
-                            : sl->mode == SLOT_FISSION  ? "fission"
-                            : sl->mode == SLOT_OPENFAAS ? "openfaas" : "free";
+        const char *state = slot_mode_name(sl->mode);
         char addr[32];
         snprintf(addr, sizeof(addr), "127.0.0.1:%u", sl->port);
         _cleanup_free_ char *out = strdup_printf("%s/slots/%u/stdout", sl->d->cfg.state_dir, sl->port);
