@@ -580,10 +580,8 @@ def parent_request(msg, fds):
         pid, pidfd = ZYGOTE.clone(req, fds)
         if pid == 0:
             become_instance()         # the child: never comes back here
-    except ProtocolError as exc:
-        return {"ok": False, "kind": "protocol", "error": clean(str(exc))}, None
-    except Refused as exc:
-        return {"ok": False, "kind": exc.kind, "error": clean(str(exc))}, None
+    except (ProtocolError, Refused) as exc:
+        return refusal(exc), None
     except ValueError as exc:
         return {"ok": False, "kind": "protocol", "error": "malformed JSON: %s" % exc}, None
     finally:
@@ -645,6 +643,14 @@ def reseed():
         sys.modules["ssl"].RAND_add(os.urandom(32), 32.0)
 
 
+def refusal(exc):
+    """The reply to a request refused with exc, a ProtocolError or a Refused (with what the
+    code printed, if it ran)."""
+    if isinstance(exc, Refused):
+        return dict({"ok": False, "kind": exc.kind, "error": clean(str(exc))}, **exc.output)
+    return {"ok": False, "kind": "protocol", "error": clean(str(exc))}
+
+
 def serve():
     """Answer requests until the engine hangs up (Hangup carries the exit status)."""
     agent = Agent()
@@ -677,10 +683,8 @@ def serve():
                 reply = run_hooks(op)     # after a restore, the reseeding above came first
             else:
                 raise ProtocolError("unknown op %r" % (op,))
-        except ProtocolError as exc:
-            reply = {"ok": False, "kind": "protocol", "error": clean(str(exc))}
-        except Refused as exc:
-            reply = dict({"ok": False, "kind": exc.kind, "error": clean(str(exc))}, **exc.output)
+        except (ProtocolError, Refused) as exc:
+            reply = refusal(exc)
         payload = reply if isinstance(reply, bytes) else encode(reply)
         if len(payload) > MAX_FRAME:
             payload = encode({"ok": False, "kind": "result", "logs": "",

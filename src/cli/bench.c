@@ -235,8 +235,7 @@ static int bench_open(const cli_globals *g, bench *b)
         if (check_built(b->ctx.engine, b->a.template_name) != 0)
                 return 1;
         b->report = (bench_report){.template_name = b->a.template_name, .handler = b->handler_path,
-                                   .runs = b->a.runs, .warmup_runs = WARMUP_RUNS, .concurrency = b->a.concurrency,
-                                   .density = b->a.density};
+                                   .runs = b->a.runs, .warmup_runs = WARMUP_RUNS, .concurrency = b->a.concurrency};
         for (int m = 0; m < _MODE_MAX; m++) {
                 b->report.modes[m].selected = b->a.selected[m];
                 if (b->a.selected[m] && !(b->report.modes[m].samples = calloc(b->a.runs, sizeof(bench_sample))))

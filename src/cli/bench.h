@@ -67,7 +67,7 @@ typedef struct bench_mode_result {
 typedef struct bench_report {
         const char *template_name;
         const char *handler;
-        unsigned runs, warmup_runs, concurrency, density;
+        unsigned runs, warmup_runs, concurrency;
         bench_mode_result modes[_MODE_MAX];
 } bench_report;
 

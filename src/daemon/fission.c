@@ -51,8 +51,7 @@ static bool function_name_ok(const char *name)
 static bool inside_root(const char *path, const char *root)
 {
         _cleanup_free_ char *p = realpath(path, NULL), *r = realpath(root, NULL);
-        size_t n = r ? strlen(r) : 0;
-        return p && r && !strncmp(p, r, n) && (p[n] == '/' || p[n] == '\0' || !strcmp(r, "/"));
+        return p && r && path_within(p, r);
 }
 
 /* The code URI for the package at filepath, a file or a directory (its modules import each other:

@@ -236,12 +236,8 @@ static void blob_cache_evict(daemon_ctx *d, uint64_t limit, const char *keep)
                 if (!strcmp(de->d_name, keep) || blob_referenced(defs, d->blob_dir, de->d_name) ||
                     strlen(de->d_name) >= sizeof(unused->name))
                         continue;
-                if (n == cap) {
-                        cached *bigger = realloc(unused, (cap = cap ? cap * 2 : 16) * sizeof(*unused));
-                        if (!bigger)
-                                break;
-                        unused = bigger;
-                }
+                if (grow_buffer((void **)&unused, &cap, (n + 1) * sizeof(*unused), 16 * sizeof(*unused)) < 0)
+                        break;
                 unused[n] = (cached){.mtime = st.st_mtim, .size = (uint64_t)st.st_size};
                 strcpy(unused[n++].name, de->d_name);
         }
@@ -349,12 +345,14 @@ int inline_blob_prepare(daemon_ctx *d, const char *source, const char *zip_b64, 
                                            d->cfg.max_code_mb);
                 if (!(data = (unsigned char *)strdup(source)))
                         return -ENOMEM;
-        } else if (http_base64_decode(zip_b64, &data, &n) < 0)
-                return errbuf_fail(errbuf, errlen, -EINVAL, "the zip archive is not valid base64");
-        if (n > code_policy_max_bytes(d->code_policy)) {
-                free(data);
-                return errbuf_fail(errbuf, errlen, -EFBIG, "the zip archive is larger than the limit of %u MiB",
-                                   d->cfg.max_code_mb);
+        } else {
+                if (http_base64_decode(zip_b64, &data, &n) < 0)
+                        return errbuf_fail(errbuf, errlen, -EINVAL, "the zip archive is not valid base64");
+                if (n > code_policy_max_bytes(d->code_policy)) {
+                        free(data);
+                        return errbuf_fail(errbuf, errlen, -EFBIG,
+                                           "the zip archive is larger than the limit of %u MiB", d->cfg.max_code_mb);
+                }
         }
         int r = blob_of(d, data, n, source ? "py" : "zip", ret);
         if (r < 0) {

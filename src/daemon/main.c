@@ -474,8 +474,7 @@ static int restrict_code(daemon_ctx *d)
         for (char **r = d->cfg.code_roots; r && *r; r++) {
                 /* A root above the state dir would hand out the token, the blobs, functions.json. */
                 _cleanup_free_ char *root = realpath(*r, NULL);
-                size_t n = root ? strlen(root) : 0;
-                if (root && state && !strncmp(state, root, n) && (n == 1 || state[n] == '/' || !state[n]))
+                if (root && state && path_within(state, root))
                         return dlog(PW_LOG_ERROR, "--code-root %s holds the state dir %s", *r, state), -EINVAL;
                 if (strv_push(&roots, *r) < 0)
                         return -ENOMEM;

@@ -127,19 +127,13 @@ int code_policy_new(const pw_code_policy *in, code_policy **ret, pw_err *err)
 static const char *root_of(const code_policy *p, const char *path, const char **ret_rest)
 {
         for (char **root = p->roots; root && *root; root++) {
-                size_t n = strlen(*root);
-                bool is_slash = n == 1; /* "/" holds everything */
-                if (!is_slash && !strcmp(path, *root)) {
-                        *ret_rest = "."; /* the root itself: a package directory of code */
-                        return *root;
-                }
-                if (is_slash || (!strncmp(path, *root, n) && path[n] == '/')) {
-                        const char *rest = path + (is_slash ? 1 : n + 1);
-                        while (*rest == '/')
-                                rest++;
-                        *ret_rest = *rest ? rest : ".";
-                        return *root;
-                }
+                if (!path_within(path, *root))
+                        continue;
+                const char *rest = path + strlen(*root);
+                while (*rest == '/')
+                        rest++;
+                *ret_rest = *rest ? rest : "."; /* "." is the root itself: a package directory of code */
+                return *root;
         }
         return NULL;
 }

@@ -73,16 +73,12 @@ static int tar_file(tar *t, int fd, const char *name, const struct stat *st)
         size_t padded = ((size_t)st->st_size + BLOCK - 1) / BLOCK * BLOCK;
         if (r < 0 || (r = tar_reserve(t, padded)) < 0)
                 return r;
-        size_t got = 0;
-        while (got < (size_t)st->st_size) {
-                ssize_t n = read(fd, t->data + t->size + got, (size_t)st->st_size - got);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        return n < 0 ? negative_errno() : -EIO; /* shrank while we read it */
-                got += (size_t)n;
-        }
-        memset(t->data + t->size + got, 0, padded - got);
+        ssize_t got = read_full(fd, t->data + t->size, (size_t)st->st_size);
+        if (got < 0)
+                return (int)got;
+        if (got < st->st_size)
+                return -EIO; /* shrank while we read it */
+        memset(t->data + t->size + got, 0, padded - (size_t)got);
         t->size += padded;
         return 0;
 }

@@ -362,6 +362,12 @@ bool str_has_suffix(const char *s, const char *suffix)
         return a >= b && !strcmp(s + a - b, suffix);
 }
 
+bool path_within(const char *path, const char *root)
+{
+        size_t n = strlen(root);
+        return !strncmp(path, root, n) && (path[n] == '/' || path[n] == '\0' || !strcmp(root, "/"));
+}
+
 /* Template and function names become path components and cgroup names. */
 bool name_is_valid(const char *name)
 {

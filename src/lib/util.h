@@ -108,6 +108,9 @@ size_t strv_length(char *const *v);
 int strv_push(char ***v, const char *s);
 
 bool str_has_suffix(const char *s, const char *suffix);
+/* Whether path is root or lies below it; both absolute, compared as written (resolve them first
+ * where symlinks matter), root without a trailing slash unless it is "/". */
+bool path_within(const char *path, const char *root);
 /* Whether s[0..n) is well-formed UTF-8 (no overlong forms, surrogates or code points past
  * U+10FFFF). */
 bool utf8_valid(const char *s, size_t n);

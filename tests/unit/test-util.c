@@ -73,6 +73,20 @@ START_TEST(test_str_has_suffix)
 }
 END_TEST
 
+START_TEST(test_path_within)
+{
+        ck_assert(path_within("/srv/code", "/srv/code"));
+        ck_assert(path_within("/srv/code/", "/srv/code"));
+        ck_assert(path_within("/srv/code/a/b.py", "/srv/code"));
+        ck_assert(path_within("/anything", "/"));
+        ck_assert(path_within("/", "/"));
+        ck_assert(!path_within("/srv/codex", "/srv/code")); /* a sibling sharing a prefix */
+        ck_assert(!path_within("/srv/cod", "/srv/code"));
+        ck_assert(!path_within("/srv", "/srv/code"));
+        ck_assert(!path_within("/etc/passwd", "/srv/code"));
+}
+END_TEST
+
 START_TEST(test_name_is_valid)
 {
         static const char *const good[] = {"python3", "python3-data", "a", "Z", "0", "a.b_c-d",
@@ -339,6 +353,7 @@ static Suite *util_suite(void)
         tcase_add_test(tc, test_strv_split_ws);
         tcase_add_test(tc, test_strv_push);
         tcase_add_test(tc, test_str_has_suffix);
+        tcase_add_test(tc, test_path_within);
         tcase_add_test(tc, test_name_is_valid);
         tcase_add_test(tc, test_hex_encode);
         tcase_add_test(tc, test_str_copy);
