@@ -230,7 +230,7 @@ int blob_fetch(const char *uri, const char *digest, size_t max, const code_polic
         b.filename = TAKE_PTR(u.filename);
         /* The agent tells source from archive by the name; a name that says neither is sniffed
          * (a directory came as a ustar archive: "ustar" at offset 257). */
-        static const char *const names[] = {".py", ".zip", ".tar", ".tar.gz", ".tgz"};
+        static const char *const names[] = {".py", ".js", ".so", ".zip", ".tar", ".tar.gz", ".tgz"};
         bool named = false;
         for (size_t k = 0; k < ELEMENTSOF(names); k++)
                 named = named || str_has_suffix(b.filename, names[k]);
@@ -238,8 +238,9 @@ int blob_fetch(const char *uri, const char *digest, size_t max, const code_polic
                 bool zip = b.size >= 4 && !memcmp(b.data, "PK\x03\x04", 4);
                 bool gz = b.size >= 2 && !memcmp(b.data, "\x1f\x8b", 2);
                 bool tar = b.size >= 263 && !memcmp(b.data + 257, "ustar", 5);
+                bool elf = b.size >= 4 && !memcmp(b.data, "\x7f" "ELF", 4);
                 free(b.filename);
-                b.filename = strdup(zip ? "action.zip" : gz ? "action.tar.gz" : tar ? "package.tar" : "main.py");
+                b.filename = strdup(zip ? "action.zip" : gz ? "action.tar.gz" : tar ? "package.tar" : elf ? "handler.so" : "main.py");
                 if (!b.filename) {
                         code_uri_done(&u);
                         blob_done(&b);

@@ -21,7 +21,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -86,4 +88,77 @@ int prewarm_zygote_clone(const struct prewarm_clone_request *req, int *ret_pidfd
         }
         *ret_pidfd = pidfd;
         return (int)pid;
+}
+
+int prewarm_zygote_inherit_all(void)
+{
+        FILE *maps = fopen("/proc/self/maps", "re");
+        if (!maps)
+                return -errno;
+        char line[512];
+        unsigned long start, end;
+        int n = 0;
+        while (fgets(line, sizeof(line), maps)) {
+                /* [vsyscall] and device mappings refuse it; nothing of theirs needs copying. */
+                if (sscanf(line, "%lx-%lx", &start, &end) == 2 && madvise((void *)start, end - start, MADV_DOFORK) == 0)
+                        n++;
+                if (!strchr(line, '\n')) /* a path longer than the buffer: skip the rest of it */
+                        while (fgets(line, sizeof(line), maps) && !strchr(line, '\n'))
+                                ;
+        }
+        fclose(maps);
+        return n;
+}
+
+static volatile pid_t init_agent;
+
+static void init_forward(int sig)
+{
+        if (init_agent > 0)
+                kill(init_agent, sig);
+}
+
+static const int init_forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
+
+_Noreturn static void init_serve(pid_t agent)
+{
+        const int status_fd = 5;
+        close(3);
+        close(4);
+        init_agent = agent;
+        struct sigaction sa = {.sa_handler = init_forward};
+        sigemptyset(&sa.sa_mask);
+        for (size_t i = 0; i < sizeof(init_forwarded) / sizeof(init_forwarded[0]); i++)
+                sigaction(init_forwarded[i], &sa, NULL);
+        for (;;) { /* reap orphans; end with the agent, the way it ended */
+                int status;
+                pid_t pid = wait(&status);
+                if (pid < 0 && errno == EINTR)
+                        continue;
+                if (pid < 0)
+                        _exit(1);
+                if (pid != agent)
+                        continue;
+                char how[32];
+                int len = WIFEXITED(status) ? snprintf(how, sizeof(how), "exited %d", WEXITSTATUS(status))
+                                            : snprintf(how, sizeof(how), "killed %d", WTERMSIG(status));
+                if (write(status_fd, how, (size_t)len) < 0) {
+                        /* the engine went away: nobody to tell */
+                }
+                _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        }
+}
+
+int prewarm_zygote_become_init(void)
+{
+        /* The parent may have ignored SIGCHLD to have its clones reaped: an init must see its child. */
+        signal(SIGCHLD, SIG_DFL);
+        pid_t agent = fork();
+        if (agent < 0)
+                return -errno;
+        if (agent == 0) {
+                close(5); /* the init's, not the function's to write on */
+                return 0;
+        }
+        init_serve(agent);
 }

@@ -23,3 +23,18 @@ struct prewarm_clone_request {
  * "killed SIG" when the agent ends (the agent itself closes fd 5). Errors (parent only):
  * -EINVAL, or clone3's. */
 PREWARM_ZYGOTE_EXPORT int prewarm_zygote_clone(const struct prewarm_clone_request *req, int *ret_pidfd);
+
+/* In a fresh clone, once prewarm_zygote_clone() returned 0 there: forks the agent, and returns 0
+ * in it (pid 2 of the namespace, fd 5 closed). The calling process stays the namespace's init and
+ * never returns: it closes the channel (fds 3 and 4), forwards TERM, INT, HUP, USR1 and USR2 to the
+ * agent, reaps orphans, and when the agent ends writes "exited N" or "killed SIG" on fd 5 and exits
+ * the same way. Agents whose runtime can fork safely on its own (Python's os.fork runs the
+ * interpreter's at-fork hooks) may do this themselves; the node and native agents call this.
+ * Errors (in the init, which then should _exit): fork's. */
+PREWARM_ZYGOTE_EXPORT int prewarm_zygote_become_init(void);
+
+/* Undoes MADV_DONTFORK on every mapping of the caller, so that a clone inherits all of its memory.
+ * V8 marks its heap pages so (a forked Node.js would fault on its own heap); call it right before
+ * prewarm_zygote_clone() in runtimes that do. Returns the number of mappings it went through, or
+ * -errno if /proc/self/maps cannot be read. */
+PREWARM_ZYGOTE_EXPORT int prewarm_zygote_inherit_all(void);
