@@ -21,6 +21,7 @@
 #include "bench.h"
 #include "cli.h"
 #include "config.h"
+#include "definition.h"
 
 #define WARMUP_RUNS 1
 #define DENSITY_ROUND UINT_MAX /* progress() of the density phase */
@@ -207,6 +208,7 @@ static int check_built(pw_engine *e, const char *name)
 static void bench_done(bench *b)
 {
         bench_ctx_teardown(&b->ctx);
+        b->ctx.def = template_def_free(b->ctx.def);
         pw_engine_free(b->ctx.engine_noring);
         pw_engine_free(b->ctx.engine);
         for (int m = 0; m < _MODE_MAX; m++)
@@ -215,20 +217,36 @@ static void bench_done(bench *b)
         free(b->fork_zygote_program);
 }
 
+/* The built-in handler and fork zygote of the template's language, told by its agent's suffix
+ * (agent.py, agent.js). */
+static int bench_language_files(const template_def *def, char **ret_handler, char **ret_zygote)
+{
+        const char *slash = strrchr(def->agent_path, '/');
+        const char *dot = strrchr(slash ? slash + 1 : def->agent_path, '.');
+        if (!dot)
+                return cli_error("bench: template %s: no built-in handler for its agent %s", def->name, def->agent_path);
+        _cleanup_free_ char *handler = strdup_printf("handler%s", dot), *zygote = strdup_printf("fork_zygote%s", dot);
+        if (!handler || !zygote || !(*ret_handler = bench_file(handler)) || !(*ret_zygote = bench_file(zygote)))
+                return cli_error("out of memory");
+        return 0;
+}
+
 /* Paths, engines, the template check and sample space: everything before the fixtures. */
 static int bench_open(const cli_globals *g, bench *b)
 {
-        _cleanup_free_ char *default_handler = bench_file("handler.py");
-        _cleanup_free_ char *zygote = bench_file("fork_zygote.py");
-        if (!default_handler || !zygote)
-                return cli_error("out of memory");
+        _cleanup_free_ char *default_handler = NULL, *zygote = NULL;
+        pw_err err = {""};
         if (check_writable(b->a.json_path, "JSON") != 0 || check_writable(b->a.plot_path, "plot") != 0)
+                return 1;
+        if (!(b->ctx.engine = open_engine(g, 0)))
+                return 1;
+        if (template_def_load(b->ctx.engine->templates_dir, b->a.template_name, &b->ctx.def, &err) < 0)
+                return cli_error("bench: definition of template %s: %s", b->a.template_name, err.msg);
+        if (bench_language_files(b->ctx.def, &default_handler, &zygote) != 0)
                 return 1;
         if (!(b->handler_path = existing_file(b->a.handler ? b->a.handler : default_handler, "handler")))
                 return 1;
         if (b->a.selected[MODE_FORK_ZYGOTE] && !(b->fork_zygote_program = existing_file(zygote, "fork zygote")))
-                return 1;
-        if (!(b->ctx.engine = open_engine(g, 0)))
                 return 1;
         if (b->a.selected[MODE_PREWARM_COLD_NORING] && !(b->ctx.engine_noring = open_engine(g, PW_ENGINE_NO_IO_URING)))
                 return 1;

@@ -561,11 +561,12 @@ int bench_ctx_setup(bench_ctx *c, const bool selected[_MODE_MAX], pw_err *err)
 {
         int r;
         c->zygote = (fork_zygote){0, -1};
-        if (selected[MODE_EXEC] || selected[MODE_FORK_ZYGOTE]) {
-                r = template_def_load(c->engine->templates_dir, c->template_name, &c->def, err);
-                if (r < 0)
-                        return err_prefix(err, r, "definition of template %s", c->template_name);
-                if (!(c->runtime_env = zygote_env(c->def)))
+        if ((selected[MODE_EXEC] || selected[MODE_FORK_ZYGOTE]) && !(c->runtime_env = zygote_env(c->def)))
+                return -ENOMEM;
+        /* A runtime that cannot fork by itself (Node) forks through the clone helper's module. */
+        if (selected[MODE_FORK_ZYGOTE] && c->engine->zygote_helper) {
+                _cleanup_free_ char *helper = strdup_printf("PREWARM_ZYGOTE_HELPER=%s", c->engine->zygote_helper);
+                if (!helper || strv_push(&c->runtime_env, helper) < 0)
                         return -ENOMEM;
         }
         if (selected[MODE_FORK_ZYGOTE] && (r = fork_zygote_start(c, err)) < 0)
@@ -585,5 +586,4 @@ void bench_ctx_teardown(bench_ctx *c)
         zygote_stop(&c->zygote);
         strv_free(c->runtime_env);
         c->runtime_env = NULL;
-        c->def = template_def_free(c->def);
 }

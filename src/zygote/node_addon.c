@@ -309,6 +309,31 @@ static napi_value js_clone(napi_env env, napi_callback_info info)
         return obj;
 }
 
+/* forkServing(ctl_in, ctl_out) -> pid, or 0 in the child, which has them at fds 3 and 4: the bench's
+ * fork zygote (bench/fork_zygote.js), a plain fork with nothing of the sandbox. */
+static napi_value js_fork_serving(napi_env env, napi_callback_info info)
+{
+        napi_value argv[2];
+        int32_t in, out;
+        args_of(env, info, argv, 2);
+        if (int_arg(env, argv[0], &in) < 0 || int_arg(env, argv[1], &out) < 0 || in <= 4 || out <= 4)
+                return throw_errno(env, "forkServing needs two descriptors above 4", -EINVAL);
+        prewarm_zygote_inherit_all();
+        pid_t pid = fork(); /* libuv's and OpenSSL's at-fork handlers run */
+        if (pid < 0)
+                return throw_errno(env, "fork", -errno);
+        if (pid == 0) {
+                signal(SIGCHLD, SIG_DFL);
+                struct uv_loop_s *loop;
+                if (dup2(in, 3) < 0 || dup2(out, 4) < 0 || napi_get_uv_event_loop(env, &loop) != napi_ok ||
+                    uv_loop_fork(loop) < 0)
+                        _exit(125);
+                close(in);
+                close(out);
+        }
+        return int_value(env, pid);
+}
+
 /* reseedOpenSSL() -> whether it could: mixes fresh kernel entropy into the OpenSSL that Node
  * carries (its own, or the system's), whose generator state every copy of a checkpoint shares
  * and which reseeds itself only when it sees a fork (a restore and a raw clone are none). */
@@ -344,5 +369,6 @@ NAPI_MODULE_INIT()
         export_function(env, exports, "reapChildren", js_reap_children);
         export_function(env, exports, "clone", js_clone);
         export_function(env, exports, "reseedOpenSSL", js_reseed_openssl);
+        export_function(env, exports, "forkServing", js_fork_serving);
         return exports;
 }
