@@ -333,8 +333,37 @@ unsigned blob_error_status(int r)
 }
 
 
-int inline_blob_prepare(daemon_ctx *d, const char *source, const char *zip_b64, inline_blob *ret,
-                        char *errbuf, size_t errlen)
+static int runtime_of(const pw_template_info *info, void *userdata)
+{
+        const char **name_then_runtime = userdata;
+        if (strcmp(info->name, name_then_runtime[0]))
+                return 0;
+        name_then_runtime[1] = info->runtime && !strncmp(info->runtime, "Node.js", 7) ? "js" : "py";
+        return 1;
+}
+
+/* The file name suffix of inline source for the template: its agent tells source from archive by
+ * the name, and a language by it too. */
+static const char *source_suffix(daemon_ctx *d, const char *template_name)
+{
+        const char *name_then_runtime[2] = {template_name, "py"};
+        if (template_name)
+                pw_template_foreach(d->engine, runtime_of, name_then_runtime);
+        return name_then_runtime[1];
+}
+
+/* What an inline binary is, by its first bytes: the agents tell archives by their names. */
+static const char *binary_suffix(const unsigned char *data, size_t n)
+{
+        if (n >= 4 && !memcmp(data, "\x7f" "ELF", 4))
+                return "so";
+        if (n >= 2 && data[0] == 0x1f && data[1] == 0x8b)
+                return "tar.gz";
+        return "zip";
+}
+
+int inline_blob_prepare(daemon_ctx *d, const char *template_name, const char *source, const char *zip_b64,
+                        inline_blob *ret, char *errbuf, size_t errlen)
 {
         unsigned char *data = NULL;
         size_t n = 0;
@@ -354,7 +383,7 @@ int inline_blob_prepare(daemon_ctx *d, const char *source, const char *zip_b64, 
                                            "the zip archive is larger than the limit of %u MiB", d->cfg.max_code_mb);
                 }
         }
-        int r = blob_of(d, data, n, source ? "py" : "zip", ret);
+        int r = blob_of(d, data, n, source ? source_suffix(d, template_name) : binary_suffix(data, n), ret);
         if (r < 0) {
                 free(data);
                 ret->data = NULL;
@@ -411,7 +440,7 @@ static int resolve_code(daemon_ctx *d, const fn_fields *f, inline_blob *pending,
                 *ret_digest = f->digest ? strdup(f->digest) : NULL;
                 return *ret_uri && (!f->digest || *ret_digest) ? 0 : -ENOMEM;
         }
-        int r = inline_blob_prepare(d, f->source, f->zip, pending, errbuf, errlen);
+        int r = inline_blob_prepare(d, f->template_name, f->source, f->zip, pending, errbuf, errlen);
         if (r == -EINVAL || r == -EFBIG) { /* the caller's code: errbuf says what is wrong with it */
                 *ret_status = r == -EFBIG ? 413 : 400;
                 return r;

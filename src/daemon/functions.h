@@ -50,10 +50,12 @@ int function_parse(daemon_ctx *d, const char *name, json_t *body, json_t **ret_d
 int function_to_pool(json_t *def, pw_pool_function *ret, char ***ret_env);
 
 
-/* Inline code: source (the text of a .py) or zip_b64 (base64 of a .zip, line breaks allowed),
- * decoded and hashed, not stored yet. -EINVAL or -EFBIG with errbuf for the caller's mistakes. */
-int inline_blob_prepare(daemon_ctx *d, const char *source, const char *zip_b64, inline_blob *ret,
-                        char *errbuf, size_t errlen);
+/* Inline code for template: source (the text of a file in the template's language: .js for a
+ * Node.js template, .py otherwise) or zip_b64 (base64 of a .zip, a .tar.gz or, for the native
+ * template, a .so; line breaks allowed), decoded and hashed, not stored yet. -EINVAL or -EFBIG
+ * with errbuf for the caller's mistakes. */
+int inline_blob_prepare(daemon_ctx *d, const char *template_name, const char *source, const char *zip_b64,
+                        inline_blob *ret, char *errbuf, size_t errlen);
 /* Stores b in the blob cache STATE/blobs/sha256-HEX.EXT (content-addressed: a blob there already is
  * refreshed), then keeps the cache within --blob-cache-mb by removing the blobs no registered
  * function uses, least recently stored first. */

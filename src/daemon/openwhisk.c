@@ -222,7 +222,7 @@ static int init_code(slot *s, json_t *value, inline_blob *ret, char *errbuf, siz
 {
         const char *code = json_string_value(json_object_get(value, "code"));
         bool binary = json_is_true(json_object_get(value, "binary"));
-        int r = inline_blob_prepare(s->d, binary ? NULL : code, binary ? code : NULL, ret, errbuf, errlen);
+        int r = inline_blob_prepare(s->d, s->d->cfg.slot_template, binary ? NULL : code, binary ? code : NULL, ret, errbuf, errlen);
         if (r >= 0 && (r = blob_cache_commit(s->d, ret)) < 0)
                 snprintf(errbuf, errlen, "writing to the blob cache: %s", strerror(-r));
         return r;
