@@ -116,16 +116,16 @@ function encode(reply) {
   return Buffer.from(JSON.stringify(reply), 'utf8');
 }
 
+/* An error's text: "Name: message" for an Error, and anything else as a template string shows
+ * it (OpenWhisk's Node runtime says `${error}`). */
 function describe(e) {
   if (e instanceof Error || (e && typeof e === 'object' && typeof e.message === 'string'))
     return `${e.name || 'Error'}: ${e.message}`;
-  let shown;
   try {
-    shown = typeof e === 'string' ? e : JSON.stringify(e);
-  } catch (_) {
-    shown = String(e);
+    return String(e);
+  } catch (_) {                   // Object.create(null), a Symbol's description
+    return Object.prototype.toString.call(e);
   }
-  return `${e === null ? 'null' : typeof e} thrown: ${shown}`;
 }
 
 /* The error's stack without the agent's own frames. */
@@ -189,15 +189,16 @@ class Capture {
   }
 }
 
-/* Runs fn() (sync or async) with the output captured; returns [value, error, capture]. */
+/* Runs fn() (sync or async) with the output captured; returns {value, failed, error, output}
+ * (what is thrown may be undefined, null or 0: `failed` says whether something was). */
 async function captured(fn) {
   const output = new Capture();
   try {
-    return [await fn(output), null, output];
+    return {value: await fn(output), failed: false, output};
   } catch (e) {
     if (!(e instanceof ExitCalled))
       output.traceback(e);
-    return [undefined, e, output];
+    return {failed: true, error: e, output};
   } finally {
     output.end();
   }
@@ -295,7 +296,7 @@ async function runHooks(phase) {
   const list = phase === 'before_checkpoint' ? [...hooks.before].reverse() : [...hooks.after];
   const deadline = Date.now() + HOOK_MS;
   let failed = null;
-  const [, , output] = await captured(async (out) => {
+  const {output} = await captured(async (out) => {
     for (const hook of list) {
       try {
         await withinTime(hook, deadline - Date.now(), `the ${phase} hooks`);
@@ -509,22 +510,41 @@ function writeMember(root, relative, data) {
   fs.writeFileSync(target, data, {mode: 0o644});
 }
 
+/* What the archive is, by its first bytes (OpenWhisk's Node runtime goes by them too). */
+function archiveKind(blob) {
+  if (blob.length >= 4 && blob[0] === 0x50 && blob[1] === 0x4b && (blob[2] === 3 || blob[2] === 5))
+    return 'Zip';
+  if (blob.length >= 2 && blob[0] === 0x1f && blob[1] === 0x8b)
+    return 'Tar GZ';
+  if (blob.length >= 262 && blob.toString('latin1', 257, 262) === 'ustar')
+    return 'Tar';
+  return null;
+}
+
 /* A zip, tar or tar.gz into a new private /tmp directory, returned; every member checked before
- * anything is written. */
-function unpackArchive(blob, filename) {
+ * anything is written. What is refused is said on stderr as well, as the Node runtime does. */
+function unpackArchive(blob) {
+  const kind = archiveKind(blob);
+  if (!kind)
+    throw said(new Refused('load', 'There was an error uncompressing the action archive. The file type is unsupported'));
   const root = fs.mkdtempSync('/tmp/action-');
   try {
-    if (filename.endsWith('.zip'))
+    if (kind === 'Zip')
       unpackZip(blob, root);
     else
       unpackTar(blob, root);
     return root;
   } catch (e) {
     fs.rmSync(root, {recursive: true, force: true});
-    if (e instanceof Refused)
-      throw e;
-    throw corrupt(e.message);     // corrupt, /tmp full, ...
+    if (e instanceof Refused && !e.message.startsWith('cannot unpack'))
+      throw said(e);
+    throw said(new Refused('load', `There was an error uncompressing the action ${kind} archive. (${e.message})`));
   }
+}
+
+function said(refusal) {
+  process.stderr.write(refusal.message + '\n');
+  return refusal;
 }
 
 // ---------------------------------------------------------------- loading code
@@ -567,37 +587,66 @@ function syntaxRefusal(e, filename) {
   return new Refused('syntax', `${describe(e)} (${filename}${line ? ':' + line[1] : ''})`);
 }
 
-/* OpenWhisk's Node convention for an archive: package.json's "main", else index.js, at its top. */
-function loadArchive(blob, filename, entry) {
-  const root = unpackArchive(blob, filename);
-  process.chdir(root);            // relative paths reach the unpacked files
-  const pkgPath = path.join(root, 'package.json');
-  let main = 'index.js';
-  if (fs.existsSync(pkgPath)) {
-    let pkg;
-    try {
-      pkg = JSON.parse(fs.readFileSync(pkgPath, 'utf8'));
-    } catch (e) {
-      throw new Refused('load', `package.json is not JSON: ${e.message}`);
-    }
-    if (typeof pkg.main === 'string')
-      main = pkg.main;
-  } else if (!fs.existsSync(path.join(root, 'index.js'))) {
-    throw new Refused('load', 'Zipped actions must contain either package.json or index.js at the root.');
-  }
-  const target = path.resolve(root, main);
+/* A path the archive's code names, resolved inside its directory. */
+function inside(root, name, what) {
+  const target = path.resolve(root, name);
   if (target !== root && !target.startsWith(root + '/'))
-    throw new Refused('load', `package.json's main ${JSON.stringify(main)} leads out of the archive`);
+    throw new Refused('load', `${what} ${JSON.stringify(name)} leads out of the archive`);
+  return target;
+}
+
+/* OpenWhisk's Node convention for an archive: main "module.path" requires that module of it and
+ * takes the property path; a main without a dot is taken from package.json's "main", else
+ * index.js, at its top. */
+function loadArchive(blob, filename, entry) {
+  const root = unpackArchive(blob);
+  process.chdir(root);            // relative paths reach the unpacked files
+  const dot = entry.indexOf('.');
+  let target;
+  if (dot > 0) {
+    target = inside(root, entry.slice(0, dot), 'the module of main');
+    entry = entry.slice(dot + 1);
+  } else {
+    target = inside(root, packageMain(root), "package.json's main");
+  }
   try {
     return exportedEntry(Module.createRequire(root + '/')(target), entry);
   } catch (e) {
     if (e instanceof SyntaxError)
-      throw Object.assign(syntaxRefusal(e, main), {cause: e});
+      throw Object.assign(syntaxRefusal(e, path.relative(root, target)), {cause: e});
     throw e;
   }
 }
 
+function packageMain(root) {
+  const pkgPath = path.join(root, 'package.json');
+  if (!fs.existsSync(pkgPath)) {
+    if (!fs.existsSync(path.join(root, 'index.js')))
+      throw said(new Refused('load', 'Zipped actions must contain either package.json or index.js at the root.'));
+    return 'index.js';
+  }
+  let pkg;
+  try {
+    pkg = JSON.parse(fs.readFileSync(pkgPath, 'utf8'));
+  } catch (e) {
+    throw new Refused('load', `package.json is not JSON: ${e.message}`);
+  }
+  return typeof pkg.main === 'string' ? pkg.main : 'index.js';
+}
+
 // ---------------------------------------------------------------- requests
+
+/* A rejection's reason as a result can carry it: an Error as {name, message, stack} and its own
+ * properties, an object as it is, nothing as {}. */
+function serializedError(reason) {
+  if (reason instanceof Error) {
+    const out = {name: reason.name, message: reason.message, stack: reason.stack};
+    for (const key of Object.keys(reason))
+      out[key] = reason[key];
+    return out;
+  }
+  return reason === undefined || reason === null || reason === false || reason === 0 || reason === '' ? {} : reason;
+}
 
 function checkEnv(env, what) {
   if (env === null || typeof env !== 'object' || Array.isArray(env) ||
@@ -625,14 +674,14 @@ class Agent {
     checkEnv(env, 'env');
     this.specialized = true;      // from here on user code may run, even if loading fails
     Object.assign(process.env, env);
-    const [handler, error, output] = await captured(() =>
+    const {value: handler, failed, error, output} = await captured(() =>
       filename.endsWith('.js') ? loadFile(blob.toString('utf8'), filename, entry) : loadArchive(blob, filename, entry));
     if (error instanceof Refused || error instanceof ProtocolError) {
       if (error.output)
         error.output = output.fields();
       throw error;
     }
-    if (error)
+    if (failed)
       throw new Refused('load', describe(error), output.fields());
     if (typeof handler !== 'function')
       throw new Refused('entry', `Action entrypoint '${entry}' is not a function.`, output.fields());
@@ -662,10 +711,11 @@ class Agent {
       if (env !== undefined)
         this.applyEnv(env);
     }
-    const [result, error, output] = await captured(() => this.call(args));
+    const {value, failed, error, output} = await captured(() => this.call(args));
     const streams = output.fields(['logs']);
-    if (error)
+    if (failed)
       return {ok: false, kind: 'exception', error: describe(error), ...streams};
+    const result = value === undefined ? {} : value; // a bare `return;` answers {}, as OpenWhisk's runtime does
     if (result === null || typeof result !== 'object')
       return {ok: false, kind: 'result', error: `handler returned ${result === null ? 'null' : typeof result}, not an object`,
               ...streams};
@@ -676,9 +726,10 @@ class Agent {
     }
   }
 
-  /* main(args), awaited if it returns a Promise; an exception that escapes the code's own
-   * callbacks meanwhile fails the call. The loop is kept alive so that a Promise that never
-   * settles waits for the engine's timeout instead of ending the process. */
+  /* main(args), awaited if it returns a Promise. A throw, or an exception that escapes the code's
+   * own callbacks meanwhile, fails the call; a Promise main returns that rejects is an application
+   * error, as in OpenWhisk's Node runtime: the result {error: reason}. The loop is kept alive so
+   * that a Promise that never settles waits for the engine's timeout instead of ending the process. */
   call(args) {
     return new Promise((resolve, reject) => {
       const keepAlive = setInterval(() => {}, 1 << 30);
@@ -689,11 +740,13 @@ class Agent {
       };
       const escaped = settle(reject);
       process.on('uncaughtException', escaped);
+      let returned;
       try {
-        Promise.resolve(this.handler(args)).then(settle(resolve), escaped);
+        returned = this.handler(args);
       } catch (e) {
-        escaped(e);
+        return escaped(e);
       }
+      Promise.resolve(returned).then(settle(resolve), (reason) => settle(resolve)({error: serializedError(reason)}));
     });
   }
 

@@ -3,8 +3,9 @@
 
 Usage: run.py PREWARMD CASES.json
 
-Starts prewarmd on a scratch state dir with one action slot, builds the python3 template through
-its API, and for each case resets the slot and drives it the platform's way:
+Starts prewarmd on a scratch state dir with one action slot of the file's "template" (python3 unless
+it says otherwise), builds that template through its API, and for each case resets the slot and
+drives it the platform's way:
 - openwhisk: claims it (with the case's container environment), initializes it, runs it, and
   checks every answer and then the slot's logs the way OpenWhisk's checkStreams does: exactly
   `sentinels` end markers on each stream, then each stream with the markers removed and trimmed;
@@ -82,14 +83,16 @@ def init_body(case):
             for name, text in case["zip"].items():
                 z.writestr(name, text)
         code, binary = base64.b64encode(buf.getvalue()).decode(), True
-    else:
+    else:  # a list of parts, each a string or a $repeat, stands for their concatenation
         code, binary = case["code"], False
+        if isinstance(code, list):
+            code = "".join(expand(part) for part in code)
     return {"value": {"name": "action", "main": case.get("main", "main"), "code": code, "binary": binary,
                       "env": case.get("env")}}
 
 
 class Daemon:
-    def __init__(self, prewarmd):
+    def __init__(self, prewarmd, template="python3"):
         self.work = tempfile.mkdtemp(prefix="prewarm-platforms.")
         self.state = os.path.join(self.work, "state")
         self.fission_root = os.path.join(self.work, "userfunc")
@@ -98,7 +101,8 @@ class Daemon:
         self.log = open(os.path.join(self.work, "daemon.log"), "wb")
         self.proc = subprocess.Popen(
             [prewarmd, "--state-dir", self.state, "--openwhisk-ports", "%d-%d" % (self.port, self.port),
-             "--zygotes", "1-2", "--fission-root", self.fission_root], stdout=self.log, stderr=self.log)
+             "--zygotes", "1-2", "--fission-root", self.fission_root, "--slot-template", template],
+            stdout=self.log, stderr=self.log)
         self.sock = os.path.join(self.state, "prewarmd.sock")
         for _ in range(400):
             if os.path.exists(self.sock):
@@ -110,9 +114,9 @@ class Daemon:
             time.sleep(0.05)
         else:
             raise RuntimeError("prewarmd did not start")
-        status, body = self.api("POST", "/v1/templates/python3/build")
+        status, body = self.api("POST", "/v1/templates/%s/build" % template)
         if status != 200:
-            raise RuntimeError("building python3: %s %s" % (status, body))
+            raise RuntimeError("building %s: %s %s" % (template, status, body))
 
     def api(self, method, path, body=None):
         conn = UnixConnection(self.sock)
@@ -164,6 +168,9 @@ def check_answer(step, status, body, want):
         problems.append("%s: status %s, wanted %s (%s)" % (step, status, want.get("status", 200), str(body)[:300]))
     if "result" in want and body != expand(want["result"]):
         problems.append("%s: result %s" % (step, str(body)[:300]))
+    for key in want.get("result_keys", []):
+        if not isinstance(body, dict) or key not in body:
+            problems.append("%s: no %s in %s" % (step, key, str(body)[:300]))
     for key, part in want.get("result_contains", {}).items():
         if not isinstance(body, dict) or part not in str(body.get(key)):
             problems.append("%s: %s lacks %r: %s" % (step, key, part, str(body)[:300]))
@@ -325,7 +332,7 @@ def run_case(d, case):
 def main(prewarmd, cases_path):
     with open(cases_path, encoding="utf-8") as f:
         suite = json.load(f)
-    d = Daemon(prewarmd)
+    d = Daemon(prewarmd, suite.get("template", "python3"))
     failed = 0
     try:
         write_files(os.path.join(d.fission_root, "pkg"), suite.get("package", {}))
