@@ -20,6 +20,7 @@
 #ifndef PREWARM_H
 #define PREWARM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -157,6 +158,47 @@ PW_PUBLIC int pw_template_foreach(pw_engine *e, pw_template_fn fn, void *userdat
  * Errors: -ENOENT (not built). */
 PW_PUBLIC int pw_template_evict(pw_engine *e, const char *name);
 
+/* ---------------------------------------------------------------- templates across nodes */
+
+/* How to reach an OCI registry (docs/fleet.md). Zero-initialize, set size, then what you need. */
+typedef struct pw_registry_options {
+        /* sizeof(pw_registry_options): the layout's version, so that it can grow. */
+        size_t size;
+        /* Credentials, sent as HTTP basic authentication to the registry or to the token service
+         * its Bearer challenge names. NULL: anonymous. */
+        const char *username;
+        const char *password;
+        /* PEM bundle to check the registry's TLS certificate with. NULL: the system's. */
+        const char *ca_file;
+        /* Plain HTTP instead of HTTPS: a registry on the node itself, or a test's. */
+        bool plain_http;
+} pw_registry_options;
+
+/* Pushes built template NAME to REF, HOST[:PORT]/REPOSITORY[:TAG] (tag "latest" if none), as an
+ * OCI artifact: its manifest.json as the config, its images and rootfs as one zstd tar layer, and
+ * annotations saying where it can run (CRIU version, kernel, cgroup version, architecture; CPU
+ * features ride in the layer for CRIU's cpuinfo check). Blobs the registry has are not sent
+ * again. *ret_digest (NULL to ignore; caller frees) is the manifest's "sha256:HEX", which a pull
+ * can pin. Errors: -EINVAL (bad name, or a reference with no tag), -ENOENT (not built),
+ * -EUCLEAN (from before the hardened sandbox), -EACCES (the registry refused the credentials),
+ * -EHOSTUNREACH (registry unreachable or failing), -EPROTO (an answer that is not the protocol's),
+ * -EIO (CRIU's cpuinfo dump). */
+PW_PUBLIC int pw_template_push(pw_engine *e, const char *name, const char *ref, const pw_registry_options *opts,
+                               char **ret_digest);
+
+/* Pulls REF (HOST[:PORT]/REPOSITORY[:TAG] or ...@sha256:HEX) and installs it as template AS_NAME
+ * (NULL: the name it was pushed with), replacing a template of that name as a rebuild does. Every
+ * digest is checked; the layer is unpacked beside the store and renamed into place, so a
+ * template that is half pulled never exists under its name. A pulled template restores, clones
+ * and specializes like a built one. *ret_digest as for push. Errors: -EINVAL (bad reference or
+ * name), -ENOENT (no such tag, digest or repository), -EACCES, -EHOSTUNREACH, -EPROTO (not a
+ * prewarm template), -EBADMSG (a blob or manifest that does not match its digest), -EFBIG (larger
+ * than the bounds), -EXDEV (this node cannot restore it: its CRIU is older, its kernel, cgroup
+ * version or architecture differs, or its CPU lacks features the template was checkpointed
+ * with; the message says which). */
+PW_PUBLIC int pw_template_pull(pw_engine *e, const char *ref, const char *as_name, const pw_registry_options *opts,
+                               char **ret_digest);
+
 /* Restores a new instance of template NAME into fresh namespaces and a cgroup of its own, after
  * checking the template's image digests. On success *ret owns the instance; release it with
  * pw_instance_destroy().
@@ -173,10 +215,11 @@ PW_PUBLIC int pw_instance_restore(pw_engine *e, const char *template_name, pw_in
 typedef struct pw_function {
         /* Code blob: file:///abs/path, /abs/path, http://... or https://...; a .py source file, or
          * a .zip, .tar, .tar.gz or .tgz archive with __main__.py (files and directories only, no
-         * member outside it, bounded in size and count). Read on the host side and handed to
-         * the sandbox. */
+         * member outside it, bounded in size and count). For the native template, a .so of the
+         * ABI of prewarm-handler.h, or such an archive with handler.so. Read on the host side
+         * and handed to the sandbox. */
         const char *code_uri;
-        /* Entry point called by invoke. Default "main". */
+        /* Entry point called by invoke. Default "main" (native: the symbol pw_handler). */
         const char *main;
         /* "sha256:HEX" that the blob must match, or NULL. */
         const char *digest;

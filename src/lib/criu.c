@@ -414,6 +414,39 @@ int criu_run_check(const pw_engine *e, pw_err *err)
         return resp->success ? 0 : failure(resp, -1, NULL, err);
 }
 
+/* CPUINFO_DUMP or CPUINFO_CHECK with cpuinfo.img in dir. */
+static int cpuinfo_call(const pw_engine *e, CriuReqType type, const char *dir, pw_err *err)
+{
+        CriuReq req = CRIU_REQ__INIT;
+        CriuOpts opts = CRIU_OPTS__INIT;
+        req.type = type;
+        req.opts = &opts;
+        _cleanup_close_ int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0)
+                return err_set(err, negative_errno(), "opening %s: %m", dir);
+        opts.images_dir_fd = dir_fd;
+        opts.has_work_dir_fd = true;
+        opts.work_dir_fd = dir_fd;
+        opts.log_file = "cpuinfo.log";
+        opts.has_log_level = true;
+        opts.log_level = 2;
+        _cleanup_(resp_freep) CriuResp *resp = NULL;
+        int r = criu_call(e, &req, &dir_fd, 1, 0, NULL, &resp, err);
+        if (r < 0)
+                return r;
+        return resp->success ? 0 : failure(resp, dir_fd, "cpuinfo.log", err);
+}
+
+int criu_cpuinfo_dump(const pw_engine *e, const char *dir, pw_err *err)
+{
+        return cpuinfo_call(e, CRIU_REQ_TYPE__CPUINFO_DUMP, dir, err);
+}
+
+int criu_cpuinfo_check(const pw_engine *e, const char *dir, pw_err *err)
+{
+        return cpuinfo_call(e, CRIU_REQ_TYPE__CPUINFO_CHECK, dir, err);
+}
+
 /* What dump and restore share: where the images and the log are, and the sandbox's externals. */
 static void set_common_opts(CriuOpts *opts, int images_fd, int work_fd, const char *log_file,
                             int log_level, const char *const *external)

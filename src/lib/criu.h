@@ -17,6 +17,11 @@ typedef struct criu_version_info {
 
 int criu_get_version(const pw_engine *e, criu_version_info *ret, pw_err *err);
 /* Runs CRIU's own kernel checks. */
+/* Records this machine's CPU features as DIR/cpuinfo.img (CRIU's cpuinfo dump), and checks that
+ * the CPU features recorded there are all this machine's (cpuinfo check: the images taken where
+ * they were recorded can be restored here). The log goes to DIR/cpuinfo.log. */
+int criu_cpuinfo_dump(const pw_engine *e, const char *dir, pw_err *err);
+int criu_cpuinfo_check(const pw_engine *e, const char *dir, pw_err *err);
 int criu_run_check(const pw_engine *e, pw_err *err);
 
 typedef struct criu_inherit {

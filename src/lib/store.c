@@ -85,3 +85,28 @@ int store_lock_shared(const char *template_dir, pw_err *err)
         }
         return fd;
 }
+
+int store_lock_name(const pw_engine *e, const char *name, pw_err *err)
+{
+        _cleanup_free_ char *path = strdup_printf("%s/templates/.lock-%s", e->state_dir, name);
+        if (!path)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0 || flock(fd, LOCK_EX) < 0)
+                return err_set(err, negative_errno(), "locking %s: %m", path);
+        return TAKE_FD(fd);
+}
+
+int store_install(const pw_engine *e, const char *name, const char *dir, pw_err *err)
+{
+        _cleanup_free_ char *final = engine_template_dir(e, name);
+        if (!final)
+                return -ENOMEM;
+        int r = store_retire(e, name, err);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (rename(dir, final) < 0)
+                return err_set(err, negative_errno(), "installing the template: %m");
+        store_collect(e, name);
+        return 0;
+}

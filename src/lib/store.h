@@ -8,6 +8,14 @@
 
 #include "internal.h"
 
+/* Serializes what replaces template NAME (builds, pulls) across threads and processes: an
+ * exclusive lock on STATE/templates/.lock-NAME, held until the returned fd is closed. */
+int store_lock_name(const pw_engine *e, const char *name, pw_err *err);
+
+/* Makes dir (a complete template directory on the store's filesystem) template NAME in one
+ * rename, the template it replaces retired and collected when nothing uses it. */
+int store_install(const pw_engine *e, const char *name, const char *dir, pw_err *err);
+
 /* Renames STATE/templates/NAME aside. -ENOENT when it is not there. */
 int store_retire(const pw_engine *e, const char *name, pw_err *err);
 

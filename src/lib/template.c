@@ -263,19 +263,10 @@ static int write_manifest(build *b, const char *runtime, pw_err *err)
         return r < 0 ? err_set(err, r, "writing %s: %s", path, strerror(-r)) : 0;
 }
 
-/* Replaces the old template (if any) with the build in two renames. */
+/* Replaces the old template (if any) with the build. */
 static int publish(build *b, pw_err *err)
 {
-        _cleanup_free_ char *final = engine_template_dir(b->e, b->def->name);
-        if (!final)
-                return -ENOMEM;
-        int r = store_retire(b->e, b->def->name, err);
-        if (r < 0 && r != -ENOENT)
-                return r;
-        if (rename(b->dir, final) < 0)
-                return err_set(err, negative_errno(), "installing the template: %m");
-        store_collect(b->e, b->def->name);
-        return 0;
+        return store_install(b->e, b->def->name, b->dir, err);
 }
 
 static int do_build(build *b, const char *name, pw_err *err)
@@ -318,12 +309,9 @@ PW_PUBLIC int pw_template_build(pw_engine *e, const char *name)
         if (!name_is_valid(name))
                 return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "invalid template name '%s'", name ? name : ""), &err));
         /* One build of a name at a time, across threads and processes: they share .build-NAME. */
-        _cleanup_free_ char *lock_path = strdup_printf("%s/templates/.lock-%s", e->state_dir, name);
-        if (!lock_path)
-                return -ENOMEM;
-        _cleanup_close_ int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (lock_fd < 0 || flock(lock_fd, LOCK_EX) < 0)
-                return engine_fail(e, negative_errno(), (err_set(&err, negative_errno(), "locking %s: %m", lock_path), &err));
+        _cleanup_close_ int lock_fd = store_lock_name(e, name, &err);
+        if (lock_fd < 0)
+                return engine_fail(e, lock_fd, &err);
         build b = {.e = e, .pipes = ZYGOTE_PIPES_NONE};
         int r = do_build(&b, name, &err);
         build_cleanup(&b);
