@@ -5,6 +5,7 @@
 #include "api.h"
 #include "functions.h"
 #include "metrics.h"
+#include "template_sources.h"
 #include "openwhisk.h"
 
 /* How long an invocation waits for admission before it is answered 503. */
@@ -118,11 +119,97 @@ static void template_get(http_request *req, http_response *res)
                 json_object_set_new(f.found, "status", json_string("rebuilding"));
         if (!f.found && template_building(req->daemon, f.name, false, false))
                 f.found = json_pack("{s:s, s:s}", "name", f.name, "status", "building");
+        _cleanup_free_ char *from = template_source_get(req->daemon, f.name);
+        if (!f.found && from)
+                f.found = json_pack("{s:s, s:s}", "name", f.name, "status", "not pulled");
         if (!f.found) {
                 http_reply_error(res, 404, "template '%s' is not built (POST /v1/templates/%s/build)", f.name, f.name);
                 return;
         }
+        if (from)
+                json_object_set_new(f.found, "from", json_string(from));
         http_reply_json(res, 200, f.found);
+}
+
+/* PUT /v1/templates/NAME {"from": REF}: where the template comes from, pulled when first needed. */
+static void template_put(http_request *req, http_response *res)
+{
+        json_t *body = NULL;
+        if (!http_body_json(req, res, &body))
+                return;
+        const char *ref = json_string_value(json_object_get(body, "from"));
+        char why[512];
+        int r = ref ? template_source_set(req->daemon, req->params[0], ref, why, sizeof(why)) : -EINVAL;
+        if (!ref)
+                snprintf(why, sizeof(why), "the body must be {\"from\": \"HOST[:PORT]/REPOSITORY[:TAG]\"}");
+        json_decref(body);
+        if (r < 0) {
+                http_reply_error(res, r == -EINVAL ? 400 : 500, "%s", why);
+                return;
+        }
+        template_get(req, res);
+}
+
+static unsigned fleet_status(int r)
+{
+        static const struct { int r; unsigned status; } map[] = {
+                {-EINVAL, 400}, {-ENOENT, 404}, {-EACCES, 403}, {-EXDEV, 409}, {-EFBIG, 413},
+                {-EBADMSG, 502}, {-EPROTO, 502}, {-EHOSTUNREACH, 502}, {-EUCLEAN, 409},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(map); i++)
+                if (map[i].r == r)
+                        return map[i].status;
+        return 500;
+}
+
+/* POST /v1/templates/pull {"ref": REF, "as": NAME}: pulled now, as the daemon's registry options say. */
+static void templates_pull(http_request *req, http_response *res)
+{
+        daemon_ctx *d = req->daemon;
+        json_t *body = NULL;
+        if (!http_body_json(req, res, &body))
+                return;
+        const char *ref = json_string_value(json_object_get(body, "ref"));
+        const char *as = json_string_value(json_object_get(body, "as"));
+        if (!ref) {
+                json_decref(body);
+                http_reply_error(res, 400, "the body must be {\"ref\": REF} or {\"ref\": REF, \"as\": NAME}");
+                return;
+        }
+        char *digest = NULL;
+        uint64_t t0 = now_us();
+        int r = pw_template_pull(d->engine, ref, as, &d->cfg.registry, &digest);
+        metrics_observe(d->metrics, STAGE_TEMPLATE_PULL, now_us() - t0);
+        metrics_template(d->metrics, r >= 0 ? "pulled" : r == -EXDEV ? "incompatible" : "pull_failed");
+        if (r < 0)
+                http_reply_error(res, fleet_status(r), "%s", pw_engine_last_error(d->engine));
+        else
+                http_reply_json(res, 200, json_pack("{s:s, s:s, s:f}", "ref", ref, "digest", digest,
+                                                    "seconds", (now_us() - t0) / 1e6));
+        if (r >= 0)
+                templates_trim(d);
+        free(digest);
+        json_decref(body);
+}
+
+/* POST /v1/templates/NAME/push {"ref": REF} */
+static void template_push(http_request *req, http_response *res)
+{
+        daemon_ctx *d = req->daemon;
+        json_t *body = NULL;
+        if (!http_body_json(req, res, &body))
+                return;
+        const char *ref = json_string_value(json_object_get(body, "ref"));
+        char *digest = NULL;
+        int r = ref ? pw_template_push(d->engine, req->params[0], ref, &d->cfg.registry, &digest) : -EINVAL;
+        if (!ref)
+                http_reply_error(res, 400, "the body must be {\"ref\": \"HOST[:PORT]/REPOSITORY:TAG\"}");
+        else if (r < 0)
+                http_reply_error(res, fleet_status(r), "%s", pw_engine_last_error(d->engine));
+        else
+                http_reply_json(res, 200, json_pack("{s:s, s:s}", "ref", ref, "digest", digest));
+        free(digest);
+        json_decref(body);
 }
 
 static void template_build(http_request *req, http_response *res)
@@ -313,6 +400,14 @@ static void invocation_run(invocation *inv)
                 metrics_error(d->metrics, inv->kind);
                 return;
         }
+        inv->r = template_ensure(d, inv->template_name, inv->error, sizeof(inv->error));
+        if (inv->r < 0) {
+                admission_leave(d);
+                inv->status = inv->r == -ENOENT ? 409 : 502;
+                inv->kind = "template";
+                metrics_error(d->metrics, inv->kind);
+                return;
+        }
         inv->r = pw_pool_invoke(d->pool, inv->function, inv->args, &inv->result, &inv->logs, &inv->info);
         admission_leave(d);
         if (!inv->info.total_us)
@@ -331,7 +426,8 @@ static void invocation_run(invocation *inv)
         const char *why = pw_pool_last_error(d->pool);
         str_copy(inv->error, sizeof(inv->error), why && *why ? why : strerror(-inv->r));
         if (inv->r == -ENOENT && !api_template_built(d, inv->template_name)) {
-                /* Not the code's fault: the function was registered before its template was built. */
+                /* Not the code's fault: its template went away (removed) since it was needed. */
+                template_forget(d, inv->template_name);
                 inv->status = 409;
                 inv->kind = "template";
                 snprintf(inv->error, sizeof(inv->error), "function %s: template %s is not built (POST /v1/templates/%s/build)",
@@ -525,6 +621,15 @@ static void healthz(http_request *req, http_response *res)
                                             atomic_load(&req->daemon->in_flight) - 1));
 }
 
+/* Ready once the templates it was told to have are here (a Kubernetes readiness probe). */
+static void readyz(http_request *req, http_response *res)
+{
+        if (templates_ready(req->daemon))
+                http_reply_json(res, 200, json_pack("{s:s}", "status", "ready"));
+        else
+                http_reply_error(res, 503, "templates are still being pulled or built");
+}
+
 static void metrics_get(http_request *req, http_response *res)
 {
         _cleanup_free_ char *text = metrics_render(req->daemon->metrics, req->daemon);
@@ -536,10 +641,14 @@ static void metrics_get(http_request *req, http_response *res)
 
 const http_route api_routes[] = {
         {"GET", "/healthz", healthz},
+        {"GET", "/readyz", readyz},
         {"GET", "/metrics", metrics_get},
         {"GET", "/v1/templates", templates_list},
         {"GET", "/v1/templates/{}", template_get},
+        {"PUT", "/v1/templates/{}", template_put},
         {"POST", "/v1/templates/{}/build", template_build},
+        {"POST", "/v1/templates/{}/push", template_push},
+        {"POST", "/v1/templates/pull", templates_pull},
         {"GET", "/v1/functions", functions_list},
         {"PUT", "/v1/functions/{}", function_put},
         {"GET", "/v1/functions/{}", function_get},

@@ -14,6 +14,7 @@ typedef struct registry registry;
 typedef struct metrics metrics;
 typedef struct activations activations;
 typedef struct slots slots;
+typedef struct template_sources template_sources;
 struct code_policy;
 
 typedef struct daemon_config {
@@ -36,6 +37,9 @@ typedef struct daemon_config {
         unsigned max_connections_per_address;
         unsigned max_code_mb; /* code blobs, inline or fetched; request bodies hold them in base64 */
         unsigned request_deadline_s; /* to read a whole request, however it trickles */
+        char **template_from;        /* --template-from NAME=REF */
+        uint64_t template_cache_mb;  /* bound of the pulled templates kept (0: none) */
+        pw_registry_options registry; /* how pulls and pushes reach registries */
         bool verbose;
 } daemon_config;
 
@@ -49,6 +53,7 @@ typedef struct daemon_ctx {
         metrics *metrics;
         activations *activations;
         slots *slots;
+        template_sources *sources;
         char *blob_dir;   /* STATE/blobs */
         struct code_policy *code_policy; /* the same as the engine's, for checks at registration */
 

@@ -23,6 +23,7 @@
 #include "code_policy.h"
 #include "http.h"
 #include "metrics.h"
+#include "template_sources.h"
 #include "openwhisk.h"
 
 /* ------------------------------------------------------------------ logging */
@@ -170,6 +171,14 @@ static void usage(FILE *f)
                 "  --max-code-mb MB         largest code blob, inline (a request body holds it in base64) or\n"
                 "                           fetched (default 48, OpenWhisk's exec-size-limit; at most 60)\n"
                 "  --grace SECONDS          how long shutdown waits for requests in flight (default 30)\n"
+                "  --template-from NAME=REF template NAME comes from registry reference REF, pulled when first\n"
+                "                           needed, and at start for /readyz (repeatable; see docs/fleet.md)\n"
+                "  --template-cache-mb MB   bound of the pulled templates kept; the least recently used that\n"
+                "                           no function or slot needs go first (default: no bound)\n"
+                "  --registry-plain-http    reach registries over plain HTTP (one on the node itself)\n"
+                "  --registry-ca-file PEM   CA bundle to check registries' certificates with\n"
+                "  --registry-username USER credentials for registries; the password comes from\n"
+                "                           $PREWARM_REGISTRY_PASSWORD\n"
                 "  -v, --verbose            debug logging\n",
                 PW_DEFAULT_STATE_DIR);
 }
@@ -202,6 +211,9 @@ static int parse_options(int argc, char **argv, daemon_config *c)
                 {"max-connections-per-address", required_argument, NULL, 'P'},
                 {"max-code-mb", required_argument, NULL, 'K'},
                 {"request-deadline", required_argument, NULL, 'D'},
+                {"template-from", required_argument, NULL, 'f'}, {"template-cache-mb", required_argument, NULL, 'c'},
+                {"registry-plain-http", no_argument, NULL, 'H'}, {"registry-ca-file", required_argument, NULL, 'a'},
+                {"registry-username", required_argument, NULL, 'u'},
                 {"verbose", no_argument, NULL, 'v'},
                 {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
                 {0},
@@ -234,6 +246,21 @@ static int parse_options(int argc, char **argv, daemon_config *c)
                         break;
                 }
                 case 'v': c->verbose = true; break;
+                case 'f':
+                        if (strv_push(&c->template_from, optarg) < 0)
+                                return -ENOMEM;
+                        break;
+                case 'c': {
+                        char *end;
+                        unsigned long long v = strtoull(optarg, &end, 10);
+                        if (*end || !*optarg || v > (1ull << 30))
+                                return fprintf(stderr, "prewarmd: --template-cache-mb wants megabytes\n"), -EINVAL;
+                        c->template_cache_mb = v;
+                        break;
+                }
+                case 'H': c->registry.plain_http = true; break;
+                case 'a': c->registry.ca_file = optarg; break;
+                case 'u': c->registry.username = optarg; break;
                 case 'h': usage(stdout); exit(0);
                 case 'V': printf("prewarmd %s\n", PW_VERSION); exit(0);
                 case 'o':
@@ -512,6 +539,10 @@ static int open_state(daemon_ctx *d)
         d->building = json_object();
         if (!d->metrics || !d->activations || !d->building)
                 return -ENOMEM;
+        d->cfg.registry.size = sizeof(d->cfg.registry);
+        d->cfg.registry.password = getenv("PREWARM_REGISTRY_PASSWORD");
+        if ((r = template_sources_open(d, d->cfg.template_from, &d->cfg.registry, &d->sources, msg, sizeof(msg))) < 0)
+                return dlog(PW_LOG_ERROR, "template sources: %s", msg[0] ? msg : strerror(-r)), r;
         return api_register_all(d);
 }
 
@@ -565,6 +596,8 @@ static void release(daemon_ctx *d, servers *s)
         d->functions = registry_free(d->functions);
         d->metrics = metrics_free(d->metrics);
         d->activations = activations_free(d->activations);
+        d->sources = template_sources_free(d->sources);
+        strv_free(d->cfg.template_from);
         json_decref(d->building);
         free(d->blob_dir);
         code_policy_free(d->code_policy);
@@ -593,10 +626,13 @@ static int serve(daemon_ctx *d, servers *s, const sigset_t *set)
         if ((r = open_engine(d)) < 0 || (r = open_state(d)) < 0 || (r = start_api(d, s)) < 0 ||
             (r = slots_start(d, &d->slots)) < 0)
                 return r;
-        if (d->cfg.ow_port_first && !api_template_built(d, d->cfg.slot_template))
+        /* A slot template that comes from a registry is pulled, and its zygotes made, by the prefetch. */
+        templates_prefetch(d);
+        _cleanup_free_ char *slot_source = d->cfg.ow_port_first ? template_source_get(d, d->cfg.slot_template) : NULL;
+        if (d->cfg.ow_port_first && !slot_source && !api_template_built(d, d->cfg.slot_template))
                 dlog(PW_LOG_WARNING, "slots: template %s is not built yet (POST /v1/templates/%s/build)",
                      d->cfg.slot_template, d->cfg.slot_template);
-        else if (d->cfg.ow_port_first && pw_pool_prewarm(d->pool, d->cfg.slot_template) < 0)
+        else if (d->cfg.ow_port_first && !slot_source && pw_pool_prewarm(d->pool, d->cfg.slot_template) < 0)
                 dlog(PW_LOG_WARNING, "slots: cannot keep zygotes of %s ready: %s", d->cfg.slot_template,
                      pw_pool_last_error(d->pool));
         dlog(PW_LOG_INFO, "ready (state %s)", d->cfg.state_dir);

@@ -26,15 +26,16 @@ typedef struct counter {
 
 struct metrics {
         pthread_mutex_t lock;
-        atomic_ullong blob_cache_bytes, blobs_evicted;
+        atomic_ullong blob_cache_bytes, blobs_evicted, template_cache_bytes;
         atomic_llong connections;
         atomic_ullong refused_per_address, refused_overall, request_deadlines;
         histogram stages[_STAGE_MAX];
         counter errors[MAX_KINDS];
         counter invocations[MAX_KINDS]; /* "path source" */
+        counter templates[MAX_KINDS];   /* template cache events */
 };
 
-static const char *const stage_names[] = {"restore", "specialize", "invoke", "request"};
+static const char *const stage_names[] = {"restore", "specialize", "invoke", "request", "template_pull"};
 
 static const char *const source_names[] = {"warm", "zygote", "restore", "cold_start", "second_level", "clone"};
 
@@ -103,6 +104,14 @@ void metrics_error(metrics *m, const char *kind)
         pthread_mutex_unlock(&m->lock);
 }
 
+void metrics_template(metrics *m, const char *event)
+{
+        pthread_mutex_lock(&m->lock);
+        bump(m->templates, event);
+        pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_template_cache_bytes(metrics *m, uint64_t bytes) { atomic_store(&m->template_cache_bytes, bytes); }
 void metrics_blob_cache_bytes(metrics *m, uint64_t bytes) { atomic_store(&m->blob_cache_bytes, bytes); }
 void metrics_blob_evicted(metrics *m) { atomic_fetch_add(&m->blobs_evicted, 1); }
 void metrics_connection(metrics *m, int delta) { atomic_fetch_add(&m->connections, delta); }
@@ -152,7 +161,7 @@ static void emit(text *t, const char *fmt, ...)
 
 static void emit_histograms(text *t, const histogram *h)
 {
-        emit(t, "# HELP prewarm_stage_seconds Time of each stage: restore, specialize, invoke, and a whole invocation request.\n"
+        emit(t, "# HELP prewarm_stage_seconds Time of each stage: restore, specialize, invoke, a whole invocation request, and a template pull.\n"
                 "# TYPE prewarm_stage_seconds histogram\n");
         for (size_t s = 0; s < _STAGE_MAX; s++) {
                 uint64_t cumulative = 0;
@@ -190,6 +199,19 @@ static void emit_counters(text *t, const counter *invocations, const counter *er
                      (unsigned long long)errors[i].value);
 }
 
+static void emit_templates(text *t, const counter *events, uint64_t cache_bytes)
+{
+        emit(t, "# HELP prewarm_template_events_total Templates needed and found built (hit), pulled, failed to pull, "
+                "found incompatible with this node, built here instead, and evicted from the cache.\n"
+                "# TYPE prewarm_template_events_total counter\n");
+        for (size_t i = 0; i < MAX_KINDS && events[i].name[0]; i++)
+                emit(t, "prewarm_template_events_total{event=\"%s\"} %llu\n", events[i].name,
+                     (unsigned long long)events[i].value);
+        emit(t, "# HELP prewarm_template_cache_bytes Images of the templates pulled from registries and kept.\n"
+                "# TYPE prewarm_template_cache_bytes gauge\nprewarm_template_cache_bytes %llu\n",
+             (unsigned long long)cache_bytes);
+}
+
 static void emit_pool(text *t, pw_pool *pool)
 {
         pw_pool_stats st;
@@ -222,11 +244,12 @@ char *metrics_render(metrics *m, daemon_ctx *d)
 {
         /* Copied under the lock, formatted outside it. */
         histogram h[_STAGE_MAX];
-        counter invocations[MAX_KINDS], errors[MAX_KINDS];
+        counter invocations[MAX_KINDS], errors[MAX_KINDS], templates[MAX_KINDS];
         pthread_mutex_lock(&m->lock);
         memcpy(h, m->stages, sizeof(h));
         memcpy(invocations, m->invocations, sizeof(invocations));
         memcpy(errors, m->errors, sizeof(errors));
+        memcpy(templates, m->templates, sizeof(templates));
         pthread_mutex_unlock(&m->lock);
 
         text t = {.buf = malloc(16384), .cap = 16384};
@@ -236,6 +259,7 @@ char *metrics_render(metrics *m, daemon_ctx *d)
         emit_histograms(&t, h);
         emit_counters(&t, invocations, errors);
         emit_pool(&t, d->pool);
+        emit_templates(&t, templates, atomic_load(&m->template_cache_bytes));
         unsigned used = 0, total = 0;
         slots_count(d->slots, &used, &total);
         emit(&t, "# HELP prewarm_openwhisk_slots OpenWhisk/Fission slots, by whether they hold an action.\n"

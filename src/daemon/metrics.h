@@ -11,6 +11,7 @@ typedef enum metric_stage {
         STAGE_SPECIALIZE,
         STAGE_INVOKE,
         STAGE_TOTAL, /* a whole invocation request, as the caller saw it */
+        STAGE_TEMPLATE_PULL, /* a template pulled from its registry (template_sources.h) */
         _STAGE_MAX,
 } metric_stage;
 
@@ -24,6 +25,12 @@ void metrics_observe(metrics *m, metric_stage stage, uint64_t us);
 void metrics_invocation(metrics *m, const char *path, int source);
 /* An error of a kind ("exception", "timeout", "crash", ...). */
 void metrics_error(metrics *m, const char *kind);
+
+/* A template cache event: "hit" (built here when needed), "pulled", "pull_failed",
+ * "incompatible" (the node cannot restore it), "built_locally" (instead), "evicted"; and the
+ * size of the pulled templates kept. */
+void metrics_template(metrics *m, const char *event);
+void metrics_template_cache_bytes(metrics *m, uint64_t bytes);
 
 /* The blob cache's size, and a blob evicted from it. */
 void metrics_blob_cache_bytes(metrics *m, uint64_t bytes);

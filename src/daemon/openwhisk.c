@@ -16,6 +16,7 @@
 #include "instance.h"
 #include "metrics.h"
 #include "openwhisk.h"
+#include "template_sources.h"
 
 /* ------------------------------------------------------------------ logs */
 
@@ -107,7 +108,10 @@ static int slot_load(slot *s, char *errbuf, size_t errlen)
         pw_instance *i = NULL;
         int source = -1;
         uint64_t t0 = now_us();
-        int r = pw_pool_take_zygote(d->pool, d->cfg.slot_template, &i, &source);
+        int r = template_ensure(d, d->cfg.slot_template, errbuf, errlen); /* pulled the first time if it comes from a registry */
+        if (r < 0)
+                return r;
+        r = pw_pool_take_zygote(d->pool, d->cfg.slot_template, &i, &source);
         if (r < 0) {
                 snprintf(errbuf, errlen, "no instance of template %s: %s", d->cfg.slot_template,
                          pw_pool_last_error(d->pool));

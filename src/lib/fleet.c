@@ -23,7 +23,7 @@
 #include "digest.h"
 #include "fleet.h"
 #include "manifest.h"
-#include "registry.h"
+#include "oci_registry.h"
 #include "store.h"
 #include "template_archive.h"
 #include "util.h"
@@ -97,8 +97,8 @@ typedef struct push {
         pw_engine *e;
         const char *name;
         const pw_registry_options *opts;
-        registry_ref ref;
-        registry *reg;
+        oci_ref ref;
+        oci_registry *reg;
         char *template_dir;
         char *work;         /* STATE/templates/.push-NAME-XXXXXX */
         int lock_fd;        /* shared lock: no collection deletes the images being read */
@@ -109,8 +109,8 @@ typedef struct push {
 
 static void push_done(push *p)
 {
-        registry_close(p->reg);
-        registry_ref_done(&p->ref);
+        oci_registry_close(p->reg);
+        oci_ref_done(&p->ref);
         if (p->lock_fd >= 0)
                 close(p->lock_fd);
         if (p->work)
@@ -125,10 +125,10 @@ static void push_done(push *p)
 static int push_blob(push *p, int fd, uint64_t size, const char *digest, pw_err *err)
 {
         bool has;
-        int r = registry_blob_exists(p->reg, digest, &has, err);
+        int r = oci_blob_exists(p->reg, digest, &has, err);
         if (r < 0 || has)
                 return r;
-        return registry_blob_put(p->reg, fd, size, digest, err);
+        return oci_blob_put(p->reg, fd, size, digest, err);
 }
 
 /* The layer, written to WORK/layer.tar.zst; its fd, digest and size. */
@@ -163,7 +163,7 @@ static int write_layer(push *p, char digest[72], uint64_t *size, pw_err *err)
 
 static int push_template(push *p, const char *ref_text, char **ret_digest, pw_err *err)
 {
-        int r = registry_ref_parse(ref_text, &p->ref, err);
+        int r = oci_ref_parse(ref_text, &p->ref, err);
         if (r < 0)
                 return r;
         if (!p->ref.tag)
@@ -197,11 +197,11 @@ static int push_template(push *p, const char *ref_text, char **ret_digest, pw_er
                                                       criu_version);
         if (!json)
                 return -ENOMEM;
-        if ((r = registry_open(&p->ref, p->opts, true, &p->reg, err)) < 0 ||
+        if ((r = oci_registry_open(&p->ref, p->opts, true, &p->reg, err)) < 0 ||
             (r = push_blob(p, config_fd, p->config_size, config_digest, err)) < 0 ||
             (r = push_blob(p, layer_fd, layer_size, layer_digest, err)) < 0)
                 return r;
-        return registry_manifest_put(p->reg, p->ref.tag, json, ret_digest, err);
+        return oci_manifest_put(p->reg, p->ref.tag, json, ret_digest, err);
 }
 
 /* ------------------------------------------------------------------ pull */
@@ -210,8 +210,8 @@ typedef struct pull {
         pw_engine *e;
         const pw_registry_options *opts;
         const char *ref_text;
-        registry_ref ref;
-        registry *reg;
+        oci_ref ref;
+        oci_registry *reg;
         json_t *artifact; /* the OCI manifest */
         char *artifact_digest;
         const char *config_digest, *layer_digest; /* in artifact */
@@ -224,8 +224,8 @@ typedef struct pull {
 
 static void pull_done(pull *p)
 {
-        registry_close(p->reg);
-        registry_ref_done(&p->ref);
+        oci_registry_close(p->reg);
+        oci_ref_done(&p->ref);
         json_decref(p->artifact);
         json_decref(p->config);
         free(p->artifact_digest);
@@ -325,7 +325,7 @@ static int fetch_config(pull *p, const char *as_name, pw_err *err)
         _cleanup_close_ int fd = memfd_create("prewarm-config", MFD_CLOEXEC);
         if (fd < 0)
                 return err_set(err, negative_errno(), "memfd: %m");
-        int r = registry_blob_get(p->reg, p->config_digest, p->config_size, MAX_CONFIG_BYTES, fd, err);
+        int r = oci_blob_get(p->reg, p->config_digest, p->config_size, MAX_CONFIG_BYTES, fd, err);
         if (r < 0)
                 return r;
         _cleanup_free_ char *text = NULL;
@@ -357,7 +357,7 @@ static int fetch_layer(pull *p, pw_err *err)
         _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0)
                 return err_set(err, negative_errno(), "creating %s: %m", path);
-        int r = registry_blob_get(p->reg, p->layer_digest, p->layer_size, MAX_LAYER_BYTES, fd, err);
+        int r = oci_blob_get(p->reg, p->layer_digest, p->layer_size, MAX_LAYER_BYTES, fd, err);
         if (r < 0)
                 return r;
         unlink(path); /* the open fd reads on; nothing is left if we stop */
@@ -406,11 +406,11 @@ static int finish_directory(pull *p, pw_err *err)
 
 static int pull_template(pull *p, const char *as_name, char **ret_digest, pw_err *err)
 {
-        int r = registry_ref_parse(p->ref_text, &p->ref, err);
-        if (r < 0 || (r = registry_open(&p->ref, p->opts, false, &p->reg, err)) < 0)
+        int r = oci_ref_parse(p->ref_text, &p->ref, err);
+        if (r < 0 || (r = oci_registry_open(&p->ref, p->opts, false, &p->reg, err)) < 0)
                 return r;
         _cleanup_free_ char *text = NULL;
-        if ((r = registry_manifest_get(p->reg, p->ref.digest ? p->ref.digest : p->ref.tag, &text, &p->artifact_digest, err)) < 0 ||
+        if ((r = oci_manifest_get(p->reg, p->ref.digest ? p->ref.digest : p->ref.tag, &text, &p->artifact_digest, err)) < 0 ||
             (r = parse_artifact(p, text, err)) < 0 || (r = check_node(p, err)) < 0 || (r = fetch_config(p, as_name, err)) < 0)
                 return r;
         if ((p->lock_fd = store_lock_name(p->e, p->name, err)) < 0)

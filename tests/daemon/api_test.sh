@@ -161,7 +161,8 @@ ls "$state/blobs/" | grep -q '\.zip$' && fail "the removed zip function's blob s
 ls "$state/blobs/" | grep -q '\.py$' && ok "blob cache: the inline function's blob kept" || fail "inline blob collected"
 url POST "http://127.0.0.1:$port/v1/functions/inline/invoke" -H 'Authorization: Bearer secret-token-0123456789' -d '{}'
 expect "invoke after the restart" 200 '"entry":"other"'
-api GET /healthz;                              expect "the unix socket wants the token too" 401 'bearer token'
+api GET /v1/functions;                         expect "the unix socket wants the token too" 401 'bearer token'
+api GET /healthz;                              expect "probes need no token" 200 '"status":"ok"'
 [ "$(stat -c %a "$sock")" = 660 ] && ok "socket mode 0660" || fail "socket mode $(stat -c %a "$sock")"
 stop_daemon
 
@@ -172,9 +173,10 @@ start_daemon --listen "127.0.0.1:$port" || exit 1
 [ "$(stat -c %a "$state/api.token")" = 600 ] && ok "TCP token made 0600 in the state dir" ||
         fail "token file mode $(stat -c %a "$state/api.token" 2>/dev/null)"
 grep -q "bearer token in $state/api.token" "$log" && ok "the log says where the token is" || fail "token not logged"
-url GET "http://127.0.0.1:$port/healthz";       expect "loopback TCP without the token" 401 'bearer token'
-url GET "http://127.0.0.1:$port/healthz" -H "Authorization: Bearer $(tcp_token)"
-expect "loopback TCP with the made token" 200 '"status":"ok"'
+url GET "http://127.0.0.1:$port/v1/functions";  expect "loopback TCP without the token" 401 'bearer token'
+url GET "http://127.0.0.1:$port/v1/functions" -H "Authorization: Bearer $(tcp_token)"
+expect "loopback TCP with the made token" 200 '"functions"'
+url GET "http://127.0.0.1:$port/readyz";         expect "a kubelet's readiness probe needs no token" 200 '"ready"'
 api GET /healthz;                               expect "the unix socket without a token" 200 '"status":"ok"'
 first=$(tcp_token)
 stop_daemon

@@ -5,11 +5,14 @@
 # blob in its storage, a tag moved between pull and use, an artifact made for another CRIU or
 # kernel, something that is not a template, a wrong password. After each failure nothing is
 # installed and nothing is left half-pulled.
-# Usage: fleet_test.sh PREWARM SOURCE_DIR
+# Then prewarmd on a third node: templates named by --template-from and PUT /v1/templates/NAME
+# pulled on first need, /readyz, a local build when the registry's template does not fit the node,
+# the bounded cache's evictions, and the metrics of it all.
+# Usage: fleet_test.sh PREWARM PREWARMD SOURCE_DIR
 set -uo pipefail
-prewarm=$1 source=$2
+prewarm=$1 prewarmd=$2 source=$3
 work=$(mktemp -d /tmp/prewarm-fleet.XXXXXX)
-node_a=$work/node-a node_b=$work/node-b
+node_a=$work/node-a node_b=$work/node-b node_c=$work/node-c
 passed=0 failed=0 pids=()
 
 ok()   { passed=$((passed + 1)); echo "ok   $1"; }
@@ -178,6 +181,70 @@ installed wrong && fail "a template was installed with a wrong password"
 PREWARM_REGISTRY_PASSWORD=secret run_pw "$node_b" template pull --plain-http --username fleet --as authed "$auth/prewarm/python3:v1"
 expect_ok "pull with credentials"
 run_function authed "with credentials" && ok "the template pulled with credentials runs" || fail "authed run"
+
+# ---------------------------------------------------------------- prewarmd on node C
+start_registry open "$open_port" || exit 1   # again: the cut killed it; same storage
+sock=$node_c/prewarmd.sock
+api() {  # api METHOD PATH [CURL ARGS...]: body in $work/body, status in $code
+        local method=$1 path=$2
+        shift 2
+        code=$(curl -s --unix-socket "$sock" -X "$method" -o "$work/body" -w '%{http_code}' "http://prewarmd$path" "$@")
+}
+expect() {  # expect NAME STATUS BODY_REGEX
+        if [ "$code" = "$2" ] && grep -Eq -- "$3" "$work/body"; then ok "$1"; else
+                fail "$1 (status $code, wanted $2)"; head -c 1500 "$work/body"; echo; fi
+}
+metric() { api GET /metrics; grep -E "^$1 " "$work/body" | awk '{print $2}'; }
+mkdir -p "$node_c"
+"$prewarmd" --state-dir "$node_c" --zygotes 1-2 --registry-plain-http --template-cache-mb 1 \
+        --template-from "fleet-py=$open/prewarm/python3:v1" \
+        --template-from "python3=$open/prewarm/python3:future-criu" 2>"$work/daemon.log" &
+daemon=$!
+pids+=("$daemon")
+for _ in $(seq 1 200); do curl -s --unix-socket "$sock" -o /dev/null http://prewarmd/healthz && break; sleep 0.05; done
+for _ in $(seq 1 600); do
+        api GET /readyz
+        [ "$code" = 200 ] && break
+        sleep 0.1
+done
+expect "prewarmd turns ready once its templates are here" 200 '"ready"'
+api GET /v1/templates/fleet-py;   expect "fleet-py was pulled at start and names its source" 200 "\"status\":\"built\".*\"from\":\"$open/prewarm/python3:v1\""
+grep -q "building it here instead" "$work/daemon.log" && ok "python3's registry copy is for a newer CRIU: built here instead" ||
+        fail "no local build for the incompatible python3"
+api GET /v1/templates/python3;    expect "the local build of python3 serves" 200 '"status":"built"'
+
+source_json=$(python3 -c 'import json, sys; print(json.dumps(open(sys.argv[1]).read()))' "$hello")
+api PUT /v1/functions/greet -d "{\"template\": \"fleet-py\", \"source\": $source_json}"
+expect "a function on the pulled template registers" 201 '"greet"'
+api POST /v1/functions/greet/invoke -d '{"name": "node C"}'
+expect "and runs" 200 '"Hello, node C!"'
+
+api PUT /v1/templates/later -d "{\"from\": \"$open/prewarm/python3@$second\"}"
+expect "a template source set through the API" 200 '"status":"not pulled"'
+[ -f "$node_c/templates/later/manifest.json" ] && fail "later was pulled before it was needed" || ok "later is not pulled before it is needed"
+api PUT /v1/functions/later-fn -d "{\"template\": \"later\", \"source\": $source_json}"
+expect "a function on a template not pulled yet registers" 201 '"later-fn"'
+api POST /v1/functions/later-fn/invoke -d '{"name": "first need"}'
+expect "the first invocation pulls its template" 200 '"Hello, first need!"'
+api PUT /v1/templates/nowhere -d '{"from": "not a reference"}'
+expect "a bad reference is refused" 400 'REPOSITORY'
+
+api POST /v1/templates/pull -d "{\"ref\": \"$open/prewarm/python3:v1\", \"as\": \"spare\"}"
+expect "a pull through the API" 200 '"digest":"sha256:'
+# Over --template-cache-mb 1 with three pulled templates: spare, which nothing needs, is evicted;
+# fleet-py and later, which functions need, are kept.
+[ -d "$node_c/templates/spare" ] && fail "spare was not evicted" || ok "the cache evicts the pulled template nothing needs"
+[ -f "$node_c/templates/fleet-py/manifest.json" ] && [ -f "$node_c/templates/later/manifest.json" ] &&
+        ok "templates that functions need stay" || fail "a needed template was evicted"
+api GET /metrics
+for m in 'prewarm_template_events_total{event="pulled"}' 'prewarm_template_events_total{event="hit"}' \
+         'prewarm_template_events_total{event="incompatible"}' 'prewarm_template_events_total{event="built_locally"}' \
+         'prewarm_template_events_total{event="evicted"}' 'prewarm_stage_seconds_count{stage="template_pull"}'; do
+        v=$(grep -F "$m " "$work/body" | awk '{print $2}')
+        [ -n "$v" ] && [ "${v%.*}" -ge 1 ] && ok "metric $m = $v" || fail "metric $m missing or 0"
+done
+kill -TERM "$daemon"; wait "$daemon"
+ls -A "$node_c/templates" | grep -q '^\.pull-' && fail "node C keeps a .pull- directory" || ok "node C keeps nothing half-pulled"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

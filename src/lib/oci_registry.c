@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "digest.h"
-#include "registry.h"
+#include "oci_registry.h"
 #include "util.h"
 
 #define MANIFEST_TYPE "application/vnd.oci.image.manifest.v1+json"
@@ -34,9 +34,9 @@ static bool ref_part_ok(const char *s, const char *allowed)
         return true;
 }
 
-int registry_ref_parse(const char *text, registry_ref *ret, pw_err *err)
+int oci_ref_parse(const char *text, oci_ref *ret, pw_err *err)
 {
-        *ret = (registry_ref){0};
+        *ret = (oci_ref){0};
         const char *shown = text ? text : "";
         _cleanup_free_ char *copy = text ? strdup(text) : NULL;
         if (!text)
@@ -66,24 +66,24 @@ int registry_ref_parse(const char *text, registry_ref *ret, pw_err *err)
         ret->tag = colon ? strdup(colon) : at ? NULL : strdup("latest");
         ret->digest = at ? strdup_printf("sha256:%s", want) : NULL;
         if (!ret->host || !ret->repository || (!ret->tag && !at) || (at && !ret->digest)) {
-                registry_ref_done(ret);
+                oci_ref_done(ret);
                 return -ENOMEM;
         }
         return 0;
 }
 
-void registry_ref_done(registry_ref *r)
+void oci_ref_done(oci_ref *r)
 {
         free(r->host);
         free(r->repository);
         free(r->tag);
         free(r->digest);
-        *r = (registry_ref){0};
+        *r = (oci_ref){0};
 }
 
 /* ------------------------------------------------------------------ sessions */
 
-struct registry {
+struct oci_registry {
         char *origin; /* scheme://host */
         char *base;   /* origin/v2/repository */
         char *repository;
@@ -97,11 +97,11 @@ static void curl_init_once(void)
         curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-int registry_open(const registry_ref *ref, const pw_registry_options *opts, bool push, registry **ret, pw_err *err)
+int oci_registry_open(const oci_ref *ref, const pw_registry_options *opts, bool push, oci_registry **ret, pw_err *err)
 {
         static pthread_once_t once = PTHREAD_ONCE_INIT;
         pthread_once(&once, curl_init_once);
-        registry *r = calloc(1, sizeof(*r));
+        oci_registry *r = calloc(1, sizeof(*r));
         if (!r)
                 return -ENOMEM;
         bool plain = opts && opts->plain_http;
@@ -117,14 +117,14 @@ int registry_open(const registry_ref *ref, const pw_registry_options *opts, bool
                 r->ca_file = strdup(opts->ca_file);
         if (!r->origin || !r->base || !r->repository || (opts && opts->username && !r->username) ||
             (opts && opts->password && !r->password) || (opts && opts->ca_file && !r->ca_file)) {
-                registry_close(r);
+                oci_registry_close(r);
                 return -ENOMEM;
         }
         *ret = r;
         return 0;
 }
 
-void registry_close(registry *r)
+void oci_registry_close(oci_registry *r)
 {
         if (!r)
                 return;
@@ -246,7 +246,7 @@ static size_t on_header(char *line, size_t size, size_t n, void *userdata)
         return len;
 }
 
-static struct curl_slist *request_headers(const registry *r, const exchange *x, const char *authorization)
+static struct curl_slist *request_headers(const oci_registry *r, const exchange *x, const char *authorization)
 {
         struct curl_slist *h = NULL;
         char line[512];
@@ -282,7 +282,7 @@ static void set_body(CURL *c, exchange *x)
 }
 
 /* One request with the given Authorization header line (or none). 0 once an HTTP answer came. */
-static int send_once(const registry *r, exchange *x, const char *authorization, pw_err *err)
+static int send_once(const oci_registry *r, exchange *x, const char *authorization, pw_err *err)
 {
         CURL *c = curl_easy_init();
         if (!c)
@@ -352,7 +352,7 @@ static char *escaped(const char *s)
 }
 
 /* "Authorization: Basic ..." of the session's credentials (caller frees), or NULL. */
-static char *basic_header(const registry *r)
+static char *basic_header(const oci_registry *r)
 {
         _cleanup_free_ char *pair = strdup_printf("%s:%s", r->username, r->password ? r->password : "");
         if (!pair)
@@ -366,7 +366,7 @@ static char *basic_header(const registry *r)
 }
 
 /* Asks the realm for a token; returns "Authorization: Bearer ..." (caller frees) or NULL. */
-static int fetch_token(const registry *r, const char *params, char **ret, pw_err *err)
+static int fetch_token(const oci_registry *r, const char *params, char **ret, pw_err *err)
 {
         _cleanup_free_ char *realm = challenge_param(params, "realm"), *service = challenge_param(params, "service");
         _cleanup_free_ char *scope_default = strdup_printf("repository:%s:%s", r->repository, r->push ? "pull,push" : "pull");
@@ -404,7 +404,7 @@ static int fetch_token(const registry *r, const char *params, char **ret, pw_err
 }
 
 /* The Authorization a 401's challenge asks for: basic credentials, or a token. */
-static int answer_challenge(registry *r, const exchange *x, pw_err *err)
+static int answer_challenge(oci_registry *r, const exchange *x, pw_err *err)
 {
         const char *ch = x->challenge ? x->challenge : "";
         free(r->authorization);
@@ -418,7 +418,7 @@ static int answer_challenge(registry *r, const exchange *x, pw_err *err)
 }
 
 /* A request with the session's authorization; one 401 is answered and the request sent again. */
-static int send_request(registry *r, exchange *x, pw_err *err)
+static int send_request(oci_registry *r, exchange *x, pw_err *err)
 {
         int rr = send_once(r, x, r->authorization, err);
         if (rr < 0 || x->status != 401)
@@ -439,7 +439,7 @@ static int send_request(registry *r, exchange *x, pw_err *err)
 /* ------------------------------------------------------------------ errors */
 
 /* The registry's own words for a failed request ({"errors": [{"code", "message"}]}). */
-static int registry_failure(const registry *r, const exchange *x, const char *what, pw_err *err)
+static int oci_failure(const oci_registry *r, const exchange *x, const char *what, pw_err *err)
 {
         json_t *doc = x->resp ? json_loads(x->resp, 0, NULL) : NULL;
         json_t *first = json_array_get(json_object_get(doc, "errors"), 0);
@@ -456,7 +456,7 @@ static int registry_failure(const registry *r, const exchange *x, const char *wh
 
 /* ------------------------------------------------------------------ blobs */
 
-int registry_blob_exists(registry *r, const char *digest, bool *ret, pw_err *err)
+int oci_blob_exists(oci_registry *r, const char *digest, bool *ret, pw_err *err)
 {
         _cleanup_free_ char *url = strdup_printf("%s/blobs/%s", r->base, digest);
         if (!url)
@@ -466,14 +466,14 @@ int registry_blob_exists(registry *r, const char *digest, bool *ret, pw_err *err
         x.url = url;
         int rr = send_request(r, &x, err);
         if (rr >= 0 && x.status != 200 && x.status != 404)
-                rr = registry_failure(r, &x, "checking a blob", err);
+                rr = oci_failure(r, &x, "checking a blob", err);
         *ret = rr >= 0 && x.status == 200;
         exchange_done(&x);
         return rr;
 }
 
 /* Where an upload goes on, absolute (a registry may answer a path). */
-static char *upload_url(const registry *r, const char *location, const char *digest)
+static char *upload_url(const oci_registry *r, const char *location, const char *digest)
 {
         _cleanup_free_ char *d = escaped(digest);
         if (!d)
@@ -482,7 +482,7 @@ static char *upload_url(const registry *r, const char *location, const char *dig
                              strchr(location, '?') ? "&" : "?", d);
 }
 
-int registry_blob_put(registry *r, int fd, uint64_t size, const char *digest, pw_err *err)
+int oci_blob_put(oci_registry *r, int fd, uint64_t size, const char *digest, pw_err *err)
 {
         _cleanup_free_ char *start = strdup_printf("%s/blobs/uploads/", r->base);
         if (!start)
@@ -494,7 +494,7 @@ int registry_blob_put(registry *r, int fd, uint64_t size, const char *digest, pw
         int rr = send_request(r, &x, err);
         if (rr >= 0 && (x.status != 202 || !x.location))
                 rr = x.status == 202 ? err_set(err, -EPROTO, "the registry %s gave no upload location", r->origin)
-                                     : registry_failure(r, &x, "starting an upload", err);
+                                     : oci_failure(r, &x, "starting an upload", err);
         _cleanup_free_ char *url = rr >= 0 ? upload_url(r, x.location, digest) : NULL;
         exchange_done(&x);
         if (rr < 0)
@@ -509,12 +509,12 @@ int registry_blob_put(registry *r, int fd, uint64_t size, const char *digest, pw
         put.body_size = size;
         rr = send_request(r, &put, err);
         if (rr >= 0 && put.status != 201)
-                rr = registry_failure(r, &put, "uploading a blob", err);
+                rr = oci_failure(r, &put, "uploading a blob", err);
         exchange_done(&put);
         return rr;
 }
 
-int registry_blob_get(registry *r, const char *digest, uint64_t size, uint64_t max, int fd, pw_err *err)
+int oci_blob_get(oci_registry *r, const char *digest, uint64_t size, uint64_t max, int fd, pw_err *err)
 {
         char want[65];
         if (digest_parse(digest, want) < 0)
@@ -536,7 +536,7 @@ int registry_blob_get(registry *r, const char *digest, uint64_t size, uint64_t m
         char got[65];
         sha256_end_hex(sha, got);
         if (rr >= 0 && x.status != 200)
-                rr = registry_failure(r, &x, "downloading a blob", err);
+                rr = oci_failure(r, &x, "downloading a blob", err);
         else if (rr >= 0 && size && x.out_bytes != size)
                 rr = err_set(err, -EBADMSG, "blob %s: %llu bytes came, the manifest says %llu", digest,
                              (unsigned long long)x.out_bytes, (unsigned long long)size);
@@ -548,7 +548,7 @@ int registry_blob_get(registry *r, const char *digest, uint64_t size, uint64_t m
 
 /* ------------------------------------------------------------------ manifests */
 
-int registry_manifest_put(registry *r, const char *tag, const char *json, char **ret_digest, pw_err *err)
+int oci_manifest_put(oci_registry *r, const char *tag, const char *json, char **ret_digest, pw_err *err)
 {
         char hex[65];
         int rr = sha256_buffer_hex(json, strlen(json), hex);
@@ -563,7 +563,7 @@ int registry_manifest_put(registry *r, const char *tag, const char *json, char *
         x.body_len = strlen(json);
         rr = send_request(r, &x, err);
         if (rr >= 0 && x.status != 201)
-                rr = registry_failure(r, &x, "putting the manifest", err);
+                rr = oci_failure(r, &x, "putting the manifest", err);
         _cleanup_free_ char *digest = strdup_printf("sha256:%s", hex);
         if (rr >= 0 && x.content_digest && digest && strcmp(x.content_digest, digest))
                 rr = err_set(err, -EBADMSG, "the registry stored the manifest as %s, not %s", x.content_digest, digest);
@@ -573,7 +573,7 @@ int registry_manifest_put(registry *r, const char *tag, const char *json, char *
         return rr >= 0 && !*ret_digest ? -ENOMEM : rr;
 }
 
-int registry_manifest_get(registry *r, const char *reference, char **ret_json, char **ret_digest, pw_err *err)
+int oci_manifest_get(oci_registry *r, const char *reference, char **ret_json, char **ret_digest, pw_err *err)
 {
         _cleanup_free_ char *url = strdup_printf("%s/manifests/%s", r->base, reference);
         if (!url)
@@ -584,7 +584,7 @@ int registry_manifest_get(registry *r, const char *reference, char **ret_json, c
         x.accept = MANIFEST_TYPE;
         int rr = send_request(r, &x, err);
         if (rr >= 0 && x.status != 200)
-                rr = registry_failure(r, &x, "getting the manifest", err);
+                rr = oci_failure(r, &x, "getting the manifest", err);
         char hex[65];
         if (rr >= 0 && (!x.resp || (rr = sha256_buffer_hex(x.resp, x.resp_len, hex)) < 0))
                 rr = rr < 0 ? rr : err_set(err, -EPROTO, "the registry %s sent an empty manifest", r->origin);

@@ -14,31 +14,31 @@
 #include "internal.h"
 
 /* HOST[:PORT]/REPOSITORY[:TAG][@sha256:HEX]. Without a tag or digest the tag is "latest". */
-typedef struct registry_ref {
+typedef struct oci_ref {
         char *host;
         char *repository;
         char *tag;    /* NULL when only a digest was given */
         char *digest; /* "sha256:HEX", or NULL */
-} registry_ref;
+} oci_ref;
 
-int registry_ref_parse(const char *text, registry_ref *ret, pw_err *err);
-void registry_ref_done(registry_ref *r);
+int oci_ref_parse(const char *text, oci_ref *ret, pw_err *err);
+void oci_ref_done(oci_ref *r);
 
-typedef struct registry registry;
+typedef struct oci_registry oci_registry;
 
 /* A session with ref's registry, for pulling or also for pushing (the scope a token asks for). */
-int registry_open(const registry_ref *ref, const pw_registry_options *opts, bool push, registry **ret, pw_err *err);
-void registry_close(registry *r);
+int oci_registry_open(const oci_ref *ref, const pw_registry_options *opts, bool push, oci_registry **ret, pw_err *err);
+void oci_registry_close(oci_registry *r);
 
 /* Whether the repository has the blob. */
-int registry_blob_exists(registry *r, const char *digest, bool *ret, pw_err *err);
+int oci_blob_exists(oci_registry *r, const char *digest, bool *ret, pw_err *err);
 /* Uploads size bytes read from fd (from offset 0) as the blob of that digest, in one request. */
-int registry_blob_put(registry *r, int fd, uint64_t size, const char *digest, pw_err *err);
+int oci_blob_put(oci_registry *r, int fd, uint64_t size, const char *digest, pw_err *err);
 /* Downloads the blob into fd (appending), failing with -EBADMSG unless it has exactly `size`
  * bytes (at most max when size is 0) whose sha256 is digest. */
-int registry_blob_get(registry *r, const char *digest, uint64_t size, uint64_t max, int fd, pw_err *err);
+int oci_blob_get(oci_registry *r, const char *digest, uint64_t size, uint64_t max, int fd, pw_err *err);
 /* Puts an OCI image manifest under tag; *ret_digest (caller frees) is its digest. */
-int registry_manifest_put(registry *r, const char *tag, const char *json, char **ret_digest, pw_err *err);
+int oci_manifest_put(oci_registry *r, const char *tag, const char *json, char **ret_digest, pw_err *err);
 /* Gets the manifest of reference (a tag or a digest); verifies it against a digest reference.
  * *ret_json and *ret_digest: caller frees. */
-int registry_manifest_get(registry *r, const char *reference, char **ret_json, char **ret_digest, pw_err *err);
+int oci_manifest_get(oci_registry *r, const char *reference, char **ret_json, char **ret_digest, pw_err *err);
