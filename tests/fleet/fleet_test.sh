@@ -182,6 +182,32 @@ PREWARM_REGISTRY_PASSWORD=secret run_pw "$node_b" template pull --plain-http --u
 expect_ok "pull with credentials"
 run_function authed "with credentials" && ok "the template pulled with credentials runs" || fail "authed run"
 
+# ---------------------------------------------------------------- a bearer token
+# The registry sends clients to a token service (its Bearer challenge names the realm); the
+# service grants tokens for the basic credentials it is given.
+token_port=$(free_port) bearer_port=$(free_port)
+/usr/bin/python3 "$source/tests/fleet/token_server.py" "$token_port" "$work/token-cert.pem" fleet secret &
+pids+=("$!")
+for _ in $(seq 1 100); do [ -s "$work/token-cert.pem" ] && break; sleep 0.05; done
+mkdir -p "$work/bearer"
+printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+        "$work/bearer/data" "$bearer_port" >"$work/bearer/config.yml"
+printf 'auth:\n  token:\n    realm: http://127.0.0.1:%s/token\n    service: prewarm-test\n    issuer: prewarm-test-issuer\n    rootcertbundle: %s\n' \
+        "$token_port" "$work/token-cert.pem" >>"$work/bearer/config.yml"
+docker-registry serve "$work/bearer/config.yml" >>"$work/bearer/log" 2>&1 &
+pids+=("$!")
+for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$bearer_port/v2/" && break; sleep 0.05; done
+bearer=127.0.0.1:$bearer_port
+PREWARM_REGISTRY_PASSWORD=secret run_pw "$node_a" template push --plain-http --username fleet python3 "$bearer/prewarm/python3:v1"
+expect_ok "push through the bearer-token flow"
+PREWARM_REGISTRY_PASSWORD=secret run_pw "$node_b" template pull --plain-http --username fleet --as tokened "$bearer/prewarm/python3:v1"
+expect_ok "pull through the bearer-token flow"
+run_function tokened "with a token" && ok "the template pulled with a token runs" || fail "tokened run"
+PREWARM_REGISTRY_PASSWORD=wrong run_pw "$node_b" template pull --plain-http --username fleet --as badtoken "$bearer/prewarm/python3:v1"
+expect_refused "the token service refuses a wrong password" "refused the credentials"
+run_pw "$node_b" template pull --plain-http --as notoken "$bearer/prewarm/python3:v1"
+expect_refused "no token for anonymous access" "refused anonymous access"
+
 # ---------------------------------------------------------------- prewarmd on node C
 start_registry open "$open_port" || exit 1   # again: the cut killed it; same storage
 sock=$node_c/prewarmd.sock
