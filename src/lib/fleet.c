@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -59,6 +60,27 @@ static int criu_version_text(pw_engine *e, char out[32], pw_err *err)
         return r;
 }
 
+/* STATE/templates/PREFIX-NAME-XXXXXX, made and locked for as long as *ret_fd is open. */
+static int locked_work_dir(pw_engine *e, const char *prefix, const char *name, char **ret, int *ret_fd, pw_err *err)
+{
+        _cleanup_free_ char *dir = strdup_printf("%s/templates/%s-%s-XXXXXX", e->state_dir, prefix, name);
+        if (!dir)
+                return -ENOMEM;
+        if (!mkdtemp(dir))
+                return err_set(err, negative_errno(), "mkdtemp %s: %m", dir);
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+                int r = err_set(err, negative_errno(), "locking %s: %m", dir);
+                if (fd >= 0)
+                        close(fd);
+                rm_rf(dir);
+                return r;
+        }
+        *ret = TAKE_PTR(dir);
+        *ret_fd = fd;
+        return 0;
+}
+
 /* ------------------------------------------------------------------ push */
 
 /* The artifact's manifest: config and layer descriptors, and what a node needs. */
@@ -101,6 +123,7 @@ typedef struct push {
         oci_registry *reg;
         char *template_dir;
         char *work;         /* STATE/templates/.push-NAME-XXXXXX */
+        int work_fd;        /* its lock: a live push's (recover.c reaps those nobody holds) */
         int lock_fd;        /* shared lock: no collection deletes the images being read */
         manifest *m;
         char *config;
@@ -115,6 +138,8 @@ static void push_done(push *p)
                 close(p->lock_fd);
         if (p->work)
                 rm_rf(p->work);
+        if (p->work_fd >= 0)
+                close(p->work_fd);
         free(p->work);
         free(p->template_dir);
         manifest_free(p->m);
@@ -179,8 +204,8 @@ static int push_template(push *p, const char *ref_text, char **ret_digest, pw_er
                 return -ENOMEM;
         if ((r = read_file(manifest_path, MAX_CONFIG_BYTES, &p->config, &p->config_size)) < 0)
                 return err_set(err, r, "reading %s: %s", manifest_path, strerror(-r));
-        if (!(p->work = strdup_printf("%s/templates/.push-%s-XXXXXX", p->e->state_dir, p->name)) || !mkdtemp(p->work))
-                return p->work ? err_set(err, negative_errno(), "mkdtemp: %m") : -ENOMEM;
+        if ((r = locked_work_dir(p->e, ".push", p->name, &p->work, &p->work_fd, err)) < 0)
+                return r;
         char layer_digest[72], config_digest[72], criu_version[32], hex[65];
         uint64_t layer_size;
         _cleanup_close_ int layer_fd = write_layer(p, layer_digest, &layer_size, err);
@@ -219,6 +244,7 @@ typedef struct pull {
         json_t *config; /* the template's manifest.json */
         char *name;     /* what it is installed as */
         char *work;     /* STATE/templates/.pull-NAME-XXXXXX, renamed into place at the end */
+        int work_fd;    /* its lock (recover.c reaps what nobody holds) */
         int lock_fd;
 } pull;
 
@@ -233,6 +259,8 @@ static void pull_done(pull *p)
         if (p->work)
                 rm_rf(p->work);
         free(p->work);
+        if (p->work_fd >= 0)
+                close(p->work_fd);
         if (p->lock_fd >= 0)
                 close(p->lock_fd);
 }
@@ -415,14 +443,8 @@ static int pull_template(pull *p, const char *as_name, char **ret_digest, pw_err
                 return r;
         if ((p->lock_fd = store_lock_name(p->e, p->name, err)) < 0)
                 return p->lock_fd;
-        if (!(p->work = strdup_printf("%s/templates/.pull-%s-XXXXXX", p->e->state_dir, p->name)))
-                return -ENOMEM;
-        if (!mkdtemp(p->work)) {
-                r = err_set(err, negative_errno(), "mkdtemp %s: %m", p->work);
-                free(p->work);
-                p->work = NULL;
+        if ((r = locked_work_dir(p->e, ".pull", p->name, &p->work, &p->work_fd, err)) < 0)
                 return r;
-        }
         if ((r = fetch_layer(p, err)) < 0 || (r = check_cpu(p, err)) < 0 || (r = finish_directory(p, err)) < 0)
                 return r;
         if ((r = store_install(p->e, p->name, p->work, err)) < 0)
@@ -447,7 +469,7 @@ PW_PUBLIC int pw_template_push(pw_engine *e, const char *name, const char *ref, 
         pw_err err = {""};
         if (!name_is_valid(name))
                 return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "invalid template name '%s'", name ? name : ""), &err));
-        push p = {.e = e, .name = name, .opts = opts, .lock_fd = -1};
+        push p = {.e = e, .name = name, .opts = opts, .lock_fd = -1, .work_fd = -1};
         char *digest = NULL;
         int r = push_template(&p, ref, &digest, &err);
         push_done(&p);
@@ -471,7 +493,7 @@ PW_PUBLIC int pw_template_pull(pw_engine *e, const char *ref, const char *as_nam
         pw_err err = {""};
         if (as_name && !name_is_valid(as_name))
                 return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "invalid template name '%s'", as_name), &err));
-        pull p = {.e = e, .opts = opts, .ref_text = ref, .lock_fd = -1};
+        pull p = {.e = e, .opts = opts, .ref_text = ref, .lock_fd = -1, .work_fd = -1};
         uint64_t t0 = now_us();
         int r = pull_template(&p, as_name, ret_digest, &err);
         if (r >= 0)

@@ -279,6 +279,32 @@ static int reap_builds(pw_engine *e)
         return n;
 }
 
+/* STATE/templates/.pull-* and .push-* of a pull or push that died: nobody holds the lock on the
+ * directory itself that a live one keeps (fleet.c). */
+static int reap_transfers(pw_engine *e)
+{
+        _cleanup_free_ char *templates = strdup_printf("%s/templates", e->state_dir);
+        DIR *d = templates ? opendir(templates) : NULL;
+        if (!d)
+                return 0;
+        int n = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (strncmp(de->d_name, ".pull-", 6) && strncmp(de->d_name, ".push-", 6))
+                        continue;
+                _cleanup_free_ char *dir = strdup_printf("%s/%s", templates, de->d_name);
+                _cleanup_close_ int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+                if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+                        continue; /* in progress, here or in another process */
+                if (rm_rf(dir) >= 0) {
+                        pw_log(e, PW_LOG_WARNING, "removed unfinished template transfer %s", dir);
+                        n++;
+                }
+        }
+        closedir(d);
+        return n;
+}
+
 PW_PUBLIC int pw_engine_reap_stale(pw_engine *e)
 {
         if (!e)
@@ -289,5 +315,5 @@ PW_PUBLIC int pw_engine_reap_stale(pw_engine *e)
                 pw_err err;
                 return engine_fail(e, r, (err_set(&err, r, "reaping stale restore directories: %s", strerror(-r)), &err));
         }
-        return r + reap_cgroups(e) + reap_builds(e);
+        return r + reap_cgroups(e) + reap_builds(e) + reap_transfers(e);
 }

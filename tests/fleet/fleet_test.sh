@@ -221,7 +221,7 @@ expect() {  # expect NAME STATUS BODY_REGEX
                 fail "$1 (status $code, wanted $2)"; head -c 1500 "$work/body"; echo; fi
 }
 metric() { api GET /metrics; grep -E "^$1 " "$work/body" | awk '{print $2}'; }
-mkdir -p "$node_c"
+mkdir -p "$node_c/templates/.pull-crashed-Ab12Cd/images"   # what a pull killed mid-way leaves
 "$prewarmd" --state-dir "$node_c" --zygotes 1-2 --registry-plain-http --template-cache-mb 1 \
         --template-from "fleet-py=$open/prewarm/python3:v1" \
         --template-from "python3=$open/prewarm/python3:future-criu" 2>"$work/daemon.log" &
@@ -234,6 +234,8 @@ for _ in $(seq 1 600); do
         sleep 0.1
 done
 expect "prewarmd turns ready once its templates are here" 200 '"ready"'
+[ -d "$node_c/templates/.pull-crashed-Ab12Cd" ] && fail "the crashed pull's directory was not reaped" ||
+        ok "prewarmd reaps what a crashed pull left"
 api GET /v1/templates/fleet-py;   expect "fleet-py was pulled at start and names its source" 200 "\"status\":\"built\".*\"from\":\"$open/prewarm/python3:v1\""
 grep -q "building it here instead" "$work/daemon.log" && ok "python3's registry copy is for a newer CRIU: built here instead" ||
         fail "no local build for the incompatible python3"
