@@ -208,6 +208,25 @@ expect_refused "the token service refuses a wrong password" "refused the credent
 run_pw "$node_b" template pull --plain-http --as notoken "$bearer/prewarm/python3:v1"
 expect_refused "no token for anonymous access" "refused anonymous access"
 
+# ---------------------------------------------------------------- TLS with a CA of our own
+tls_port=$(free_port)
+mkdir -p "$work/tls"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+        -keyout "$work/tls/key.pem" -out "$work/tls/cert.pem" >/dev/null 2>&1 || fail "making a certificate"
+printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n  tls:\n    certificate: %s\n    key: %s\n' \
+        "$work/tls/data" "$tls_port" "$work/tls/cert.pem" "$work/tls/key.pem" >"$work/tls/config.yml"
+docker-registry serve "$work/tls/config.yml" >>"$work/tls/log" 2>&1 &
+pids+=("$!")
+for _ in $(seq 1 100); do curl -s -o /dev/null --cacert "$work/tls/cert.pem" "https://127.0.0.1:$tls_port/v2/" && break; sleep 0.05; done
+tls=127.0.0.1:$tls_port
+run_pw "$node_a" template push python3 "$tls/prewarm/python3:v1"
+expect_refused "HTTPS to a registry whose certificate nothing vouches for is refused" "certificate"
+run_pw "$node_a" template push --ca-file "$work/tls/cert.pem" python3 "$tls/prewarm/python3:v1"
+expect_ok "push over HTTPS with the registry's CA"
+run_pw "$node_b" template pull --ca-file "$work/tls/cert.pem" --as tls "$tls/prewarm/python3:v1"
+expect_ok "pull over HTTPS with the registry's CA"
+run_function tls "over TLS" && ok "the template pulled over TLS runs" || fail "tls run"
+
 # ---------------------------------------------------------------- prewarmd on node C
 start_registry open "$open_port" || exit 1   # again: the cut killed it; same storage
 sock=$node_c/prewarmd.sock
