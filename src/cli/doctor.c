@@ -196,8 +196,11 @@ static void check_templates(pw_engine *e)
                         report(false, what, "%s", err.msg);
                         continue;
                 }
-                snprintf(what, sizeof(what), "template %s: runtime %s", def->name, def->runtime[0]);
-                report(access(def->runtime[0], X_OK) == 0, what, "install the runtime (scripts/setup)");
+                /* Without a runtime the agent is the program (the native template's). */
+                const char *program = def->runtime[0] ? def->runtime[0] : def->agent_path;
+                snprintf(what, sizeof(what), "template %s: runtime %s", def->name, program);
+                report(access(program, X_OK) == 0, what,
+                       def->runtime[0] ? "install the runtime (scripts/setup)" : "build it (ninja)");
                 template_def_free(def);
         }
         closedir(d);

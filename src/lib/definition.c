@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
+#include <libgen.h>
 #include <limits.h>
 
+#include "config.h"
 #include "definition.h"
 #include "digest.h"
 
@@ -76,8 +78,11 @@ static int apply_key(template_def *d, const char *dir, const char *key, const ch
                 r = d->runtime ? 0 : -ENOMEM;
         } else if (!strcmp(key, "agent")) {
                 free(d->agent_path);
-                d->agent_path = value[0] == '/' ? strdup(value) : strdup_printf("%s/%s", dir, value);
-                r = d->agent_path ? 0 : -ENOMEM;
+                d->agent_path = NULL; /* "agent =" names none */
+                if (value[0])
+                        d->agent_path = value[0] == '/' ? strdup(value) : strdup_printf("%s/%s", dir, value);
+                d->agent_bare = !strchr(value, '/');
+                r = d->agent_path || !value[0] ? 0 : -ENOMEM;
         } else if (!strcmp(key, "preload"))
                 r = append_words(&d->preload, value);
         else if (!strcmp(key, "env")) {
@@ -134,7 +139,10 @@ int template_def_parse(const char *text, const char *dir, const char *dir_name, 
                 return -ENOMEM;
         if (!name_is_valid(d->name))
                 return err_set(err, -EINVAL, "invalid template name '%s'", d->name);
-        if (strv_length(d->runtime) == 0 || d->runtime[0][0] != '/')
+        /* No runtime: the agent is the program (the native template's). */
+        if (!d->runtime && !(d->runtime = calloc(1, sizeof(char *))))
+                return -ENOMEM;
+        if (d->runtime[0] && d->runtime[0][0] != '/')
                 return err_set(err, -EINVAL, "'runtime' must name an absolute program path");
         if (!d->agent_path)
                 return err_set(err, -EINVAL, "'agent' is missing");
@@ -144,6 +152,45 @@ int template_def_parse(const char *text, const char *dir, const char *dir_name, 
                 return -ENOMEM;
         *ret = TAKE_PTR(d);
         return 0;
+}
+
+/* Where a bare agent name not found in its template's directory may be: beside the clone helper,
+ * then in the build tree. */
+static char **builtin_agent_dirs(void)
+{
+        _cleanup_strv_free_ char **dirs = NULL;
+        _cleanup_free_ char *helper = zygote_helper_locate();
+        if (helper && strv_push(&dirs, dirname(helper)) < 0)
+                return NULL;
+        return strv_push(&dirs, PW_BUILD_AGENT_DIR) < 0 ? NULL : TAKE_PTR(dirs);
+}
+
+/* Reads the definition's agent into *ret; a bare name missing from the template's directory is
+ * looked for among the built agents, and d->agent_path is set to where it was found. */
+static int read_agent(template_def *d, const char *conf_path, char **ret, size_t *ret_size, pw_err *err)
+{
+        int r = read_file(d->agent_path, 16 << 20, ret, ret_size);
+        if (r != -ENOENT || !d->agent_bare)
+                return r < 0 ? err_set(err, r, "%s: cannot read agent %s: %s", conf_path, d->agent_path, strerror(-r)) : 0;
+        _cleanup_free_ char *name_copy = strdup(d->agent_path);
+        _cleanup_strv_free_ char **dirs = builtin_agent_dirs();
+        if (!name_copy || !dirs)
+                return -ENOMEM;
+        const char *name = basename(name_copy);
+        for (char **dir = dirs; *dir; dir++) {
+                _cleanup_free_ char *path = strdup_printf("%s/%s", *dir, name);
+                if (!path)
+                        return -ENOMEM;
+                if ((r = read_file(path, 16 << 20, ret, ret_size)) == -ENOENT)
+                        continue;
+                if (r < 0)
+                        return err_set(err, r, "%s: cannot read agent %s: %s", conf_path, path, strerror(-r));
+                free(d->agent_path);
+                d->agent_path = TAKE_PTR(path);
+                return 0;
+        }
+        return err_set(err, -ENOENT, "%s: cannot read agent %s: %s, and no %s beside the clone helper or in %s",
+                       conf_path, d->agent_path, strerror(ENOENT), name, PW_BUILD_AGENT_DIR);
 }
 
 int template_def_load(const char *templates_dir, const char *name, template_def **ret, pw_err *err)
@@ -166,9 +213,8 @@ int template_def_load(const char *templates_dir, const char *name, template_def 
 
         _cleanup_free_ char *agent = NULL;
         size_t agent_size = 0;
-        r = read_file(d->agent_path, 16 << 20, &agent, &agent_size);
-        if (r < 0)
-                return err_set(err, r, "%s: cannot read agent %s: %s", path, d->agent_path, strerror(-r));
+        if ((r = read_agent(d, path, &agent, &agent_size, err)) < 0)
+                return r;
 
         sha256_ctx *ctx = sha256_begin();
         if (!ctx)

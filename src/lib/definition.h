@@ -7,8 +7,10 @@
 typedef struct template_def {
         char *name;
         char *description;
-        char **runtime;     /* argv of the runtime; the agent's sandbox path is appended */
+        char **runtime;     /* argv of the runtime; the agent's sandbox path is appended. Empty
+                             * (never NULL): the agent is the program itself */
         char *agent_path;   /* host path of the agent file */
+        bool agent_bare;    /* named without a directory: maybe a build product (template_def_load) */
         char **preload;     /* module names */
         char **env;         /* KEY=VALUE */
         unsigned memory_mb;
@@ -27,5 +29,9 @@ static inline void template_def_freep(template_def **d) { template_def_free(*d);
 int template_def_parse(const char *text, const char *dir, const char *dir_name, template_def **ret,
                        pw_err *err);
 
-/* Loads templates_dir/NAME/template.conf and the agent it names. */
+/* Loads templates_dir/NAME/template.conf and the agent it names. An agent named without a
+ * directory that is not in the template's directory is an agent this project builds
+ * (prewarm-agent-native): it is looked for beside the engine's clone helper
+ * (zygote_helper_locate: installed, both are in libexec/prewarm/) and then in the build tree's
+ * PW_BUILD_AGENT_DIR, and agent_path names where it was found. */
 int template_def_load(const char *templates_dir, const char *name, template_def **ret, pw_err *err);

@@ -85,9 +85,7 @@ static const char *first_of(const char *a, const char *env_name, const char *fal
         return v && *v ? v : fallback;
 }
 
-/* The clone helper copied into template rootfs: $PREWARM_ZYGOTE_HELPER, the build tree's, the
- * installed one, or none (templates are then built without, and never cloned). */
-static char *zygote_helper_locate(void)
+char *zygote_helper_locate(void)
 {
         const char *env = getenv("PREWARM_ZYGOTE_HELPER");
         if (env && *env)

@@ -44,6 +44,11 @@ struct pw_engine {
 
 void pw_log(const pw_engine *e, int level, const char *fmt, ...) _printf_(3, 4);
 
+/* The clone helper copied into template rootfs: $PREWARM_ZYGOTE_HELPER, the build tree's, the
+ * installed one, or NULL for none (templates are then built without, and never cloned). Caller
+ * frees. Engines keep theirs in e->zygote_helper. */
+char *zygote_helper_locate(void);
+
 /* Records an API-level failure on the engine and logs it once; returns r. */
 int engine_fail(pw_engine *e, int r, const pw_err *err);
 

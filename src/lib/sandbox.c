@@ -148,7 +148,7 @@ int rootfs_prepare(const char *dir, const char *agent_path, const char *helper_p
         _cleanup_free_ char *target = inside ? strdup_printf("%s%s", dir, inside) : NULL;
         if (!target)
                 return -ENOMEM;
-        r = copy_file(agent_path, target, 16 << 20, 0644);
+        r = copy_file(agent_path, target, 16 << 20, 0755); /* it may be the program itself */
         if (r < 0)
                 return err_set(err, r, "installing agent %s: %s", agent_path, strerror(-r));
         if (!helper_path)

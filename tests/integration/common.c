@@ -165,6 +165,17 @@ pw_instance *t_restore(const char *template_name)
         return i;
 }
 
+pw_instance *t_cold_start(const char *template_name)
+{
+        pw_instance *i = NULL;
+        int r = pw_instance_cold_start(t_engine, template_name, &i);
+        ck_assert_msg(r == 0 && i, "cold start of %s failed: %d (%s): %s", template_name, r, strerror(-r),
+                      pw_engine_last_error(t_engine));
+        ck_assert_int_eq(pw_instance_source(i), PW_SOURCE_COLD_START);
+        track(i);
+        return i;
+}
+
 void t_destroy(pw_instance *i)
 {
         untrack(i);

@@ -48,6 +48,8 @@ pw_instance *t_restore(const char *template_name);
 pw_instance *t_restore_try(const char *template_name, int *ret); /* tracked on success only */
 /* Restored with CRIU, never cloned (what a checkpoint needs); fails the test on error. */
 pw_instance *t_restore_full(const char *template_name);
+/* Booted without CRIU (pw_instance_cold_start), tracked; fails the test on error. */
+pw_instance *t_cold_start(const char *template_name);
 void t_destroy(pw_instance *i);
 
 /* Specializes with the code at CODE (URI or path) and the other fields of fn (NULL: the defaults;

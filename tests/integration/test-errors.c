@@ -605,6 +605,8 @@ START_TEST(test_build_failures)
                          "agent = exits.py\n",
                          "import sys\nprint('agent gives up: no license', file=sys.stderr)\nsys.exit(3)\n");
         write_definition(defs, "badkey", "runtime = /usr/bin/python3\nagent = a.py\ncolour = blue\n", NULL);
+        write_definition(defs, "badruntime", "runtime = python3 -B\nagent = a.py\n", NULL);
+        /* Without a runtime the agent is the program: one that is not there is not found. */
         write_definition(defs, "noruntime", "agent = a.py\n", NULL);
 
         pw_engine *e = t_engine_new(defs);
@@ -614,7 +616,8 @@ START_TEST(test_build_failures)
         build_fails(e, "sleeper", -ETIMEDOUT, "build of template sleeper", "300 ms");
         build_fails(e, "exits", -ECHILD, "status 3", "agent gives up: no license");
         build_fails(e, "badkey", -EINVAL, "line 3", "colour");
-        build_fails(e, "noruntime", -EINVAL, "runtime");
+        build_fails(e, "badruntime", -EINVAL, "'runtime' must name an absolute program path");
+        build_fails(e, "noruntime", -ENOENT, "cannot read agent", "noruntime/a.py");
         build_fails(e, "undefined", -ENOENT, "undefined/template.conf");
 
         /* None of them made it into the store, and python3 is untouched. */

@@ -104,8 +104,8 @@ START_TEST(test_comments_blank_lines)
         assert_strv(d->runtime, runtime, 1);
         ck_assert_str_eq(d->agent_path, "/d/agent.sh");
 
-        /* Only comments and blank lines: the first missing thing is the runtime. */
-        parse_fails("# nothing\n\n#at all\n", "x", "'runtime' must name an absolute program path");
+        /* Only comments and blank lines: the agent is missing (a runtime is optional). */
+        parse_fails("# nothing\n\n#at all\n", "x", "'agent' is missing");
 }
 END_TEST
 
@@ -219,13 +219,31 @@ END_TEST
 
 START_TEST(test_missing_required)
 {
-        parse_fails("agent = agent.py\n", "x", "'runtime' must name an absolute program path");
         parse_fails("runtime = python3 -B\nagent = agent.py\n", "x",
                     "'runtime' must name an absolute program path");
         parse_fails("runtime = ./python3\nagent = agent.py\n", "x",
                     "'runtime' must name an absolute program path");
-        parse_fails("runtime =\nagent = agent.py\n", "x", "'runtime' must name an absolute program path");
         parse_fails("runtime = /usr/bin/python3\n", "x", "'agent' is missing");
+        parse_fails("runtime = /usr/bin/python3\nagent =\n", "x", "'agent' is missing");
+}
+END_TEST
+
+/* Without a runtime (or with an empty one) the agent is the program: an empty argv, never NULL. */
+START_TEST(test_no_runtime)
+{
+        const char *texts[] = {"agent = prewarm-agent-native\n", "runtime =\nagent = prewarm-agent-native\n",
+                               "runtime = /bin/sh\nruntime =\nagent = prewarm-agent-native\n"};
+        for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
+                _cleanup_def_ template_def *d = parse_ok(texts[i], "/t/native", "native");
+                assert_strv(d->runtime, NULL, 0);
+                ck_assert_str_eq(d->agent_path, "/t/native/prewarm-agent-native");
+                ck_assert(d->agent_bare);
+        }
+        /* Only a name without a directory may be a built agent. */
+        _cleanup_def_ template_def *sub = parse_ok("agent = lib/agent\n", "/t", "t");
+        ck_assert(!sub->agent_bare);
+        _cleanup_def_ template_def *abs = parse_ok("agent = /opt/agent\n", "/t", "t");
+        ck_assert(!abs->agent_bare);
 }
 END_TEST
 
@@ -305,6 +323,23 @@ START_TEST(test_load_repo_python3_data)
 }
 END_TEST
 
+/* The native template's agent is the build's, found beside the (build tree's) clone helper's
+ * directory's sibling src/agent-native/. */
+START_TEST(test_load_repo_native)
+{
+        unsetenv("PREWARM_ZYGOTE_HELPER");
+        pw_err err = {""};
+        _cleanup_def_ template_def *d = NULL;
+        int r = template_def_load(PW_SOURCE_TEMPLATES_DIR, "native", &d, &err);
+        ck_assert_msg(r == 0, "loading native: %d %s", r, err.msg);
+        ck_assert_str_eq(d->name, "native");
+        assert_strv(d->runtime, NULL, 0);
+        ck_assert_str_eq(d->agent_path, PW_BUILD_AGENT_DIR "/prewarm-agent-native");
+        ck_assert_msg(access(d->agent_path, X_OK) == 0, "agent %s is not executable", d->agent_path);
+        ck_assert(is_lower_hex64(d->sha256));
+}
+END_TEST
+
 /* template_def_load on a scratch templates directory. */
 
 static void make_template(const char *name, const char *conf, const char *agent)
@@ -373,6 +408,41 @@ START_TEST(test_load_errors)
 }
 END_TEST
 
+/* A bare agent name is looked for beside the clone helper when the template's directory has no
+ * such file; the template's own file wins, and a name with a directory is never looked for. */
+START_TEST(test_load_built_agent)
+{
+        _cleanup_free_ char *helper_dir = tmp_path("libexec");
+        _cleanup_free_ char *helper = strdup_printf("%s/libprewarm-zygote.so", helper_dir);
+        _cleanup_free_ char *built = strdup_printf("%s/my-agent", helper_dir);
+        ck_assert_int_eq(mkdir_p(helper_dir, 0755), 0);
+        put_text(helper, "helper");
+        put_text(built, "built agent");
+        ck_assert_int_eq(setenv("PREWARM_ZYGOTE_HELPER", helper, 1), 0);
+        make_template("bi", "agent = my-agent\n", NULL);
+        pw_err err = {""};
+        template_def *d = NULL;
+        ck_assert_msg(template_def_load(tmp_dir, "bi", &d, &err) == 0, "%s", err.msg);
+        ck_assert_str_eq(d->agent_path, built);
+        template_def_free(d);
+
+        _cleanup_free_ char *own = strdup_printf("%s/bi/my-agent", tmp_dir);
+        put_text(own, "the template's own");
+        ck_assert_int_eq(template_def_load(tmp_dir, "bi", &d, &err), 0);
+        ck_assert_str_eq(d->agent_path, own);
+        template_def_free(d);
+
+        make_template("sub", "agent = lib/my-agent\n", NULL);
+        ck_assert_int_eq(template_def_load(tmp_dir, "sub", &d, &err), -ENOENT);
+        ck_assert_ptr_nonnull(strstr(err.msg, "sub/lib/my-agent"));
+
+        make_template("nowhere", "agent = no-such-agent\n", NULL);
+        ck_assert_int_eq(template_def_load(tmp_dir, "nowhere", &d, &err), -ENOENT);
+        ck_assert_ptr_nonnull(strstr(err.msg, "no-such-agent"));
+        ck_assert_ptr_nonnull(strstr(err.msg, "beside the clone helper"));
+}
+END_TEST
+
 static Suite *definition_suite(void)
 {
         Suite *s = suite_create("definition");
@@ -388,6 +458,7 @@ static Suite *definition_suite(void)
         tcase_add_test(tc, test_bad_numbers);
         tcase_add_test(tc, test_syntax_errors);
         tcase_add_test(tc, test_missing_required);
+        tcase_add_test(tc, test_no_runtime);
         tcase_add_test(tc, test_invalid_names);
         suite_add_tcase(s, tc);
 
@@ -395,6 +466,8 @@ static Suite *definition_suite(void)
         tcase_add_tmp_dir(tc);
         tcase_add_test(tc, test_load_repo_python3);
         tcase_add_test(tc, test_load_repo_python3_data);
+        tcase_add_test(tc, test_load_repo_native);
+        tcase_add_test(tc, test_load_built_agent);
         tcase_add_test(tc, test_load_sha_tracks_changes);
         tcase_add_test(tc, test_load_errors);
         suite_add_tcase(s, tc);
