@@ -527,7 +527,7 @@ function unpackArchive(blob) {
   const kind = archiveKind(blob);
   if (!kind)
     throw said(new Refused('load', 'There was an error uncompressing the action archive. The file type is unsupported'));
-  const root = fs.mkdtempSync('/tmp/action-');
+  const root = fs.mkdtempSync(path.join(require('os').tmpdir(), 'action-')); // $TMPDIR: /tmp in the sandbox
   try {
     if (kind === 'Zip')
       unpackZip(blob, root);

@@ -220,10 +220,10 @@ def checked_name(name):
 
 
 def unpack_archive(blob, filename, prefix):
-    """A zip, tar or tar.gz into a new private /tmp directory, returned. Only files and
+    """A zip, tar or tar.gz into a new private directory of $TMPDIR (the sandbox's /tmp), returned. Only files and
     directories; no member outside it, no link, no device; at most MAX_UNPACKED bytes and
     MAX_MEMBERS members, checked before anything is written."""
-    root = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    root = tempfile.mkdtemp(prefix=prefix)   # $TMPDIR: /tmp in the sandbox, a test's own outside
     try:
         if filename.endswith(".zip"):
             with zipfile.ZipFile(io.BytesIO(blob)) as archive:

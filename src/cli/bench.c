@@ -218,13 +218,18 @@ static void bench_done(bench *b)
 }
 
 /* The built-in handler and fork zygote of the template's language, told by its agent's suffix
- * (agent.py, agent.js). */
-static int bench_language_files(const template_def *def, char **ret_handler, char **ret_zygote)
+ * (agent.py, agent.js). A native agent (no suffix) runs the example function built here and is
+ * its own fork zygote. */
+static int bench_language_files(const template_def *def, char **ret_handler, char **ret_zygote, bool *ret_is_agent)
 {
         const char *slash = strrchr(def->agent_path, '/');
         const char *dot = strrchr(slash ? slash + 1 : def->agent_path, '.');
-        if (!dot)
-                return cli_error("bench: template %s: no built-in handler for its agent %s", def->name, def->agent_path);
+        *ret_is_agent = !dot;
+        if (!dot) {
+                *ret_handler = strdup(PW_BUILD_NATIVE_HANDLER);
+                *ret_zygote = strdup(def->agent_path);
+                return *ret_handler && *ret_zygote ? 0 : cli_error("out of memory");
+        }
         _cleanup_free_ char *handler = strdup_printf("handler%s", dot), *zygote = strdup_printf("fork_zygote%s", dot);
         if (!handler || !zygote || !(*ret_handler = bench_file(handler)) || !(*ret_zygote = bench_file(zygote)))
                 return cli_error("out of memory");
@@ -242,7 +247,7 @@ static int bench_open(const cli_globals *g, bench *b)
                 return 1;
         if (template_def_load(b->ctx.engine->templates_dir, b->a.template_name, &b->ctx.def, &err) < 0)
                 return cli_error("bench: definition of template %s: %s", b->a.template_name, err.msg);
-        if (bench_language_files(b->ctx.def, &default_handler, &zygote) != 0)
+        if (bench_language_files(b->ctx.def, &default_handler, &zygote, &b->ctx.fork_zygote_is_agent) != 0)
                 return 1;
         if (!(b->handler_path = existing_file(b->a.handler ? b->a.handler : default_handler, "handler")))
                 return 1;

@@ -103,6 +103,8 @@ typedef struct bench_ctx {
         struct template_def *def; /* runtime, preloads and env: exec and fork_zygote */
         char **runtime_env;
         const char *fork_zygote_program;
+        bool fork_zygote_is_agent; /* a native agent is its own fork zygote (--fork-zygote) */
+        char *host_tmp;            /* TMPDIR of the agents exec and fork_zygote run on the host */
         fork_zygote zygote;
         pw_instance *warm;
         bool unstaged; /* the main engine's staging of the template was evicted since its last restore */

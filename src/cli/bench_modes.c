@@ -266,7 +266,8 @@ static int zygote_wait(const fork_zygote *z, unsigned timeout_ms, char *buf, siz
 
 static int fork_zygote_start(bench_ctx *c, pw_err *err)
 {
-        _cleanup_strv_free_ char **argv = runtime_argv(c->def, c->fork_zygote_program, c->def->agent_path);
+        _cleanup_strv_free_ char **argv = c->fork_zygote_is_agent ? runtime_argv(c->def, c->fork_zygote_program, "--fork-zygote")
+                                                                  : runtime_argv(c->def, c->fork_zygote_program, c->def->agent_path);
         int sp[2];
         if (!argv)
                 return -ENOMEM;
@@ -557,12 +558,35 @@ int bench_throughput(bench_ctx *c, bench_mode m, unsigned threads, unsigned tota
 
 /* ------------------------------------------------------------------ setup */
 
+/* The template's environment for agents on the host, with a TMPDIR of their own that teardown
+ * removes: what they unpack stays out of the host's /tmp. */
+static int host_agent_env(bench_ctx *c, pw_err *err)
+{
+        if (!(c->runtime_env = zygote_env(c->def)) || !(c->host_tmp = strdup("/tmp/prewarm-bench-XXXXXX")))
+                return -ENOMEM;
+        if (!mkdtemp(c->host_tmp)) {
+                int r = err_set(err, negative_errno(), "mkdtemp: %m");
+                free(c->host_tmp);
+                c->host_tmp = NULL;
+                return r;
+        }
+        for (char **p = c->runtime_env; *p; p++)
+                if (!strncmp(*p, "TMPDIR=", 7)) {
+                        char *own = strdup_printf("TMPDIR=%s", c->host_tmp);
+                        if (!own)
+                                return -ENOMEM;
+                        free(*p);
+                        *p = own;
+                }
+        return 0;
+}
+
 int bench_ctx_setup(bench_ctx *c, const bool selected[_MODE_MAX], pw_err *err)
 {
         int r;
         c->zygote = (fork_zygote){0, -1};
-        if ((selected[MODE_EXEC] || selected[MODE_FORK_ZYGOTE]) && !(c->runtime_env = zygote_env(c->def)))
-                return -ENOMEM;
+        if ((selected[MODE_EXEC] || selected[MODE_FORK_ZYGOTE]) && (r = host_agent_env(c, err)) < 0)
+                return r;
         /* A runtime that cannot fork by itself (Node) forks through the clone helper's module. */
         if (selected[MODE_FORK_ZYGOTE] && c->engine->zygote_helper) {
                 _cleanup_free_ char *helper = strdup_printf("PREWARM_ZYGOTE_HELPER=%s", c->engine->zygote_helper);
@@ -586,4 +610,8 @@ void bench_ctx_teardown(bench_ctx *c)
         zygote_stop(&c->zygote);
         strv_free(c->runtime_env);
         c->runtime_env = NULL;
+        if (c->host_tmp)
+                rm_rf(c->host_tmp);
+        free(c->host_tmp);
+        c->host_tmp = NULL;
 }

@@ -610,6 +610,24 @@ int clone_instance(pw_engine *e, const char *name, pw_instance **ret, pw_err *er
         }
 }
 
+int clone_still_current(pw_engine *e, pw_instance *i, pw_err *err)
+{
+        template_parent *p = i->parent;
+        dev_t dev;
+        ino_t ino;
+        if (!p)
+                return -EINVAL;
+        int r = template_identity(e, p->template_name, &dev, &ino);
+        pthread_mutex_lock(&e->parents->lock);
+        bool retired = p->retired;
+        pthread_mutex_unlock(&e->parents->lock);
+        if (r < 0 || retired || dev != p->dev || ino != p->ino)
+                return -ESTALE; /* rebuilt, removed or trimmed since */
+        if ((r = manifest_verify(e, p->images, p->m, err)) < 0)
+                parent_retire(e, p);
+        return r;
+}
+
 pid_t clone_parent_pid(const pw_instance *i)
 {
         return i->parent ? i->parent->inst->pid : 0;

@@ -16,6 +16,11 @@ void parents_free(parents *ps);
  * clone helper, or second-level); other errors say why this clone failed, for the caller to fall
  * back to a restore. The instance holds its parent until it is destroyed. */
 int clone_instance(pw_engine *e, const char *name, pw_instance **ret, pw_err *err);
+/* Whether clone i, made ahead of the request that takes it, may still be handed out: its template
+ * is the one its parent came from (-ESTALE: rebuilt, removed or trimmed since) and its images
+ * still match the manifest, as every clone promises (manifest_verify's errors; the parent is then
+ * retired). */
+int clone_still_current(pw_engine *e, pw_instance *i, pw_err *err);
 
 /* The host pid of the parent i was cloned from, or 0 if i is not a clone. */
 pid_t clone_parent_pid(const pw_instance *i);

@@ -183,9 +183,10 @@ PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e)
                 return NULL;
         if (thread_last_error.engine == e)
                 thread_last_error.engine = NULL;
+        /* Its jobs hold namespaces and staged templates' files, its clones their parents, and its
+         * thread reads the verified cache: it goes first. */
+        ahead_free(e->ahead);
         parents_free(e->parents); /* instances: before the uids, cgroups and namespaces they hold */
-        ahead_free(e->ahead); /* its jobs hold namespaces and staged templates' files; its thread
-                               * reads the verified cache: it goes first */
         verified_cache_free(e->verified);
         staging_engine_done(e);
         netns_pool_free(e->netns);

@@ -130,12 +130,14 @@ static int restore_by(pw_engine *e, const char *template_name, restore_path path
 
         uint64_t t0 = now_us();
         if (may_clone && path == FAST_PATH && !(e->flags & (PW_ENGINE_NOTHING_AHEAD | PW_ENGINE_NO_CLONES))) {
-                pw_instance *i = NULL;
-                int r = clone_instance(e, template_name, &i, &err);
+                pw_instance *i = ahead_take_clone(e->ahead, template_name);
+                bool ready = i != NULL;
+                int r = ready ? 0 : clone_instance(e, template_name, &i, &err);
                 if (r >= 0) {
+                        ahead_want_clone(e->ahead, template_name); /* the next one */
                         i->timings.restore_us = now_us() - t0;
-                        pw_log(e, PW_LOG_DEBUG, "instance %s cloned as pid %d in %.2f ms", i->id, (int)i->pid,
-                               i->timings.restore_us / 1000.0);
+                        pw_log(e, PW_LOG_DEBUG, "instance %s cloned as pid %d in %.2f ms%s", i->id, (int)i->pid,
+                               i->timings.restore_us / 1000.0, ready ? " (ready ahead)" : "");
                         *ret = i;
                         return 0;
                 }

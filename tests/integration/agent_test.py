@@ -19,6 +19,9 @@ import time
 import unittest
 import zipfile
 
+# What the agent unpacks (archives go to $TMPDIR) stays in a directory of this run's own.
+SCRATCH = tempfile.mkdtemp(prefix="prewarm-agent-test-")
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 AGENT = os.path.join(ROOT, "criu-templates", "python3", "agent.py")
 PYTHON = "/usr/bin/python3"
@@ -46,7 +49,7 @@ class Agent:
             os.dup2(req_r, 3)              # os.dup2 makes the copies inheritable
             os.dup2(rep_w, 4)
 
-        full_env = {"PATH": "/usr/bin:/bin", "PREWARM_PRELOAD": preload, "LANG": "C.UTF-8"}
+        full_env = {"PATH": "/usr/bin:/bin", "PREWARM_PRELOAD": preload, "LANG": "C.UTF-8", "TMPDIR": SCRATCH}
         full_env.update(env or {})
         # close_fds=False: the pipe originals are close-on-exec anyway, and any fd we leave
         # inheritable on purpose (extra_fd) lets us check that the agent closes strays.
@@ -326,8 +329,7 @@ class AgentTest(unittest.TestCase):
         self.assertEqual(a.specialize(blob, filename="action.zip"), {"ok": True})
         result = a.invoke({"name": "zip"})["result"]
         self.assertEqual(result["msg"], "hi zip")
-        self.assertTrue(result["dir"].startswith("/tmp/"), result)
-        self.addCleanup(lambda: subprocess.run(["rm", "-rf", result["dir"]]))
+        self.assertTrue(result["dir"].startswith(SCRATCH + "/"), result)
 
     def test_bad_archives(self):
         for blob in (make_zip({"main.py": "def main(a): return {}\n"}), b"not a zip at all"):
@@ -465,4 +467,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        status = main()
+    finally:
+        subprocess.run(["rm", "-rf", SCRATCH])
+    sys.exit(status)
