@@ -253,51 +253,47 @@ static int reap_run_dirs(pw_engine *e)
 
 /* ------------------------------------------------------------------ unfinished builds */
 
-/* STATE/templates/.build-NAME of a build that died: no one holds the name's build lock. */
-static int reap_builds(pw_engine *e)
+/* The lock of STATE/templates/ENTRY, taken if nobody holds it (the caller closes it once the
+ * entry is gone), else -1: an unfinished build's is its name's build lock (.lock-NAME), a pull's
+ * or push's the directory itself (fleet.c). */
+typedef int (*unheld_fn)(const char *templates, const char *entry);
+
+static int lock_if_free(const char *path, int flags)
 {
-        _cleanup_free_ char *templates = strdup_printf("%s/templates", e->state_dir);
-        DIR *d = templates ? opendir(templates) : NULL;
-        if (!d)
-                return 0;
-        int n = 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (strncmp(de->d_name, ".build-", 7))
-                        continue;
-                _cleanup_free_ char *dir = strdup_printf("%s/%s", templates, de->d_name);
-                _cleanup_free_ char *lock = strdup_printf("%s/.lock-%s", templates, de->d_name + 7);
-                _cleanup_close_ int fd = lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
-                if (!dir || fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
-                        continue; /* a build in progress, here or in another process */
-                if (rm_rf(dir) >= 0) {
-                        pw_log(e, PW_LOG_WARNING, "removed unfinished template build %s", dir);
-                        n++;
-                }
-        }
-        closedir(d);
-        return n;
+        _cleanup_close_ int fd = path ? open(path, flags | O_CLOEXEC, 0600) : -1;
+        return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 ? TAKE_FD(fd) : -1;
 }
 
-/* STATE/templates/.pull-* and .push-* of a pull or push that died: nobody holds the lock on the
- * directory itself that a live one keeps (fleet.c). */
-static int reap_transfers(pw_engine *e)
+static int build_unheld(const char *templates, const char *entry)
+{
+        _cleanup_free_ char *lock = strdup_printf("%s/.lock-%s", templates, entry + strlen(".build-"));
+        return lock_if_free(lock, O_RDWR | O_CREAT);
+}
+
+static int transfer_unheld(const char *templates, const char *entry)
+{
+        _cleanup_free_ char *dir = strdup_printf("%s/%s", templates, entry);
+        return lock_if_free(dir, O_RDONLY | O_DIRECTORY);
+}
+
+/* Removes the STATE/templates entries starting with prefix that nobody holds (an unfinished build,
+ * pull or push that died, here or in another process). */
+static int reap_unheld(pw_engine *e, const char *prefix, unheld_fn unheld, const char *what)
 {
         _cleanup_free_ char *templates = strdup_printf("%s/templates", e->state_dir);
         DIR *d = templates ? opendir(templates) : NULL;
         if (!d)
                 return 0;
         int n = 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (strncmp(de->d_name, ".pull-", 6) && strncmp(de->d_name, ".push-", 6))
+        for (struct dirent *de; (de = readdir(d));) {
+                if (strncmp(de->d_name, prefix, strlen(prefix)))
                         continue;
-                _cleanup_free_ char *dir = strdup_printf("%s/%s", templates, de->d_name);
-                _cleanup_close_ int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-                if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+                _cleanup_close_ int lock = unheld(templates, de->d_name);
+                if (lock < 0)
                         continue; /* in progress, here or in another process */
-                if (rm_rf(dir) >= 0) {
-                        pw_log(e, PW_LOG_WARNING, "removed unfinished template transfer %s", dir);
+                _cleanup_free_ char *dir = strdup_printf("%s/%s", templates, de->d_name);
+                if (dir && rm_rf(dir) >= 0) {
+                        pw_log(e, PW_LOG_WARNING, "removed unfinished template %s %s", what, dir);
                         n++;
                 }
         }
@@ -315,5 +311,6 @@ PW_PUBLIC int pw_engine_reap_stale(pw_engine *e)
                 pw_err err;
                 return engine_fail(e, r, (err_set(&err, r, "reaping stale restore directories: %s", strerror(-r)), &err));
         }
-        return r + reap_cgroups(e) + reap_builds(e) + reap_transfers(e);
+        return r + reap_cgroups(e) + reap_unheld(e, ".build-", build_unheld, "build") +
+               reap_unheld(e, ".pull-", transfer_unheld, "pull") + reap_unheld(e, ".push-", transfer_unheld, "push");
 }
