@@ -54,6 +54,7 @@ typedef struct daemon_ctx {
         activations *activations;
         slots *slots;
         template_sources *sources;
+        char build_info[256]; /* prewarmd_build_info's labels, made at start */
         char *blob_dir;   /* STATE/blobs */
         struct code_policy *code_policy; /* the same as the engine's, for checks at registration */
 

@@ -13,6 +13,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <time.h>
 
 #include "activations.h"
@@ -21,6 +22,7 @@
 #include "functions.h"
 #include "blob.h"
 #include "code_policy.h"
+#include "criu.h"
 #include "http.h"
 #include "metrics.h"
 #include "template_sources.h"
@@ -468,6 +470,20 @@ static int start_api(daemon_ctx *d, servers *s)
         return 0;
 }
 
+/* prewarmd_build_info's labels: version, CRIU version, kernel release. */
+static void make_build_info(daemon_ctx *d)
+{
+        criu_version_info v;
+        pw_err err = {""};
+        char criu[32] = "unknown";
+        if (criu_get_version(d->engine, &v, &err) >= 0)
+                snprintf(criu, sizeof(criu), "%d.%d.%d", v.major, v.minor, v.sublevel);
+        struct utsname u;
+        uname(&u);
+        snprintf(d->build_info, sizeof(d->build_info), "version=\"%s\",criu_version=\"%s\",kernel=\"%s\"",
+                 PW_VERSION, criu, u.release);
+}
+
 static int open_engine(daemon_ctx *d)
 {
         const pw_options opts = {.state_dir = d->cfg.state_dir, .log = library_log,
@@ -484,6 +500,7 @@ static int open_engine(daemon_ctx *d)
                                     .memory_budget_mb = d->cfg.memory_budget_mb, .adaptive = 1};
         if ((r = pw_pool_new(d->engine, &po, &d->pool)) < 0)
                 return dlog(PW_LOG_ERROR, "cannot create the pool: %s", strerror(-r)), r;
+        make_build_info(d);
         return 0;
 }
 

@@ -256,6 +256,8 @@ char *metrics_render(metrics *m, daemon_ctx *d)
         if (!t.buf)
                 return NULL;
         t.buf[0] = '\0';
+        emit(&t, "# HELP prewarmd_build_info What this prewarmd is and runs on: its version, its CRIU's, the kernel's.\n"
+                 "# TYPE prewarmd_build_info gauge\nprewarmd_build_info{%s} 1\n", d->build_info);
         emit_histograms(&t, h);
         emit_counters(&t, invocations, errors);
         emit_pool(&t, d->pool);

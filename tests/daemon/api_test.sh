@@ -131,9 +131,13 @@ expect "metrics" 200 '^prewarm_stage_seconds_bucket\{stage="invoke",le="0.001"\}
 for m in 'prewarm_stage_seconds_count\{stage="restore"\}' 'prewarm_stage_seconds_count\{stage="specialize"\}' \
          'prewarm_pool_zygote_hits_total [0-9]' 'prewarm_pool_zygote_misses_total [0-9]' 'prewarm_pool_warm_hits_total [1-9]' \
          'prewarm_pool_cold_start_fallbacks_total [0-9]' 'prewarm_pool_instances\{state="warm"\}' \
-         'prewarm_invocations_total\{protocol="api",source="warm"\} [1-9]' 'prewarm_errors_total\{kind="not_found"\} [1-9]'; do
+         'prewarm_invocations_total\{protocol="api",source="warm"\} [1-9]' 'prewarm_errors_total\{kind="not_found"\} [1-9]' \
+         'prewarmd_build_info\{version="[0-9.]+",criu_version="[0-9]+\.[0-9]+\.[0-9]+",kernel="[^"]+"\} 1'; do
         grep -Eq "$m" "$work/body" && ok "metric $m" || fail "metric $m"
 done
+# The exposition passes Prometheus' own lint (Debian's prometheus package: promtool).
+if promtool check metrics <"$work/body" >"$work/promtool.out" 2>&1; then ok "promtool check metrics finds nothing"; else
+        fail "promtool check metrics"; cat "$work/promtool.out"; fi
 
 api DELETE /v1/functions/zipped;                expect "remove a function" 200 '"deleted":"zipped"'
 api POST /v1/functions/zipped/invoke -d '{}';   expect "removed function is unknown" 404 'no function'
