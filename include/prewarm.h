@@ -15,7 +15,9 @@
  *    caller and are released with free();
  *  - the library never prints: it reports through the log callback of pw_options;
  *  - one engine and its instances may be used from several threads as long as no instance is used
- *    by two threads at once.
+ *    by two threads at once. The engine's own background threads (restores and clones made ahead,
+ *    image staging, network namespaces, a pool's refills) log too: the log callback must be safe
+ *    to call from any thread.
  */
 #ifndef PREWARM_H
 #define PREWARM_H
@@ -35,6 +37,14 @@ extern "C" {
 #define PW_PUBLIC
 #endif
 
+/* The version of this header; pw_version() is the library's, which may be newer (same major). */
+#define PW_VERSION_MAJOR 0
+#define PW_VERSION_MINOR 2
+#define PW_VERSION_PATCH 0
+
+/* "MAJOR.MINOR.PATCH" of the library loaded. */
+PW_PUBLIC const char *pw_version(void);
+
 typedef struct pw_engine pw_engine;
 typedef struct pw_instance pw_instance;
 
@@ -46,7 +56,8 @@ enum pw_log_level {
 };
 
 /* Receives each log line of the library (no trailing newline). Called from the thread that made
- * the call which logs. */
+ * the call which logs, or from one of the engine's background threads (see Conventions): it must
+ * be thread-safe, and must not call back into the library. */
 typedef void (*pw_log_fn)(int level, const char *message, void *userdata);
 
 /* Engine options. Zero-initialize and set what you need; NULL / 0 selects the default. */

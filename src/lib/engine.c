@@ -203,6 +203,11 @@ PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e)
         return NULL;
 }
 
+PW_PUBLIC const char *pw_version(void)
+{
+        return PW_VERSION;
+}
+
 PW_PUBLIC int pw_engine_trim(pw_engine *e)
 {
         if (!e)

@@ -2,6 +2,8 @@
 /* util.h: string vectors, names, hex, files and directory trees. */
 #include <dirent.h>
 
+#include "config.h"
+#include "prewarm.h"
 #include "unit.h"
 
 static size_t count_entries(const char *dir)
@@ -16,6 +18,16 @@ static size_t count_entries(const char *dir)
         closedir(d);
         return n;
 }
+
+/* The header's version macros, the library's pw_version() and meson's project version agree. */
+START_TEST(test_version)
+{
+        char header[32];
+        snprintf(header, sizeof(header), "%d.%d.%d", PW_VERSION_MAJOR, PW_VERSION_MINOR, PW_VERSION_PATCH);
+        ck_assert_str_eq(pw_version(), PW_VERSION);
+        ck_assert_str_eq(header, PW_VERSION);
+}
+END_TEST
 
 START_TEST(test_strv_split_ws)
 {
@@ -350,6 +362,7 @@ static Suite *util_suite(void)
         Suite *s = suite_create("util");
 
         TCase *tc = tcase_create("strings");
+        tcase_add_test(tc, test_version);
         tcase_add_test(tc, test_strv_split_ws);
         tcase_add_test(tc, test_strv_push);
         tcase_add_test(tc, test_str_has_suffix);
