@@ -10,7 +10,7 @@ DESTDIR="$work/root" meson install -C "$build" --quiet --no-rebuild >/dev/null
 pc=$(dirname "$(find "$work/root" -name prewarm.pc | head -n1)")
 export PKG_CONFIG_PATH=$pc PKG_CONFIG_SYSROOT_DIR=$work/root
 # shellcheck disable=SC2046 # pkg-config output is a list of flags
-cc -Wall -Werror "$source/examples/embed.c" $(pkg-config --cflags --libs prewarm) -o "$work/embed"
+cc -Wall -Werror ${SANITIZE_CFLAGS:-} "$source/examples/embed.c" $(pkg-config --cflags --libs prewarm) -o "$work/embed"
 
 libdir=$(dirname "$(find "$work/root" -name 'libprewarm.so' | head -n1)")
 out=$(PREWARM_STATE_DIR="$work/state" LD_LIBRARY_PATH=$libdir \

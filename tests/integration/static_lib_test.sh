@@ -81,7 +81,7 @@ int main(int argc, char **argv)
 }
 EOF
 # shellcheck disable=SC2086 # pkg-config output is a list of flags
-if cc -Wall -Werror "$work/app.c" $flags -o "$work/app" 2>"$work/cc.log"; then
+if cc -Wall -Werror ${SANITIZE_CFLAGS:-} "$work/app.c" $flags -o "$work/app" 2>"$work/cc.log"; then
         ok "a program with its own read_file, err_set and blob_fetch links libprewarm.a"
         if readelf -d "$work/app" | grep -q 'NEEDED.*libprewarm'; then
                 fail "the program needs libprewarm.so instead of linking libprewarm.a"
