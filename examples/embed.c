@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static void log_line(int level, const char *message, void *userdata)
+static void log_line(enum pw_log_level level, const char *message, void *userdata)
 {
         (void)userdata;
         if (level <= PW_LOG_WARNING)
@@ -34,7 +34,7 @@ int main(int argc, char **argv)
         }
         const pw_options opts = {.log = log_line, .log_level = PW_LOG_WARNING};
         pw_engine *e = NULL;
-        int r = pw_engine_new(&e, &opts);
+        int r = pw_engine_new(&opts, &e);
         if (r < 0) {
                 fprintf(stderr, "cannot open engine: %d\n", r);
                 return 1;
@@ -49,7 +49,7 @@ int main(int argc, char **argv)
                  (r = pw_instance_invoke(i, argc > 2 ? argv[2] : "{}", 10000, &result)) < 0)
                 fprintf(stderr, "%s\n", pw_instance_last_error(i));
         else {
-                pw_timings t;
+                pw_timings t = {.size = sizeof(t)};
                 pw_instance_timings(i, &t);
                 printf("%s\n", result);
                 fprintf(stderr, "restore %.2f ms, specialize %.2f ms, invoke %.2f ms\n",

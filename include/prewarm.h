@@ -10,7 +10,10 @@
  * Conventions:
  *  - every function that can fail returns 0 (or a count) on success and a negative errno on failure;
  *    a human-readable reason is kept per handle (pw_engine_last_error, pw_instance_last_error);
- *  - ret_ out-parameters are written only on success;
+ *  - ret_ out-parameters come last and are written only on success;
+ *  - structures the caller fills or receives start with `size`: set it to sizeof the structure as
+ *    your header has it (0 means this header's); the library reads and writes only that much, so
+ *    a structure can grow without breaking programs built against an older header;
  *  - strings passed in are copied when kept; strings returned through ret_ pointers belong to the
  *    caller and are released with free();
  *  - the library never prints: it reports through the log callback of pw_options;
@@ -58,10 +61,11 @@ enum pw_log_level {
 /* Receives each log line of the library (no trailing newline). Called from the thread that made
  * the call which logs, or from one of the engine's background threads (see Conventions): it must
  * be thread-safe, and must not call back into the library. */
-typedef void (*pw_log_fn)(int level, const char *message, void *userdata);
+typedef void (*pw_log_fn)(enum pw_log_level level, const char *message, void *userdata);
 
 /* Engine options. Zero-initialize and set what you need; NULL / 0 selects the default. */
 typedef struct pw_options {
+        size_t size; /* sizeof(pw_options), or 0: this header's */
         /* Template store and run directory. Default: $PREWARM_STATE_DIR, else /var/lib/prewarm. */
         const char *state_dir;
         /* Where template definitions live (one directory per template).
@@ -72,8 +76,8 @@ typedef struct pw_options {
         const char *criu_path;
         pw_log_fn log;
         void *log_userdata;
-        /* Most verbose level passed to log. Default PW_LOG_INFO. */
-        int log_level;
+        /* Most verbose level passed to log. Default (0) PW_LOG_INFO. */
+        enum pw_log_level log_level;
         /* PW_ENGINE_* bits. Default 0: the full fast path. */
         unsigned flags;
         /* Host uids reserved for sandboxes: function code runs as uid_base + k (and the gid of the
@@ -101,8 +105,8 @@ enum pw_engine_flags {
  * the engine hands to a sandbox can land there.
  * The state dir and its store and run directories are made (or made again) root-only, 0700.
  * Errors: -ENOMEM, -EACCES/-EPERM (state dir not writable, or owned by another user), -ENOENT
- * (no CRIU found), -EINVAL (uid range). */
-PW_PUBLIC int pw_engine_new(pw_engine **ret, const pw_options *opts);
+ * (no CRIU found), -EINVAL (uid range, or a size smaller than pw_options of 0.2). */
+PW_PUBLIC int pw_engine_new(const pw_options *opts, pw_engine **ret);
 
 /* Releases the engine. Accepts NULL; always returns NULL. Instances must be destroyed first. */
 PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e);
@@ -110,13 +114,15 @@ PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e);
 /* Releases what the engine keeps ready ahead of requests: the restore it prepared per template (a
  * started CRIU, a cgroup, mounts under the state dir), its network namespaces made ahead, and
  * its staged (memory-pinned) template images. They are made again as restores need them. For
- * memory pressure, and for callers that must see nothing of the engine between requests. */
+ * memory pressure, and for callers that must see nothing of the engine between requests.
+ * Errors: -EINVAL (NULL). */
 PW_PUBLIC int pw_engine_trim(pw_engine *e);
 
 /* Where an engine may take function code from. By default an engine reads any local path and
  * fetches http(s) code from any address: right for a root caller loading its own code (the CLI),
  * wrong for one that loads URIs other people give it (prewarmd). */
 typedef struct pw_code_policy {
+        size_t size; /* sizeof(pw_code_policy), or 0: this header's */
         /* Directories beneath which file:// URIs and plain paths are read, NULL-terminated;
          * NULL or empty: no local file at all. Paths are resolved beneath their root with
          * openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV): "..", symlinks,
@@ -151,6 +157,7 @@ PW_PUBLIC int pw_template_build(pw_engine *e, const char *name);
 PW_PUBLIC int pw_template_remove(pw_engine *e, const char *name);
 
 typedef struct pw_template_info {
+        size_t size;               /* sizeof what the library fills: fields past it are not there */
         const char *name;
         const char *runtime;       /* the runtime's own version string, e.g. "Python 3.11.2" */
         const char *criu_version;
@@ -160,7 +167,8 @@ typedef struct pw_template_info {
 } pw_template_info;
 
 /* Calls fn once per built template, in name order; fields are valid during the call only.
- * A non-zero return of fn stops the walk and is returned. */
+ * A non-zero return of fn stops the walk and is returned. Errors: -EINVAL (NULL), -EIO and the
+ * errors of opendir(3) on the store. */
 typedef int (*pw_template_fn)(const pw_template_info *info, void *userdata);
 PW_PUBLIC int pw_template_foreach(pw_engine *e, pw_template_fn fn, void *userdata);
 
@@ -171,10 +179,9 @@ PW_PUBLIC int pw_template_evict(pw_engine *e, const char *name);
 
 /* ---------------------------------------------------------------- templates across nodes */
 
-/* How to reach an OCI registry (docs/fleet.md). Zero-initialize, set size, then what you need. */
+/* How to reach an OCI registry (docs/fleet.md). Zero-initialize and set what you need. */
 typedef struct pw_registry_options {
-        /* sizeof(pw_registry_options): the layout's version, so that it can grow. */
-        size_t size;
+        size_t size; /* sizeof(pw_registry_options), or 0: this header's */
         /* Credentials, sent as HTTP basic authentication to the registry or to the token service
          * its Bearer challenge names. NULL: anonymous. */
         const char *username;
@@ -224,6 +231,7 @@ PW_PUBLIC int pw_template_pull(pw_engine *e, const char *ref, const char *as_nam
 PW_PUBLIC int pw_instance_restore(pw_engine *e, const char *template_name, pw_instance **ret);
 
 typedef struct pw_function {
+        size_t size; /* sizeof(pw_function), or 0: this header's */
         /* Code blob: file:///abs/path, /abs/path, http://... or https://...; a .py source file, or
          * a .zip, .tar, .tar.gz or .tgz archive with __main__.py (files and directories only, no
          * member outside it, bounded in size and count). For the native template, a .so of the
@@ -302,12 +310,13 @@ PW_PUBLIC const char *pw_instance_id(const pw_instance *i);
 PW_PUBLIC pw_instance *pw_instance_destroy(pw_instance *i);
 
 typedef struct pw_timings {
+        size_t size;            /* set by the caller: sizeof(pw_timings), or 0 */
         uint64_t restore_us;    /* request to a restored, answering instance */
         uint64_t specialize_us; /* reading the blob, loading the code */
         uint64_t invoke_us;     /* the last invoke, round trip */
 } pw_timings;
 
-/* Stage times of the instance so far (0 for stages not run). */
+/* Stage times of the instance so far (0 for stages not run). Errors: -EINVAL (NULL). */
 PW_PUBLIC int pw_instance_timings(const pw_instance *i, pw_timings *ret);
 
 /* The host pid of the instance's agent, the process that runs the function, or -ESRCH once the
@@ -315,7 +324,17 @@ PW_PUBLIC int pw_instance_timings(const pw_instance *i, pw_timings *ret);
  * for a clone. Killing it kills the instance. */
 PW_PUBLIC pid_t pw_instance_pid(const pw_instance *i);
 
-/* Where the instance came from: PW_SOURCE_CLONE, PW_SOURCE_RESTORE or PW_SOURCE_COLD_START. */
+enum pw_instance_source {
+        PW_SOURCE_WARM = 0,       /* a warm specialized instance was reused */
+        PW_SOURCE_ZYGOTE = 1,     /* a ready zygote was taken and specialized */
+        PW_SOURCE_RESTORE = 2,    /* restored on demand (pool miss) */
+        PW_SOURCE_COLD_START = 3, /* restore failed; booted without CRIU */
+        PW_SOURCE_SECOND_LEVEL = 4, /* restored from the function's second-level template */
+        PW_SOURCE_CLONE = 5,      /* cloned on demand from its template's parent (pool miss) */
+};
+
+/* Where the instance came from: an enum pw_instance_source (PW_SOURCE_CLONE, PW_SOURCE_RESTORE or
+ * PW_SOURCE_COLD_START), or -EINVAL for NULL. */
 PW_PUBLIC int pw_instance_source(const pw_instance *i);
 /* The reason for the instance's last failure, "" if none. */
 PW_PUBLIC const char *pw_instance_last_error(const pw_instance *i);
@@ -330,7 +349,14 @@ PW_PUBLIC const char *pw_instance_last_error(const pw_instance *i);
  */
 typedef struct pw_pool pw_pool;
 
+/* What a pool does when a restore fails. */
+enum pw_cold_start_fallback {
+        PW_COLD_START_FALLBACK_ON = 0, /* boot the runtime without CRIU (pw_instance_cold_start); the default */
+        PW_COLD_START_FALLBACK_OFF = -1, /* fail the invocation */
+};
+
 typedef struct pw_pool_options {
+        size_t size; /* sizeof(pw_pool_options), or 0: this header's */
         /* Zygotes kept ready per template that has been used (or named in pw_pool_prewarm). The
          * adaptive policy stays within [zygotes_min, zygotes_max]. Default 1..4. */
         unsigned zygotes_min, zygotes_max;
@@ -339,15 +365,17 @@ typedef struct pw_pool_options {
         /* Size pools from observed arrivals instead of the fixed minimum: keep-alive and pre-warm
          * windows per function from its idle-time histogram, zygotes per template from its recent
          * demand bursts (docs/pools.md). */
-        int adaptive;
-        /* Restore failures fall back to pw_instance_cold_start (counted). Default on; -1 = off. */
-        int cold_start_fallback;
+        bool adaptive;
+        /* Whether restore failures fall back to pw_instance_cold_start (counted). */
+        enum pw_cold_start_fallback cold_start_fallback;
 } pw_pool_options;
 
 /* Creates a pool over engine e; e must outlive it. Starts the pool's two threads (refill, reap).
  * The memory budget bounds what the pool keeps ready (zygotes, warm instances): to make room it
  * evicts zygotes, then the least recently used warm instances. An invocation that finds no room
- * still runs (admission is the caller's business) and counts in memory_mb while it does. */
+ * still runs (admission is the caller's business) and counts in memory_mb while it does.
+ * Errors: -EINVAL (NULL, or options of an unknown size), -ENOMEM, -EAGAIN (a thread could not
+ * be started). */
 PW_PUBLIC int pw_pool_new(pw_engine *e, const pw_pool_options *opts, pw_pool **ret);
 /* Stops the pool's threads and destroys every instance it holds. Accepts NULL; returns NULL.
  * No other call on p may run or follow. */
@@ -357,10 +385,24 @@ PW_PUBLIC pw_pool *pw_pool_free(pw_pool *p);
  * (like pw_engine_last_error; for a failed invocation it has the instance's reason). */
 PW_PUBLIC const char *pw_pool_last_error(const pw_pool *p);
 
-/* Starts keeping zygotes of template ready now, before its first use. */
+/* Starts keeping zygotes of template ready now, before its first use. Errors: -EINVAL (NULL or an
+ * invalid name), -ENOMEM. */
 PW_PUBLIC int pw_pool_prewarm(pw_pool *p, const char *template_name);
 
+/* When a pool makes a function's second-level template (pw_instance_checkpoint) and restores
+ * from it. */
+enum pw_second_level {
+        /* Never, the default: it only pays when the function's own loading outweighs a restore. */
+        PW_SECOND_LEVEL_NEVER = 0,
+        /* Made once the function's specialize is measured to take longer than a restore, and
+         * restored from on a miss while that measures faster than specializing a zygote. */
+        PW_SECOND_LEVEL_AUTO = 1,
+        /* Made after the first invocation and always restored from. */
+        PW_SECOND_LEVEL_ALWAYS = 2,
+};
+
 typedef struct pw_pool_function {
+        size_t size; /* sizeof(pw_pool_function), or 0: this header's */
         const char *template_name;
         pw_function fn;
         int timeout_ms;          /* per invoke; <= 0: none */
@@ -371,13 +413,9 @@ typedef struct pw_pool_function {
          * so above 1 the extra ones queue on a busy instance, served in turn, instead of starting
          * another: fewer instances for more latency. */
         unsigned max_concurrency;
-        /* Second-level template (pw_instance_checkpoint) of the function, made by the pool in the
-         * background from one of its warm instances. 0: never, the default (it only pays when
-         * the function's own loading outweighs a restore, docs/pools.md). 1 (auto): made once
-         * the function's specialize is measured to take longer than a restore, and restored from
-         * on a miss while that measures faster than specializing a zygote. 2: made after the
-         * first invocation and always restored from. */
-        int second_level;
+        /* Second-level template of the function, made by the pool in the background from one of
+         * its warm instances (docs/pools.md). */
+        enum pw_second_level second_level;
         /* Memory limit of the function's instances (pw_instance_set_memory_limit); 0: the
          * template's. */
         unsigned memory_mb;
@@ -389,17 +427,9 @@ PW_PUBLIC int pw_pool_set_function(pw_pool *p, const char *key, const pw_pool_fu
 /* Removes function KEY and destroys its warm instances. Errors: -ENOENT. */
 PW_PUBLIC int pw_pool_remove_function(pw_pool *p, const char *key);
 
-enum pw_instance_source {
-        PW_SOURCE_WARM = 0,       /* a warm specialized instance was reused */
-        PW_SOURCE_ZYGOTE = 1,     /* a ready zygote was taken and specialized */
-        PW_SOURCE_RESTORE = 2,    /* restored on demand (pool miss) */
-        PW_SOURCE_COLD_START = 3, /* restore failed; booted without CRIU */
-        PW_SOURCE_SECOND_LEVEL = 4, /* restored from the function's second-level template */
-        PW_SOURCE_CLONE = 5,      /* cloned on demand from its template's parent (pool miss) */
-};
-
 typedef struct pw_invoke_info {
-        int source;           /* enum pw_instance_source */
+        size_t size;          /* set by the caller: sizeof(pw_invoke_info), or 0 */
+        enum pw_instance_source source;
         uint64_t restore_us, specialize_us, invoke_us, total_us;
         char instance_id[96];
 } pw_invoke_info;
@@ -416,18 +446,21 @@ PW_PUBLIC int pw_pool_invoke(pw_pool *p, const char *key, const char *args_json,
 
 /* Takes a zygote of template (ready, or restored/cold-started now) out of the pool: the caller
  * owns *ret and destroys it. For callers that manage one instance themselves, like an OpenWhisk
- * action slot. ret_source may be NULL. */
+ * action slot. ret_source may be NULL. Errors: those of pw_instance_restore and
+ * pw_instance_cold_start; -EINVAL (NULL or an invalid name). */
 PW_PUBLIC int pw_pool_take_zygote(pw_pool *p, const char *template_name, pw_instance **ret,
-                                  int *ret_source);
+                                  enum pw_instance_source *ret_source);
 
 typedef struct pw_pool_instance_info {
+        size_t size; /* sizeof what the library fills: fields past it are not there */
         const char *id, *template_name, *function; /* function NULL for a zygote */
         const char *state;                          /* "zygote", "idle", "busy" */
         uint64_t age_ms, idle_ms;
         pid_t pid;
 } pw_pool_instance_info;
 
-/* Calls fn for each instance the pool holds; fields valid during the call only. */
+/* Calls fn for each instance the pool holds; fields valid during the call only. A non-zero return
+ * of fn stops the walk and is returned. Errors: -EINVAL (NULL), -ENOMEM. */
 PW_PUBLIC int pw_pool_foreach_instance(pw_pool *p,
                                        int (*fn)(const pw_pool_instance_info *info, void *userdata),
                                        void *userdata);
@@ -435,6 +468,7 @@ PW_PUBLIC int pw_pool_foreach_instance(pw_pool *p,
 PW_PUBLIC int pw_pool_destroy_instance(pw_pool *p, const char *id);
 
 typedef struct pw_pool_stats {
+        size_t size; /* set by the caller: sizeof(pw_pool_stats), or 0 */
         uint64_t zygote_hits, zygote_misses, warm_hits, cold_start_fallbacks, instances_replaced;
         unsigned zygotes_ready, warm_instances, busy_instances;
         uint64_t memory_mb; /* by the templates' limits */
@@ -443,7 +477,7 @@ typedef struct pw_pool_stats {
         uint64_t prewarms; /* instances loaded ahead of an expected arrival (adaptive keep-alive) */
 } pw_pool_stats;
 
-/* Counters of the pool so far, over all templates and functions. */
+/* Counters of the pool so far, over all templates and functions. Errors: -EINVAL (NULL). */
 PW_PUBLIC int pw_pool_stats_get(pw_pool *p, pw_pool_stats *ret);
 
 /*

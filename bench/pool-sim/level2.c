@@ -65,7 +65,7 @@ static int zygote_round(pw_engine *e, const pw_function *fn, sample *s, pw_insta
         }
         uint64_t t2 = now_us();
         free(result);
-        pw_timings t;
+        pw_timings t = {.size = sizeof(t)};
         pw_instance_timings(i, &t);
         s->miss_us = t2 - t0;
         s->hit_us = t2 - t1;
@@ -93,7 +93,7 @@ static int level2_round(pw_engine *e, const char *l2, sample *s)
         }
         s->l2_us = now_us() - t0;
         free(result);
-        pw_timings t;
+        pw_timings t = {.size = sizeof(t)};
         pw_instance_timings(i, &t);
         s->l2_restore_us = t.restore_us;
         pw_instance_destroy(i);
@@ -155,7 +155,7 @@ int main(int argc, char **argv)
         }
         const pw_options o = {.state_dir = state};
         pw_engine *e = NULL;
-        int r = pw_engine_new(&e, &o);
+        int r = pw_engine_new(&o, &e);
         if (r < 0)
                 return fprintf(stderr, "level2: engine: %s\n", strerror(-r)), 1;
         if ((r = pw_template_build(e, "python3")) < 0)

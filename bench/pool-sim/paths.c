@@ -50,13 +50,13 @@ static void drain(pw_pool *p)
 
 static void wait_zygotes(pw_pool *p, unsigned n)
 {
-        pw_pool_stats s;
+        pw_pool_stats s = {.size = sizeof(s)};
         for (int k = 0; k < 3000 && pw_pool_stats_get(p, &s) == 0 && s.zygotes_ready < n; k++)
                 usleep(10000);
 }
 
 /* One path: rounds invocations, each after preparing the pool for it. */
-static double path_ms(pw_engine *e, const pw_pool_options *o, int rounds, int want, bool warm_first)
+static double path_ms(pw_engine *e, const pw_pool_options *o, int rounds, enum pw_instance_source want, bool warm_first)
 {
         pw_pool *p = NULL;
         if (pw_pool_new(e, o, &p) < 0)
@@ -66,7 +66,7 @@ static double path_ms(pw_engine *e, const pw_pool_options *o, int rounds, int wa
         uint64_t v[rounds];
         int n = 0;
         for (int k = 0; k < rounds; k++) {
-                pw_invoke_info info;
+                pw_invoke_info info = {.size = sizeof(info)};
                 if (warm_first)
                         pw_pool_invoke(p, "hello", NULL, NULL, NULL, NULL);
                 else
@@ -102,7 +102,7 @@ int main(int argc, char **argv)
                 return fprintf(stderr, "paths: give --state-dir (or PREWARM_STATE_DIR)\n"), 2;
         const pw_options eo = {.state_dir = state};
         pw_engine *e = NULL;
-        if (pw_engine_new(&e, &eo) < 0 || pw_template_build(e, "python3") < 0)
+        if (pw_engine_new(&eo, &e) < 0 || pw_template_build(e, "python3") < 0)
                 return fprintf(stderr, "paths: %s\n", e ? pw_engine_last_error(e) : "no engine"), 1;
         const pw_pool_options none = {.zygotes_min = 0, .zygotes_max = 1};
         const pw_pool_options one = {.zygotes_min = 1, .zygotes_max = 1};

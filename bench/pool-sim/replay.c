@@ -56,7 +56,7 @@ typedef struct call {
 static void *call_main(void *userdata)
 {
         call *c = userdata;
-        pw_invoke_info info;
+        pw_invoke_info info = {.size = sizeof(info)};
         char *result = NULL;
         if (pw_pool_invoke(c->r->pool, c->key, NULL, &result, NULL, &info) == 0 && info.source >= 0 && info.source < 5)
                 atomic_fetch_add(&c->r->sources[info.source], 1);
@@ -74,7 +74,7 @@ static void *sampler_main(void *userdata)
         uint64_t last = mono_us();
         while (!atomic_load(&r->stop)) {
                 usleep(10000);
-                pw_pool_stats s;
+                pw_pool_stats s = {.size = sizeof(s)};
                 uint64_t now = mono_us();
                 if (pw_pool_stats_get(r->pool, &s) == 0) {
                         r->idle_instance_s += s.warm_instances * (now - last) / 1e6;
@@ -201,7 +201,7 @@ int main(int argc, char **argv)
                 return fprintf(stderr, "replay: give --state-dir (or PREWARM_STATE_DIR)\n"), 2;
         const pw_options eo = {.state_dir = state};
         pw_engine *e = NULL;
-        if (pw_engine_new(&e, &eo) < 0 || pw_template_build(e, "python3") < 0)
+        if (pw_engine_new(&eo, &e) < 0 || pw_template_build(e, "python3") < 0)
                 return fprintf(stderr, "replay: %s\n", e ? pw_engine_last_error(e) : "no engine"), 1;
 
         trace tr = {0};

@@ -170,7 +170,7 @@ static int check_writable(const char *path, const char *what)
         return 0;
 }
 
-static void log_line(int level, const char *message, void *userdata)
+static void log_line(enum pw_log_level level, const char *message, void *userdata)
 {
         /* Errors reach the user once, through the bench's own reason; the rest below the progress line. */
         if (level > PW_LOG_ERROR)
@@ -184,7 +184,7 @@ static pw_engine *open_engine(const cli_globals *g, unsigned flags)
                 .log_level = g->verbose ? PW_LOG_DEBUG : PW_LOG_WARNING, .flags = flags,
         };
         pw_engine *e = NULL;
-        int r = pw_engine_new(&e, &opts);
+        int r = pw_engine_new(&opts, &e);
         if (r < 0)
                 cli_error("cannot open the engine: %s", strerror(-r));
         return r < 0 ? NULL : e;

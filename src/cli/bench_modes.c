@@ -395,7 +395,7 @@ static int run_restore(bench_ctx *c, bench_mode m, bench_sample *s, bool memory,
             (r = pw_instance_invoke(i, BENCH_ARGS, INVOKE_TIMEOUT_MS, &result)) < 0)
                 return err_set(err, r, "%s", pw_instance_last_error(i));
         uint64_t t1 = now_us();
-        pw_timings t;
+        pw_timings t = {.size = sizeof(t)};
         pw_instance_timings(i, &t);
         *s = (bench_sample){.total_ms = ms_between(t0, t1),
                             .stage_ms = {t.restore_us / 1000.0, t.specialize_us / 1000.0, t.invoke_us / 1000.0}};
@@ -412,7 +412,7 @@ static int run_warm(bench_ctx *c, bench_sample *s, pw_err *err)
         if (r < 0)
                 return err_set(err, r, "%s", pw_instance_last_error(c->warm));
         uint64_t t1 = now_us();
-        pw_timings t;
+        pw_timings t = {.size = sizeof(t)};
         pw_instance_timings(c->warm, &t);
         *s = (bench_sample){.total_ms = ms_between(t0, t1), .stage_ms = {0, 0, t.invoke_us / 1000.0}};
         measure_memory(pw_instance_pid(c->warm), s);

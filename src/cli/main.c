@@ -30,7 +30,7 @@ int cli_error(const char *fmt, ...)
         return 1;
 }
 
-static void log_to_stderr(int level, const char *message, void *userdata)
+static void log_to_stderr(enum pw_log_level level, const char *message, void *userdata)
 {
         /* Errors reach the user once, through the command's own one-line reason. */
         if (level > PW_LOG_ERROR)
@@ -48,7 +48,7 @@ pw_engine *cli_engine(const cli_globals *g)
                 .flags = PW_ENGINE_NOTHING_AHEAD,
         };
         pw_engine *e = NULL;
-        int r = pw_engine_new(&e, &opts);
+        int r = pw_engine_new(&opts, &e);
         if (r < 0) {
                 cli_error("cannot open the engine: %s", strerror(-r));
                 return NULL;

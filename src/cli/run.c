@@ -108,7 +108,7 @@ int cmd_run(const cli_globals *g, int argc, char **argv)
         if (result)
                 printf("%s\n", result);
         if (i && a.timings) {
-                pw_timings t;
+                pw_timings t = {.size = sizeof(t)};
                 pw_instance_timings(i, &t);
                 fprintf(stderr, "timings: restore %.2f ms, specialize %.2f ms, invoke %.2f ms\n",
                         t.restore_us / 1000.0, t.specialize_us / 1000.0, t.invoke_us / 1000.0);

@@ -416,7 +416,7 @@ static void invocation_run(invocation *inv)
         metrics_observe(d->metrics, STAGE_SPECIALIZE, inv->info.specialize_us);
         metrics_observe(d->metrics, STAGE_INVOKE, inv->info.invoke_us);
         metrics_observe(d->metrics, STAGE_TOTAL, inv->info.total_us);
-        metrics_invocation(d->metrics, "api", inv->r < 0 && !inv->info.instance_id[0] ? -1 : inv->info.source);
+        metrics_invocation(d->metrics, "api", inv->r < 0 && !inv->info.instance_id[0] ? -1 : (int)inv->info.source);
         if (inv->info.source == PW_SOURCE_COLD_START)
                 dlog(PW_LOG_WARNING, "function %s: restore failed, served by a cold start (instance %s)",
                      inv->function, inv->info.instance_id);

@@ -66,7 +66,7 @@ void dlog(int level, const char *fmt, ...)
                 return;
 }
 
-static void library_log(int level, const char *message, void *userdata)
+static void library_log(enum pw_log_level level, const char *message, void *userdata)
 {
         dlog(level, "engine: %s", message);
 }
@@ -488,7 +488,7 @@ static int open_engine(daemon_ctx *d)
 {
         const pw_options opts = {.state_dir = d->cfg.state_dir, .log = library_log,
                                  .log_level = d->cfg.verbose ? PW_LOG_DEBUG : PW_LOG_INFO};
-        int r = pw_engine_new(&d->engine, &opts);
+        int r = pw_engine_new(&opts, &d->engine);
         if (r < 0)
                 return dlog(PW_LOG_ERROR, "cannot open the engine on %s: %s", d->cfg.state_dir, strerror(-r)), r;
         r = pw_engine_reap_stale(d->engine);
@@ -497,7 +497,7 @@ static int open_engine(daemon_ctx *d)
         else if (r < 0)
                 dlog(PW_LOG_WARNING, "reaping what a predecessor left: %s", pw_engine_last_error(d->engine));
         const pw_pool_options po = {.zygotes_min = d->cfg.zygotes_min, .zygotes_max = d->cfg.zygotes_max,
-                                    .memory_budget_mb = d->cfg.memory_budget_mb, .adaptive = 1};
+                                    .memory_budget_mb = d->cfg.memory_budget_mb, .adaptive = true};
         if ((r = pw_pool_new(d->engine, &po, &d->pool)) < 0)
                 return dlog(PW_LOG_ERROR, "cannot create the pool: %s", strerror(-r)), r;
         make_build_info(d);
@@ -523,7 +523,7 @@ static int restrict_code(daemon_ctx *d)
                 if (strv_push(&roots, *r) < 0)
                         return -ENOMEM;
         }
-        const pw_code_policy policy = {(const char *const *)roots, (const char *const *)d->cfg.fetch_allow,
+        const pw_code_policy policy = {sizeof(policy), (const char *const *)roots, (const char *const *)d->cfg.fetch_allow,
                                        (uint64_t)d->cfg.max_code_mb << 20};
         pw_err err = {""};
         int r = code_policy_new(&policy, &d->code_policy, &err);

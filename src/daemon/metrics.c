@@ -214,7 +214,7 @@ static void emit_templates(text *t, const counter *events, uint64_t cache_bytes)
 
 static void emit_pool(text *t, pw_pool *pool)
 {
-        pw_pool_stats st;
+        pw_pool_stats st = {.size = sizeof(st)};
         if (!pool || pw_pool_stats_get(pool, &st) < 0)
                 return;
         static const char *const counters[][2] = {

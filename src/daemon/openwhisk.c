@@ -106,7 +106,7 @@ static int slot_load(slot *s, char *errbuf, size_t errlen)
 {
         daemon_ctx *d = s->d;
         pw_instance *i = NULL;
-        int source = -1;
+        enum pw_instance_source source = PW_SOURCE_ZYGOTE;
         uint64_t t0 = now_us();
         int r = template_ensure(d, d->cfg.slot_template, errbuf, errlen); /* pulled the first time if it comes from a registry */
         if (r < 0)
@@ -128,7 +128,7 @@ static int slot_load(slot *s, char *errbuf, size_t errlen)
                 pw_instance_destroy(i);
                 return r;
         }
-        pw_timings t;
+        pw_timings t = {.size = sizeof(t)};
         pw_instance_timings(i, &t);
         metrics_observe(d->metrics, STAGE_RESTORE, t.restore_us);
         metrics_observe(d->metrics, STAGE_SPECIALIZE, t.specialize_us);

@@ -41,7 +41,7 @@ int err_prefix(pw_err *err, int r, const char *fmt, ...)
         return r;
 }
 
-void pw_log(const pw_engine *e, int level, const char *fmt, ...)
+void pw_log(const pw_engine *e, enum pw_log_level level, const char *fmt, ...)
 {
         if (!e->log || level > e->log_level)
                 return;
@@ -129,13 +129,12 @@ static int state_dirs_create(const pw_engine *e, pw_err *err)
         return 0;
 }
 
-PW_PUBLIC int pw_engine_new(pw_engine **ret, const pw_options *opts)
+PW_PUBLIC int pw_engine_new(const pw_options *caller_opts, pw_engine **ret)
 {
-        static const pw_options none = {0};
-        if (!ret)
+        pw_options given = {0};
+        const pw_options *opts = &given;
+        if (!ret || (caller_opts && SIZED_IN(given, caller_opts) < 0))
                 return -EINVAL;
-        if (!opts)
-                opts = &none;
         fill_closed_stdio();
 
         pw_engine *e = calloc(1, sizeof(*e));
@@ -203,6 +202,26 @@ PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e)
         return NULL;
 }
 
+int sized_in(void *dst, size_t dst_size, const void *src, size_t min)
+{
+        size_t n = *(const size_t *)src;
+        if (n == 0)
+                n = dst_size;
+        if (n < min)
+                return -EINVAL;
+        memset(dst, 0, dst_size);
+        memcpy(dst, src, n < dst_size ? n : dst_size);
+        return 0;
+}
+
+void sized_out(void *dst, const void *src, size_t src_size)
+{
+        size_t n = *(const size_t *)dst;
+        if (n == 0 || n > src_size)
+                n = src_size;
+        memcpy((char *)dst + sizeof(size_t), (const char *)src + sizeof(size_t), n - sizeof(size_t));
+}
+
 PW_PUBLIC const char *pw_version(void)
 {
         return PW_VERSION;
@@ -219,9 +238,11 @@ PW_PUBLIC int pw_engine_trim(pw_engine *e)
         return 0;
 }
 
-PW_PUBLIC int pw_engine_restrict_code(pw_engine *e, const pw_code_policy *p)
+PW_PUBLIC int pw_engine_restrict_code(pw_engine *e, const pw_code_policy *caller_p)
 {
-        if (!e || !p)
+        pw_code_policy given;
+        const pw_code_policy *p = &given;
+        if (!e || !caller_p || SIZED_IN(given, caller_p) < 0)
                 return -EINVAL;
         pw_err err = {""};
         code_policy *policy = NULL;

@@ -227,9 +227,11 @@ static uint64_t deadline_after(int timeout_ms)
         return timeout_ms > 0 ? now_us() + (uint64_t)timeout_ms * 1000 : 0;
 }
 
-PW_PUBLIC int pw_instance_specialize(pw_instance *i, const pw_function *fn)
+PW_PUBLIC int pw_instance_specialize(pw_instance *i, const pw_function *caller_fn)
 {
-        if (!i || !fn)
+        pw_function given;
+        const pw_function *fn = &given;
+        if (!i || !caller_fn || SIZED_IN(given, caller_fn) < 0)
                 return -EINVAL;
         pw_err err = {""};
         if (i->state == DEAD)
@@ -313,7 +315,7 @@ PW_PUBLIC int pw_instance_timings(const pw_instance *i, pw_timings *ret)
 {
         if (!i || !ret)
                 return -EINVAL;
-        *ret = i->timings;
+        SIZED_OUT(ret, i->timings);
         return 0;
 }
 

@@ -27,7 +27,7 @@ struct pw_engine {
         char *zygote_helper; /* libprewarm-zygote.so for template rootfs, or NULL (zygote.h) */
         pw_log_fn log;
         void *log_userdata;
-        int log_level;
+        enum pw_log_level log_level;
 
         unsigned flags; /* PW_ENGINE_* */
 
@@ -42,7 +42,7 @@ struct pw_engine {
         struct code_policy *code_policy; /* where code may come from; NULL: anywhere */
 };
 
-void pw_log(const pw_engine *e, int level, const char *fmt, ...) _printf_(3, 4);
+void pw_log(const pw_engine *e, enum pw_log_level level, const char *fmt, ...) _printf_(3, 4);
 
 /* The clone helper copied into template rootfs: $PREWARM_ZYGOTE_HELPER, the build tree's, the
  * installed one, or NULL for none (templates are then built without, and never cloned). Caller
@@ -55,3 +55,12 @@ int engine_fail(pw_engine *e, int r, const pw_err *err);
 /* Paths inside the state dir; caller frees. */
 char *engine_template_dir(const pw_engine *e, const char *name);
 char *engine_run_dir(const pw_engine *e);
+
+/* The public API's sized structures (their first member is `size_t size`, the caller's sizeof or
+ * 0 for this header's). In: *dst becomes a copy of what the caller's size covers, the rest zero;
+ * -EINVAL for a size below min (what the oldest layout still taken had). Out: copies what the
+ * caller's structure has room for, and leaves its size as the caller set it. */
+int sized_in(void *dst, size_t dst_size, const void *src, size_t min);
+void sized_out(void *dst, const void *src, size_t src_size);
+#define SIZED_IN(dst, src) sized_in(&(dst), sizeof(dst), (src), sizeof(dst))
+#define SIZED_OUT(dst, src) sized_out((dst), &(src), sizeof(src))

@@ -283,14 +283,14 @@ static void fn_retire(pw_pool *p, pool_fn *f, grave *g)
 
 PW_PUBLIC int pw_pool_new(pw_engine *e, const pw_pool_options *opts, pw_pool **ret)
 {
-        static const pw_pool_options none = {0};
-        if (!e || !ret)
+        pw_pool_options given = {0};
+        if (!e || !ret || (opts && SIZED_IN(given, opts) < 0))
                 return -EINVAL;
         pw_pool *p = calloc(1, sizeof(*p));
         if (!p)
                 return -ENOMEM;
         p->e = e;
-        p->o = opts ? *opts : none;
+        p->o = given;
         if (!p->o.zygotes_min && !p->o.zygotes_max) {
                 p->o.zygotes_min = DEFAULT_ZYGOTES_MIN;
                 p->o.zygotes_max = DEFAULT_ZYGOTES_MAX;
@@ -393,12 +393,16 @@ static bool key_is_valid(const char *key)
         return key && *key && strlen(key) < 256;
 }
 
-PW_PUBLIC int pw_pool_set_function(pw_pool *p, const char *key, const pw_pool_function *f)
+PW_PUBLIC int pw_pool_set_function(pw_pool *p, const char *key, const pw_pool_function *caller_f)
 {
-        if (!p)
+        pw_pool_function given;
+        pw_function given_fn;
+        const pw_pool_function *f = &given;
+        if (!p || !caller_f || SIZED_IN(given, caller_f) < 0 || SIZED_IN(given_fn, &given.fn) < 0)
                 return -EINVAL;
+        given.fn = given_fn;
         pw_err err = {""};
-        if (!key_is_valid(key) || !f || !name_is_valid(f->template_name) || !f->fn.code_uri)
+        if (!key_is_valid(key) || !name_is_valid(f->template_name) || !f->fn.code_uri)
                 return pool_fail(p, -EINVAL, (err_set(&err, -EINVAL, "pool: function %s: invalid key, template name or code URI", key ? key : "(null)"), &err), true);
         pool_fn *nf = calloc(1, sizeof(*nf));
         if (!nf)
@@ -481,8 +485,8 @@ PW_PUBLIC int pw_pool_foreach_instance(pw_pool *p, int (*fn)(const pw_pool_insta
         int r = snapshot_take(p, &s, &n);
         pthread_mutex_unlock(&p->lock);
         for (size_t k = 0; k < n; k++) {
-                const pw_pool_instance_info info = {s[k].id, s[k].template_name, s[k].function, s[k].state,
-                                                    s[k].age_ms, s[k].idle_ms, s[k].pid};
+                const pw_pool_instance_info info = {sizeof(info), s[k].id, s[k].template_name, s[k].function,
+                                                    s[k].state, s[k].age_ms, s[k].idle_ms, s[k].pid};
                 if (r == 0 && s[k].id && s[k].template_name)
                         r = fn(&info, userdata);
                 free(s[k].id);
@@ -532,6 +536,6 @@ PW_PUBLIC int pw_pool_stats_get(pw_pool *p, pw_pool_stats *ret)
         for (const pool_fn *f = p->fns; f; f = f->next)
                 s.second_level_templates += f->l2_name && !f->l2_rejected;
         pthread_mutex_unlock(&p->lock);
-        *ret = s;
+        SIZED_OUT(ret, s);
         return 0;
 }

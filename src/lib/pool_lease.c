@@ -242,14 +242,15 @@ static void lease_release(pw_pool *p, pool_fn *f, member *m, int r, grave *g)
         pthread_cond_broadcast(&p->changed);
 }
 
-static void info_fill(pw_invoke_info *info, const lease *l, const pw_instance *i, uint64_t invoke_us,
+static void info_fill(pw_invoke_info *ret, const lease *l, const pw_instance *i, uint64_t invoke_us,
                       uint64_t t0)
 {
-        *info = (pw_invoke_info){.source = l->source, .restore_us = l->restore_us,
-                                 .specialize_us = l->specialize_us, .invoke_us = invoke_us,
-                                 .total_us = now_us() - t0};
+        pw_invoke_info info = {.source = l->source, .restore_us = l->restore_us,
+                               .specialize_us = l->specialize_us, .invoke_us = invoke_us,
+                               .total_us = now_us() - t0};
         if (i)
-                str_copy(info->instance_id, sizeof(info->instance_id), i->id);
+                str_copy(info.instance_id, sizeof(info.instance_id), i->id);
+        SIZED_OUT(ret, info);
 }
 
 PW_PUBLIC int pw_pool_invoke(pw_pool *p, const char *key, const char *args_json, char **ret_result,
@@ -293,7 +294,8 @@ PW_PUBLIC int pw_pool_invoke(pw_pool *p, const char *key, const char *args_json,
         return 0;
 }
 
-PW_PUBLIC int pw_pool_take_zygote(pw_pool *p, const char *template_name, pw_instance **ret, int *ret_source)
+PW_PUBLIC int pw_pool_take_zygote(pw_pool *p, const char *template_name, pw_instance **ret,
+                                  enum pw_instance_source *ret_source)
 {
         if (!p || !ret)
                 return -EINVAL;

@@ -22,14 +22,11 @@ static char *level2_name(const pool_fn *f)
         return strdup_printf("%.40s.l2-%d-%u", f->tpl->name, (int)getpid(), atomic_fetch_add(&next, 1));
 }
 
-#define LEVEL2_AUTO 1
-#define LEVEL2_ALWAYS 2
-
 static bool level2_wanted(const pool_fn *f)
 {
-        if (f->conf.second_level < LEVEL2_AUTO || f->l2_name || f->l2_making || f->l2_rejected || !f->specialize_us)
+        if (f->conf.second_level < PW_SECOND_LEVEL_AUTO || f->l2_name || f->l2_making || f->l2_rejected || !f->specialize_us)
                 return false;
-        return f->conf.second_level >= LEVEL2_ALWAYS || f->specialize_us > pool_refill_us(f->tpl);
+        return f->conf.second_level >= PW_SECOND_LEVEL_ALWAYS || f->specialize_us > pool_refill_us(f->tpl);
 }
 
 static member *idle_instance(pw_pool *p, const pool_fn *f)
@@ -109,8 +106,8 @@ static bool job_keep(pw_pool *p, level2_job *j)
         bool faster = t.restore_us < f->specialize_us;
         pw_log(p->e, PW_LOG_INFO, "pool: function %s: second-level template %s restores in %.1f ms, "
                "specialize takes %.1f ms: %s", f->key, j->name, t.restore_us / 1000.0, f->specialize_us / 1000.0,
-               f->retired ? "function gone" : faster || f->conf.second_level >= LEVEL2_ALWAYS ? "using it" : "not using it");
-        return !f->retired && (faster || f->conf.second_level >= LEVEL2_ALWAYS);
+               f->retired ? "function gone" : faster || f->conf.second_level >= PW_SECOND_LEVEL_ALWAYS ? "using it" : "not using it");
+        return !f->retired && (faster || f->conf.second_level >= PW_SECOND_LEVEL_ALWAYS);
 }
 
 void level2_job_finish(pw_pool *p, level2_job *j, grave *g)
@@ -145,7 +142,7 @@ bool level2_preferred(const pw_pool *p, const pool_fn *f)
 {
         if (!f->l2_name || f->l2_rejected)
                 return false;
-        if (f->conf.second_level >= LEVEL2_ALWAYS)
+        if (f->conf.second_level >= PW_SECOND_LEVEL_ALWAYS)
                 return true;
         uint64_t zygote_path = f->specialize_us + (pool_zygotes_ready(p, f->tpl) ? 0 : pool_refill_us(f->tpl));
         return f->l2_restore_us < zygote_path;

@@ -378,7 +378,7 @@ PW_PUBLIC int pw_template_foreach(pw_engine *e, pw_template_fn fn, void *userdat
                 pw_err err = {""};
                 if (!dir || manifest_load(dir, &m, &err) < 0)
                         continue;
-                const pw_template_info info = {m->name, m->runtime, m->criu_version, m->kernel,
+                const pw_template_info info = {sizeof(info), m->name, m->runtime, m->criu_version, m->kernel,
                                                m->created, images_size(m)};
                 int r = fn(&info, userdata);
                 if (r != 0)

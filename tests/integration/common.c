@@ -28,7 +28,7 @@ static pthread_mutex_t tracked_lock = PTHREAD_MUTEX_INITIALIZER;
 static pw_instance *tracked[MAX_TRACKED];
 static uint64_t test_started_us;
 
-static void log_to_stderr(int level, const char *message, void *userdata)
+static void log_to_stderr(enum pw_log_level level, const char *message, void *userdata)
 {
         static const char *const names[] = {[PW_LOG_ERROR] = "error", [PW_LOG_WARNING] = "warning",
                                             [PW_LOG_INFO] = "info", [PW_LOG_DEBUG] = "debug"};
@@ -45,7 +45,7 @@ pw_engine *t_engine_new(const char *templates_dir)
                 .log_level = PW_LOG_INFO,
         };
         pw_engine *e = NULL;
-        int r = pw_engine_new(&e, &o);
+        int r = pw_engine_new(&o, &e);
         if (r < 0) {
                 fprintf(stderr, "pw_engine_new: %s\n", strerror(-r));
                 return NULL;

@@ -70,7 +70,7 @@ int main(int argc, char **argv)
         }
         const pw_options opts = {.state_dir = argc > 1 ? argv[1] : NULL};
         pw_engine *e = NULL;
-        int r = pw_engine_new(&e, &opts);
+        int r = pw_engine_new(&opts, &e);
         if (r < 0) {
                 fprintf(stderr, "pw_engine_new: %d\n", r);
                 return 1;

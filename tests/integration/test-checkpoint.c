@@ -43,7 +43,7 @@ START_TEST(test_round_trip)
         ck_assert_int_eq(counter(a), 3);
         ck_assert_int_eq(counter(a), 4);
         ck_assert_int_eq(counter(b), 3);
-        pw_timings t;
+        pw_timings t = {.size = sizeof(t)};
         ck_assert_int_eq(pw_instance_timings(a, &t), 0);
         ck_assert_uint_gt(t.restore_us, 0);
         ck_assert_uint_eq(t.specialize_us, 0);

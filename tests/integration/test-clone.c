@@ -239,7 +239,7 @@ static void remask_parent_proc(pid_t parent)
 
 static char warnings[8192];
 
-static void keep_warnings(int level, const char *message, void *userdata)
+static void keep_warnings(enum pw_log_level level, const char *message, void *userdata)
 {
         if (level <= PW_LOG_WARNING && strlen(warnings) + strlen(message) + 2 < sizeof(warnings)) {
                 strcat(warnings, message);
@@ -253,7 +253,7 @@ START_TEST(test_sandbox_failure_never_runs_code)
 {
         warnings[0] = '\0';
         pw_engine *e = NULL;
-        ck_assert_int_eq(pw_engine_new(&e, &(pw_options){.state_dir = t_state, .log = keep_warnings}), 0);
+        ck_assert_int_eq(pw_engine_new(&(pw_options){.state_dir = t_state, .log = keep_warnings}, &e), 0);
         pw_instance *first = NULL;
         ck_assert_int_eq(pw_instance_restore(e, "python3", &first), 0);
         ck_assert_int_eq(pw_instance_source(first), PW_SOURCE_CLONE);

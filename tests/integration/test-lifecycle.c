@@ -36,7 +36,7 @@ static void assert_hello(pw_instance *i, const char *name)
 START_TEST(test_hello_file_uri)
 {
         pw_instance *i = t_restore("python3");
-        pw_timings t;
+        pw_timings t = {.size = sizeof(t)};
         ck_assert_int_eq(pw_instance_timings(i, &t), 0);
         ck_assert_uint_gt(t.restore_us, 0);
         ck_assert_uint_eq(t.specialize_us, 0);
@@ -355,7 +355,7 @@ START_TEST(test_data_template)
         ck_assert_int_eq(json_integer_value(json_object_get(rb, "sum_x")), 5);
         ck_assert_msg(json_real_value(json_object_get(ra, "random")) != json_real_value(json_object_get(rb, "random")),
                       "numpy.random is the same in two copies");
-        pw_timings t;
+        pw_timings t = {.size = sizeof(t)};
         pw_instance_timings(a, &t);
         printf("  python3-data: restore %.2f ms, specialize %.2f ms, invoke %.2f ms\n", t.restore_us / 1000.0,
                t.specialize_us / 1000.0, t.invoke_us / 1000.0);

@@ -51,7 +51,7 @@ static void set_function(const char *key, const char *fixture, unsigned keepaliv
 
 static pw_pool_stats stats(void)
 {
-        pw_pool_stats s;
+        pw_pool_stats s = {.size = sizeof(s)};
         ck_assert_int_eq(pw_pool_stats_get(pool, &s), 0);
         return s;
 }
@@ -74,7 +74,7 @@ static pw_invoke_info invoke_hello(const char *key, const char *name)
 {
         char args[128], *result = NULL, *logs = NULL;
         snprintf(args, sizeof(args), "{\"name\": \"%s\"}", name);
-        pw_invoke_info info;
+        pw_invoke_info info = {.size = sizeof(info)};
         int r = pw_pool_invoke(pool, key, args, &result, &logs, &info);
         ck_assert_msg(r == 0, "pool invoke %s: %d %s", key, r, pw_pool_last_error(pool));
         json_t *obj = json_loads(result, 0, NULL);
@@ -141,7 +141,7 @@ START_TEST(test_zygote_hit_and_refill)
 
         /* A zygote taken out belongs to the caller, who specializes and destroys it. */
         pw_instance *z = NULL;
-        int source = -1;
+        enum pw_instance_source source = PW_SOURCE_WARM;
         ck_assert_int_eq(pw_pool_take_zygote(pool, "python3", &z, &source), 0);
         ck_assert_int_eq(source, PW_SOURCE_ZYGOTE);
         t_specialize(z, "hello.py");
@@ -254,7 +254,7 @@ START_TEST(test_cold_start)
         pw_instance *i = NULL;
         int r = pw_instance_cold_start(t_engine, "python3", &i);
         ck_assert_msg(r == 0, "cold start: %s", pw_engine_last_error(t_engine));
-        pw_timings t;
+        pw_timings t = {.size = sizeof(t)};
         ck_assert_int_eq(pw_instance_timings(i, &t), 0);
         ck_assert_uint_gt(t.restore_us, 0);
         ck_assert_int_gt(pw_instance_pid(i), 0);
@@ -296,7 +296,7 @@ START_TEST(test_cold_start_fallback)
         ck_assert_int_eq(invoke_hello("hello", "warm").source, PW_SOURCE_WARM);
 
         pw_instance *z = NULL;
-        int source = -1;
+        enum pw_instance_source source = PW_SOURCE_WARM;
         ck_assert_int_eq(pw_pool_take_zygote(pool, "pycopy", &z, &source), 0);
         ck_assert_int_eq(source, PW_SOURCE_COLD_START);
         pw_instance_destroy(z);
@@ -311,7 +311,7 @@ START_TEST(test_cold_start_fallback)
         pool = pw_pool_free(pool);
 
         /* Without the fallback the restore's error reaches the caller. */
-        pool_new(&(pw_pool_options){.zygotes_min = 0, .zygotes_max = 1, .cold_start_fallback = -1});
+        pool_new(&(pw_pool_options){.zygotes_min = 0, .zygotes_max = 1, .cold_start_fallback = PW_COLD_START_FALLBACK_OFF});
         set_function("hello", "hello.py", 600, 1);
         char *result = NULL;
         ck_assert_failure(pw_pool_invoke(pool, "hello", NULL, &result, NULL, NULL), -EUCLEAN,
@@ -441,7 +441,7 @@ END_TEST
 
 START_TEST(test_threads)
 {
-        pool_new(&(pw_pool_options){.zygotes_min = 1, .zygotes_max = 4, .adaptive = 1});
+        pool_new(&(pw_pool_options){.zygotes_min = 1, .zygotes_max = 4, .adaptive = true});
         set_function("one-each", "hello.py", 600, 1);
         set_function("shared", "hello.py", 600, THREADS);
         run_threads("one-each");
@@ -478,7 +478,7 @@ static void destroy_idle(void)
 static json_int_t invoke_counter(const char *key, int want_source)
 {
         char *result = NULL;
-        pw_invoke_info info;
+        pw_invoke_info info = {.size = sizeof(info)};
         int r = pw_pool_invoke(pool, key, NULL, &result, NULL, &info);
         ck_assert_msg(r == 0, "pool invoke %s: %s", key, pw_pool_last_error(pool));
         ck_assert_int_eq(info.source, want_source);
@@ -511,7 +511,7 @@ START_TEST(test_second_level)
         pool_new(&(pw_pool_options){.zygotes_min = 0, .zygotes_max = 1});
         char *path = t_fixture("counter.py");
         const pw_pool_function f = {.template_name = "python3", .fn = {.code_uri = path}, .timeout_ms = 30000,
-                                    .second_level = 2};
+                                    .second_level = PW_SECOND_LEVEL_ALWAYS};
         ck_assert_int_eq(pw_pool_set_function(pool, "counter", &f), 0);
         free(path);
         ck_assert_int_eq(invoke_counter("counter", PW_SOURCE_CLONE), 1);
@@ -524,7 +524,7 @@ START_TEST(test_second_level)
 
         /* A miss now restores the checkpoint: specialized, with the state of a freshly loaded
          * function. */
-        pw_invoke_info info;
+        pw_invoke_info info = {.size = sizeof(info)};
         char *result = NULL;
         ck_assert_int_eq(pw_pool_invoke(pool, "counter", NULL, &result, NULL, &info), 0);
         ck_assert_int_eq(info.source, PW_SOURCE_SECOND_LEVEL);
@@ -551,10 +551,10 @@ START_TEST(test_second_level_auto)
         pool_new(&(pw_pool_options){.zygotes_min = 1, .zygotes_max = 1});
         char *path = t_fixture("slow_load.py");
         const pw_pool_function f = {.template_name = "python3", .fn = {.code_uri = path}, .timeout_ms = 30000,
-                                    .second_level = 1};
+                                    .second_level = PW_SECOND_LEVEL_AUTO};
         ck_assert_int_eq(pw_pool_set_function(pool, "slow", &f), 0);
         free(path);
-        pw_invoke_info info;
+        pw_invoke_info info = {.size = sizeof(info)};
         ck_assert_int_eq(pw_pool_invoke(pool, "slow", NULL, NULL, NULL, &info), 0);
         ck_assert_int_ne(info.source, PW_SOURCE_SECOND_LEVEL);
         /* Its specialize (5 s of loading) outlasts any restore: the pool checkpoints it. */
@@ -572,7 +572,7 @@ START_TEST(test_adaptive_prewarm)
         /* A timer-like function (a call every 700 ms, keep-alive 3 s: 50 ms bins): once the
          * histogram has enough idle periods, all in one place, the pool unloads the instance after
          * each call and pre-warms a new one shortly before the next is expected. */
-        pool_new(&(pw_pool_options){.zygotes_min = 1, .zygotes_max = 2, .adaptive = 1});
+        pool_new(&(pw_pool_options){.zygotes_min = 1, .zygotes_max = 2, .adaptive = true});
         set_function("timer", "hello.py", 3, 1);
         for (int k = 0; k < 14; k++) {
                 invoke_hello("timer", "tick");

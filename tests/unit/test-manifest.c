@@ -313,7 +313,7 @@ static void engine_setup(void)
         _cleanup_free_ char *state = tmp_path("state");
         ck_assert_int_eq(mkdir_p(state, 0755), 0);
         pw_options opts = {.state_dir = state};
-        int r = pw_engine_new(&engine, &opts);
+        int r = pw_engine_new(&opts, &engine);
         ck_assert_msg(r == 0, "pw_engine_new: %d (%s)", r, strerror(-r));
 
         images = tmp_path("images");
