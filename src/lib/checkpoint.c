@@ -15,6 +15,7 @@
  *  - the manifest says "specialized": true and names the parent, so that a restore knows the
  *    copy needs no specialize (restore.c reads it from the manifest).
  */
+#include <stdarg.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -271,6 +272,17 @@ static int instance_error(pw_instance *i, int r, pw_err *err, const char *name)
         return r;
 }
 
+static int checkpoint_failf(pw_instance *i, int r, const char *name, const char *fmt, ...) _printf_(4, 5);
+static int checkpoint_failf(pw_instance *i, int r, const char *name, const char *fmt, ...)
+{
+        pw_err err = {""};
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
+        va_end(ap);
+        return instance_error(i, r, &err, name);
+}
+
 /* Names with a definition belong to pw_template_build: a checkpoint must not replace its build. */
 static bool has_definition(const pw_engine *e, const char *name)
 {
@@ -290,21 +302,20 @@ PW_PUBLIC int pw_instance_checkpoint(pw_instance *i, const char *template_name)
                 return -EINVAL;
         pw_err err = {""};
         if (!name_is_valid(template_name))
-                return instance_error(i, -EINVAL, (err_set(&err, -EINVAL, "invalid template name"), &err), template_name);
+                return checkpoint_failf(i, -EINVAL, template_name, "invalid template name");
         if (i->pidfd >= 0)
-                return instance_error(i, -EOPNOTSUPP, (err_set(&err, -EOPNOTSUPP, "it was cloned from its "
+                return checkpoint_failf(i, -EOPNOTSUPP, template_name, "it was cloned from its "
                                       "template's parent, and only a restored instance can be checkpointed (an "
-                                      "engine opened with PW_ENGINE_NO_CLONES restores every instance)"), &err),
-                                      template_name);
+                                      "engine opened with PW_ENGINE_NO_CLONES restores every instance)");
         if (i->state == DEAD || !still_alive(i))
-                return instance_error(i, -ESRCH, (err_set(&err, -ESRCH, "instance is dead"), &err), template_name);
+                return checkpoint_failf(i, -ESRCH, template_name, "instance is dead");
         if (i->state != SPECIALIZED)
-                return instance_error(i, -EBADFD, (err_set(&err, -EBADFD, "not specialized"), &err), template_name);
+                return checkpoint_failf(i, -EBADFD, template_name, "not specialized");
         if (!strcmp(template_name, i->template_name))
-                return instance_error(i, -EINVAL, (err_set(&err, -EINVAL, "it runs on that template"), &err), template_name);
+                return checkpoint_failf(i, -EINVAL, template_name, "it runs on that template");
         if (has_definition(i->engine, template_name))
-                return instance_error(i, -EEXIST, (err_set(&err, -EEXIST, "a template definition has that name; "
-                                                           "pw_template_build owns it"), &err), template_name);
+                return checkpoint_failf(i, -EEXIST, template_name, "a template definition has that name; "
+                                                           "pw_template_build owns it");
 
         /* One build of a name at a time, as pw_template_build: they share .build-NAME. */
         _cleanup_free_ char *lock_path = strdup_printf("%s/templates/.lock-%s", i->engine->state_dir, template_name);
@@ -312,7 +323,7 @@ PW_PUBLIC int pw_instance_checkpoint(pw_instance *i, const char *template_name)
                 return -ENOMEM;
         _cleanup_close_ int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (lock_fd < 0 || flock(lock_fd, LOCK_EX) < 0)
-                return instance_error(i, negative_errno(), (err_set(&err, negative_errno(), "locking %s: %m", lock_path), &err), template_name);
+                return checkpoint_failf(i, negative_errno(), template_name, "locking %s: %m", lock_path);
 
         uint64_t t0 = now_us();
         snap s = {.i = i, .name = template_name};

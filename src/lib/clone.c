@@ -579,6 +579,11 @@ out:
         return r;
 }
 
+static void release_parent(pw_instance *i)
+{
+        parent_release(i->engine, i->parent);
+}
+
 int clone_instance(pw_engine *e, const char *name, pw_instance **ret, pw_err *err)
 {
         for (int attempt = 0;; attempt++) {
@@ -596,6 +601,7 @@ int clone_instance(pw_engine *e, const char *name, pw_instance **ret, pw_err *er
                 r = clone_from(e, p, &i, err);
                 if (r >= 0) {
                         i->parent = p; /* released with the instance */
+                        i->release = release_parent;
                         *ret = i;
                         return 0;
                 }

@@ -84,7 +84,7 @@ PW_PUBLIC int pw_instance_cold_start(pw_engine *e, const char *template_name, pw
                 return -EINVAL;
         pw_err err = {""};
         if (!name_is_valid(template_name))
-                return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "invalid template name"), &err));
+                return template_name_refused(e, template_name);
         uint64_t t0 = now_us();
         _cleanup_(instance_destroyp) pw_instance *i = instance_new(e, template_name);
         if (!i)

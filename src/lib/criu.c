@@ -567,14 +567,7 @@ int criu_restore_on(criu_worker *cw, const criu_restore_params *p, pid_t *ret_pi
         return 0;
 }
 
-int criu_restore(const pw_engine *e, const criu_restore_params *p, pid_t *ret_pid, pw_err *err)
-{
-        criu_worker *cw = NULL;
-        int r = criu_restore_worker(e, p, &cw, err);
-        return r < 0 ? r : criu_restore_on(cw, p, ret_pid, err);
-}
-
-/* argv of `criu restore` with the options criu_restore sends over RPC. */
+/* argv of `criu restore` with the options criu_restore_on sends over RPC. */
 static char **restore_cli_argv(const pw_engine *e, const criu_restore_params *p, const char *images,
                                const char *work)
 {

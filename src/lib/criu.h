@@ -62,11 +62,8 @@ typedef struct criu_restore_params {
 
 #define CRIU_MAX_INHERIT 8
 
-/* Restores as a child of the calling process; *ret_pid is its host pid. */
-int criu_restore(const pw_engine *e, const criu_restore_params *p, pid_t *ret_pid, pw_err *err);
-
-/* The same in two steps, so that CRIU's start (exec, loader, joining the cgroups) can happen
- * before the request: criu_restore_worker starts a CRIU that holds p's descriptors and waits;
+/* A restore as a child of the calling process, in two steps, so that CRIU's start (exec, loader,
+ * joining the cgroups) can happen before the request: criu_restore_worker starts a CRIU that holds p's descriptors and waits;
  * criu_restore_on sends it the restore of p (the same p, or one with the same descriptors) and
  * always consumes the worker. criu_worker_free discards a worker that was never used. */
 typedef struct criu_worker criu_worker;

@@ -225,3 +225,15 @@ int template_def_load(const char *templates_dir, const char *name, template_def 
         *ret = TAKE_PTR(d);
         return 0;
 }
+
+char *zygote_helper_locate(void)
+{
+        const char *env = getenv("PREWARM_ZYGOTE_HELPER");
+        if (env && *env)
+                return strdup(env);
+        const char *candidates[] = {PW_BUILD_ZYGOTE_HELPER, PW_DEFAULT_ZYGOTE_HELPER};
+        for (size_t i = 0; i < ELEMENTSOF(candidates); i++)
+                if (access(candidates[i], R_OK) == 0)
+                        return strdup(candidates[i]);
+        return NULL;
+}

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The engine handle: options, where things live, which CRIU to run, logging and errors. */
+/* The engine handle: its options, where things live, which CRIU it runs, and what it keeps
+ * (ahead work, parents, staged images, network namespaces, uids) until it is freed or trimmed. */
 #include <fcntl.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -15,86 +16,12 @@
 #include "code_policy.h"
 #include "uids.h"
 
-int err_set(pw_err *err, int r, const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-        va_end(ap);
-        return r;
-}
-
-int err_prefix(pw_err *err, int r, const char *fmt, ...)
-{
-        char prefix[512];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(prefix, sizeof(prefix), fmt, ap);
-        va_end(ap);
-
-        char old[sizeof(err->msg)];
-        memcpy(old, err->msg, sizeof(old));
-        const char *reason = old[0] ? old : strerror(-r);
-        int n = snprintf(err->msg, sizeof(err->msg), "%s: ", prefix);
-        if (n > 0 && (size_t)n < sizeof(err->msg))
-                str_copy(err->msg + n, sizeof(err->msg) - (size_t)n, reason);
-        return r;
-}
-
-void pw_log(const pw_engine *e, enum pw_log_level level, const char *fmt, ...)
-{
-        if (!e->log || level > e->log_level)
-                return;
-        char line[2048];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(line, sizeof(line), fmt, ap);
-        va_end(ap);
-        e->log(level, line, e->log_userdata);
-}
-
-static __thread struct {
-        const pw_engine *engine;
-        pw_err err;
-} thread_last_error;
-
-int engine_fail(pw_engine *e, int r, const pw_err *err)
-{
-        /* Per thread, like errno: threads sharing the engine each read their own failure. */
-        thread_last_error.engine = e;
-        memcpy(&thread_last_error.err, err, sizeof(*err));
-        pw_log(e, PW_LOG_ERROR, "%s", err->msg);
-        return r;
-}
-
-char *engine_template_dir(const pw_engine *e, const char *name)
-{
-        return strdup_printf("%s/templates/%s", e->state_dir, name);
-}
-
-char *engine_run_dir(const pw_engine *e)
-{
-        return strdup_printf("%s/run", e->state_dir);
-}
-
 static const char *first_of(const char *a, const char *env_name, const char *fallback)
 {
         if (a && *a)
                 return a;
         const char *v = getenv(env_name);
         return v && *v ? v : fallback;
-}
-
-char *zygote_helper_locate(void)
-{
-        const char *env = getenv("PREWARM_ZYGOTE_HELPER");
-        if (env && *env)
-                return strdup(env);
-        const char *candidates[] = {PW_BUILD_ZYGOTE_HELPER, PW_DEFAULT_ZYGOTE_HELPER};
-        for (size_t i = 0; i < ELEMENTSOF(candidates); i++)
-                if (access(candidates[i], R_OK) == 0)
-                        return strdup(candidates[i]);
-        return NULL;
 }
 
 static const char *default_templates_dir(void)
@@ -180,8 +107,7 @@ PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e)
 {
         if (!e)
                 return NULL;
-        if (thread_last_error.engine == e)
-                thread_last_error.engine = NULL;
+        engine_forget_errors(e);
         /* Its jobs hold namespaces and staged templates' files, its clones their parents, and its
          * thread reads the verified cache: it goes first. */
         ahead_free(e->ahead);
@@ -200,26 +126,6 @@ PW_PUBLIC pw_engine *pw_engine_free(pw_engine *e)
         free(e->templates_dir);
         free(e);
         return NULL;
-}
-
-int sized_in(void *dst, size_t dst_size, const void *src, size_t min)
-{
-        size_t n = *(const size_t *)src;
-        if (n == 0)
-                n = dst_size;
-        if (n < min)
-                return -EINVAL;
-        memset(dst, 0, dst_size);
-        memcpy(dst, src, n < dst_size ? n : dst_size);
-        return 0;
-}
-
-void sized_out(void *dst, const void *src, size_t src_size)
-{
-        size_t n = *(const size_t *)dst;
-        if (n == 0 || n > src_size)
-                n = src_size;
-        memcpy((char *)dst + sizeof(size_t), (const char *)src + sizeof(size_t), n - sizeof(size_t));
 }
 
 PW_PUBLIC const char *pw_version(void)
@@ -254,7 +160,3 @@ PW_PUBLIC int pw_engine_restrict_code(pw_engine *e, const pw_code_policy *caller
         return 0;
 }
 
-PW_PUBLIC const char *pw_engine_last_error(const pw_engine *e)
-{
-        return e && thread_last_error.engine == e ? thread_last_error.err.msg : "";
-}

@@ -468,10 +468,10 @@ PW_PUBLIC int pw_template_push(pw_engine *e, const char *name, const char *ref, 
                 *ret_digest = NULL;
         pw_err err = {""};
         if (!name_is_valid(name))
-                return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "invalid template name '%s'", name ? name : ""), &err));
+                return template_name_refused(e, name);
         pw_registry_options given = {0};
         if (opts && SIZED_IN(given, opts) < 0)
-                return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "pw_registry_options of an unknown size"), &err));
+                return engine_failf(e, -EINVAL, "pw_registry_options of an unknown size");
         push p = {.e = e, .name = name, .opts = &given, .lock_fd = -1, .work_fd = -1};
         char *digest = NULL;
         int r = push_template(&p, ref, &digest, &err);
@@ -495,10 +495,10 @@ PW_PUBLIC int pw_template_pull(pw_engine *e, const char *ref, const char *as_nam
                 *ret_digest = NULL;
         pw_err err = {""};
         if (as_name && !name_is_valid(as_name))
-                return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "invalid template name '%s'", as_name), &err));
+                return template_name_refused(e, as_name);
         pw_registry_options given = {0};
         if (opts && SIZED_IN(given, opts) < 0)
-                return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "pw_registry_options of an unknown size"), &err));
+                return engine_failf(e, -EINVAL, "pw_registry_options of an unknown size");
         pull p = {.e = e, .opts = &given, .ref_text = ref, .lock_fd = -1, .work_fd = -1};
         uint64_t t0 = now_us();
         int r = pull_template(&p, as_name, ret_digest, &err);

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Instance lifecycle: restore a template into a new instance (restore.c does the work, ahead.c
- * prepares the next one), specialize it with a function's code, invoke it, destroy it.
+ * The instance handle: made (instance_new) by what restores or clones it, killed and destroyed,
+ * and what it tells about itself. How an instance comes to be is acquire.c's; what it runs,
+ * specialize.c's and invoke.c's.
  */
 #include <fcntl.h>
+#include <stdarg.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -13,10 +15,7 @@
 #include <sys/wait.h>
 
 #include "agent.h"
-#include "blob.h"
 #include "cgroup.h"
-#include "clone.h"
-#include "ahead.h"
 #include "instance.h"
 #include "internal.h"
 #include "store.h"
@@ -80,8 +79,8 @@ PW_PUBLIC pw_instance *pw_instance_destroy(pw_instance *i)
         if (i->status_fd >= 0)
                 close(i->status_fd);
         agent_streams_done(&i->streams);
-        if (i->parent)
-                parent_release(i->engine, i->parent);
+        if (i->release) /* what its maker holds for it: a clone's parent (clone.c) */
+                i->release(i);
         if (i->uid) /* only now: nothing of the instance runs as it any more */
                 uid_release(i->engine->uids, i->uid);
         if (i->template_name)
@@ -119,71 +118,7 @@ int instance_take_uid(pw_instance *i, pw_err *err)
         return uid_take(i->engine->uids, &i->uid, err);
 }
 
-static int restore_by(pw_engine *e, const char *template_name, restore_path path, bool may_clone,
-                      pw_instance **ret)
-{
-        if (!e || !ret)
-                return -EINVAL;
-        pw_err err = {""};
-        if (!name_is_valid(template_name))
-                return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "invalid template name"), &err));
-
-        uint64_t t0 = now_us();
-        if (may_clone && path == FAST_PATH && !(e->flags & (PW_ENGINE_NOTHING_AHEAD | PW_ENGINE_NO_CLONES))) {
-                pw_instance *i = ahead_take_clone(e->ahead, template_name);
-                bool ready = i != NULL;
-                int r = ready ? 0 : clone_instance(e, template_name, &i, &err);
-                if (r >= 0) {
-                        ahead_want_clone(e->ahead, template_name); /* the next one */
-                        i->timings.restore_us = now_us() - t0;
-                        pw_log(e, PW_LOG_DEBUG, "instance %s cloned as pid %d in %.2f ms%s", i->id, (int)i->pid,
-                               i->timings.restore_us / 1000.0, ready ? " (ready ahead)" : "");
-                        *ret = i;
-                        return 0;
-                }
-                if (r == -ENOENT || r == -EUCLEAN) /* a restore would fail the same way */
-                        return engine_fail(e, r, (err_prefix(&err, r, "restore of template %s", template_name), &err));
-                if (r != -ENOTSUP)
-                        pw_log(e, PW_LOG_WARNING, "clone of template %s: %s; restoring instead", template_name,
-                               err.msg);
-                err.msg[0] = '\0';
-        }
-        bool prepare_next = path == FAST_PATH && !(e->flags & PW_ENGINE_NOTHING_AHEAD);
-        restore_job *job = prepare_next ? ahead_take(e->ahead, template_name) : NULL;
-        bool prepared = job != NULL;
-        int r = job ? 0 : restore_job_prepare(e, template_name, path, &job, &err);
-        uint64_t t1 = now_us();
-        pw_instance *i = NULL;
-        if (r >= 0)
-                r = restore_job_run(job, &i, &err);
-        if (prepare_next)
-                ahead_want(e->ahead, template_name); /* the next one, whatever became of this one */
-        if (r < 0)
-                return engine_fail(e, r, (err_prefix(&err, r, "restore of template %s", template_name), &err));
-        i->timings.restore_us = now_us() - t0;
-        pw_log(e, PW_LOG_DEBUG, "instance %s restored as pid %d in %.2f ms (%s %.2f ms, criu %.2f ms)", i->id,
-               (int)i->pid, i->timings.restore_us / 1000.0, prepared ? "prepared ahead, take" : "prepare",
-               (t1 - t0) / 1000.0, (now_us() - t1) / 1000.0);
-        *ret = i;
-        return 0;
-}
-
-PW_PUBLIC int pw_instance_restore(pw_engine *e, const char *template_name, pw_instance **ret)
-{
-        return restore_by(e, template_name, FAST_PATH, true, ret);
-}
-
-int instance_restore_full(pw_engine *e, const char *template_name, pw_instance **ret)
-{
-        return restore_by(e, template_name, FAST_PATH, false, ret);
-}
-
-int instance_restore_stock(pw_engine *e, const char *template_name, pw_instance **ret)
-{
-        return restore_by(e, template_name, STOCK_CLI, false, ret);
-}
-
-static int instance_fail(pw_instance *i, int r, pw_err *err, const char *what)
+int instance_fail(pw_instance *i, int r, pw_err *err, const char *what)
 {
         err_prefix(err, r, "%s of instance %s", what, i->id);
         i->last_error = *err;
@@ -191,8 +126,17 @@ static int instance_fail(pw_instance *i, int r, pw_err *err, const char *what)
         return r;
 }
 
-/* The agent stopped answering: say why, kill what is left and mark the instance dead. */
-static int instance_lost(pw_instance *i, int r, unsigned timeout_ms, pw_err *err)
+int instance_failf(pw_instance *i, int r, const char *what, const char *fmt, ...)
+{
+        pw_err err = {""};
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
+        va_end(ap);
+        return instance_fail(i, r, &err, what);
+}
+
+int instance_lost(pw_instance *i, int r, unsigned timeout_ms, pw_err *err)
 {
         if (r == -ETIMEDOUT) {
                 instance_kill(i);
@@ -217,98 +161,21 @@ static int instance_lost(pw_instance *i, int r, unsigned timeout_ms, pw_err *err
         return err_set(err, -ECHILD, "instance died (exit status %d)", WEXITSTATUS(status));
 }
 
-static bool channel_lost(int r)
-{
-        return r == -ECONNRESET || r == -ETIMEDOUT || r == -EPIPE;
-}
-
-static uint64_t deadline_after(int timeout_ms)
-{
-        return timeout_ms > 0 ? now_us() + (uint64_t)timeout_ms * 1000 : 0;
-}
-
-PW_PUBLIC int pw_instance_specialize(pw_instance *i, const pw_function *caller_fn)
-{
-        pw_function given;
-        const pw_function *fn = &given;
-        if (!i || !caller_fn || SIZED_IN(given, caller_fn) < 0)
-                return -EINVAL;
-        pw_err err = {""};
-        if (i->state == DEAD)
-                return instance_fail(i, -ESRCH, (err_set(&err, -ESRCH, "instance is dead"), &err), "specialize");
-        if (i->state == SPECIALIZED)
-                return instance_fail(i, -EALREADY, (err_set(&err, -EALREADY, "already specialized"), &err), "specialize");
-
-        uint64_t t0 = now_us();
-        blob b = {0};
-        int r = blob_fetch(fn->code_uri, fn->digest, code_policy_max_bytes(i->engine->code_policy),
-                           i->engine->code_policy, &b, &err);
-        if (r < 0)
-                return instance_fail(i, r, &err, "specialize");
-        const agent_code code = {b.filename, fn->main && *fn->main ? fn->main : "main",
-                                 (char *const *)fn->env, b.data, b.size, fn->convention};
-        r = agent_specialize(&i->ch, &code, deadline_after(SPECIALIZE_TIMEOUT_MS), &i->streams, &err);
-        blob_done(&b);
-        if (channel_lost(r))
-                r = instance_lost(i, r, SPECIALIZE_TIMEOUT_MS, &err);
-        if (r < 0)
-                return instance_fail(i, r, &err, "specialize");
-        i->state = SPECIALIZED;
-        i->timings.specialize_us = now_us() - t0;
-        return 0;
-}
-
 PW_PUBLIC int pw_instance_set_memory_limit(pw_instance *i, unsigned memory_mb)
 {
         if (!i)
                 return -EINVAL;
-        pw_err err = {""};
         if (memory_mb == 0)
-                return instance_fail(i, -EINVAL, (err_set(&err, -EINVAL, "a limit of 0 MiB"), &err), "memory limit");
+                return instance_failf(i, -EINVAL, "memory limit", "a limit of 0 MiB");
         if (i->state == DEAD || !i->cg)
-                return instance_fail(i, -ESRCH, (err_set(&err, -ESRCH, "instance is dead"), &err), "memory limit");
+                return instance_failf(i, -ESRCH, "memory limit", "instance is dead");
         int r = cgroup_set_memory(i->cg, memory_mb);
         if (r == -EBUSY)
-                return instance_fail(i, r, (err_set(&err, r, "it already uses more than %u MiB", memory_mb), &err),
-                                     "memory limit");
+                return instance_failf(i, r, "memory limit", "it already uses more than %u MiB", memory_mb);
         if (r < 0)
-                return instance_fail(i, r, (err_set(&err, r, "%s", strerror(-r)), &err), "memory limit");
+                return instance_failf(i, r, "memory limit", "%s", strerror(-r));
         i->memory_mb = memory_mb;
         return 0;
-}
-
-PW_PUBLIC int pw_instance_invoke_logs(pw_instance *i, const char *args_json, int timeout_ms,
-                                      char **ret_result, char **ret_logs)
-{
-        if (ret_logs)
-                *ret_logs = NULL;
-        if (!i)
-                return -EINVAL;
-        pw_err err = {""};
-        if (i->state == DEAD)
-                return instance_fail(i, -ESRCH, (err_set(&err, -ESRCH, "instance is dead"), &err), "invoke");
-        if (i->state != SPECIALIZED)
-                return instance_fail(i, -EBADFD, (err_set(&err, -EBADFD, "not specialized"), &err), "invoke");
-
-        uint64_t t0 = now_us();
-        _cleanup_free_ char *result = NULL, *logs = NULL;
-        agent_streams_done(&i->streams);
-        int r = agent_invoke(&i->ch, args_json, deadline_after(timeout_ms), &result, &logs, &i->streams, &err);
-        if (channel_lost(r))
-                r = instance_lost(i, r, (unsigned)timeout_ms, &err);
-        i->timings.invoke_us = now_us() - t0;
-        if (ret_logs)
-                *ret_logs = TAKE_PTR(logs);
-        if (r < 0)
-                return instance_fail(i, r, &err, "invoke");
-        if (ret_result)
-                *ret_result = TAKE_PTR(result);
-        return 0;
-}
-
-PW_PUBLIC int pw_instance_invoke(pw_instance *i, const char *args_json, int timeout_ms, char **ret_result)
-{
-        return pw_instance_invoke_logs(i, args_json, timeout_ms, ret_result, NULL);
 }
 
 PW_PUBLIC int pw_instance_timings(const pw_instance *i, pw_timings *ret)

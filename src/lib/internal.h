@@ -49,18 +49,22 @@ void pw_log(const pw_engine *e, enum pw_log_level level, const char *fmt, ...) _
  * frees. Engines keep theirs in e->zygote_helper. */
 char *zygote_helper_locate(void);
 
-/* Records an API-level failure on the engine and logs it once; returns r. */
+/* Records an API-level failure on the engine and logs it once; returns r. engine_failf formats
+ * the reason itself. */
 int engine_fail(pw_engine *e, int r, const pw_err *err);
+int engine_failf(pw_engine *e, int r, const char *fmt, ...) _printf_(3, 4);
+/* The one refusal of a template name that name_is_valid() refuses: -EINVAL, recorded on e. */
+int template_name_refused(pw_engine *e, const char *name);
+/* Drops this thread's record of e's last failure (e is being freed). */
+void engine_forget_errors(const pw_engine *e);
 
 /* Paths inside the state dir; caller frees. */
-char *engine_template_dir(const pw_engine *e, const char *name);
-char *engine_run_dir(const pw_engine *e);
+static inline char *engine_template_dir(const pw_engine *e, const char *name)
+{
+        return strdup_printf("%s/templates/%s", e->state_dir, name);
+}
 
-/* The public API's sized structures (their first member is `size_t size`, the caller's sizeof or
- * 0 for this header's). In: *dst becomes a copy of what the caller's size covers, the rest zero;
- * -EINVAL for a size below min (what the oldest layout still taken had). Out: copies what the
- * caller's structure has room for, and leaves its size as the caller set it. */
-int sized_in(void *dst, size_t dst_size, const void *src, size_t min);
-void sized_out(void *dst, const void *src, size_t src_size);
-#define SIZED_IN(dst, src) sized_in(&(dst), sizeof(dst), (src), sizeof(dst))
-#define SIZED_OUT(dst, src) sized_out((dst), &(src), sizeof(src))
+static inline char *engine_run_dir(const pw_engine *e)
+{
+        return strdup_printf("%s/run", e->state_dir);
+}

@@ -4,6 +4,7 @@
  * calls that look at them. Invocations lease members in pool_lease.c; two threads refill and reap
  * in pool_threads.c; second-level templates are made in pool_level2.c.
  */
+#include <stdarg.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -27,6 +28,16 @@ int pool_fail(pw_pool *p, int r, const pw_err *err, bool log)
         if (log)
                 pw_log(p->e, PW_LOG_ERROR, "%s", err->msg);
         return r;
+}
+
+int pool_failf(pw_pool *p, int r, bool log, const char *fmt, ...)
+{
+        pw_err err = {""};
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
+        va_end(ap);
+        return pool_fail(p, r, &err, log);
 }
 
 PW_PUBLIC const char *pw_pool_last_error(const pw_pool *p)
@@ -281,7 +292,30 @@ static void fn_retire(pw_pool *p, pool_fn *f, grave *g)
         pool_fn_unref(f);
 }
 
-PW_PUBLIC int pw_pool_new(pw_engine *e, const pw_pool_options *opts, pw_pool **ret)
+#define REFILL_GUESS_US 100000ull /* a restore, before one was measured */
+
+uint64_t pool_refill_us(const pool_template *t)
+{
+        return t->refill_us ? t->refill_us : REFILL_GUESS_US;
+}
+
+void pool_learn_times(pw_pool *p, pool_template *t, pool_fn *f, const pw_instance *i, int source)
+{
+        pw_timings tm = {.size = sizeof(tm)};
+        pw_instance_timings(i, &tm);
+        if (source == PW_SOURCE_COLD_START)
+                p->stats.cold_start_fallbacks++;
+        if (source == PW_SOURCE_RESTORE || source == PW_SOURCE_CLONE)
+                t->refill_us = policy_refill_estimate(t->refill_us, tm.restore_us);
+        if (source == PW_SOURCE_SECOND_LEVEL) {
+                p->stats.second_level_restores++;
+                f->l2_restore_us = policy_refill_estimate(f->l2_restore_us, tm.restore_us);
+        } else if (f && tm.specialize_us) {
+                f->specialize_us = policy_refill_estimate(f->specialize_us, tm.specialize_us);
+        }
+}
+
+int pool_alloc(pw_engine *e, const pw_pool_options *opts, pw_pool **ret)
 {
         pw_pool_options given = {0};
         if (!e || !ret || (opts && SIZED_IN(given, opts) < 0))
@@ -303,20 +337,12 @@ PW_PUBLIC int pw_pool_new(pw_engine *e, const pw_pool_options *opts, pw_pool **r
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* now_us() is monotonic */
         pthread_cond_init(&p->changed, &ca);
         pthread_condattr_destroy(&ca);
-        int r = pool_threads_start(p);
-        if (r < 0) {
-                pw_pool_free(p);
-                return r;
-        }
         *ret = p;
         return 0;
 }
 
-PW_PUBLIC pw_pool *pw_pool_free(pw_pool *p)
+void pool_release(pw_pool *p)
 {
-        if (!p)
-                return NULL;
-        pool_threads_stop(p);
         _cleanup_grave_ grave g = {0};
         pthread_mutex_lock(&p->lock);
         while (p->members)
@@ -336,14 +362,12 @@ PW_PUBLIC pw_pool *pw_pool_free(pw_pool *p)
         pthread_cond_destroy(&p->changed);
         pthread_mutex_destroy(&p->lock);
         free(p);
-        return NULL;
 }
 
 int pool_template_named(pw_pool *p, const char *name, pool_template **ret)
 {
-        pw_err err = {""};
         if (!name_is_valid(name))
-                return pool_fail(p, -EINVAL, (err_set(&err, -EINVAL, "pool: invalid template name"), &err), true);
+                return pool_failf(p, -EINVAL, true, "pool: invalid template name");
         return (*ret = pool_template_lookup(p, name)) ? 0 : -ENOMEM;
 }
 
@@ -351,7 +375,7 @@ PW_PUBLIC int pw_pool_prewarm(pw_pool *p, const char *template_name)
 {
         if (!p)
                 return -EINVAL;
-        pool_template *t;
+        pool_template *t = NULL;
         int r = pool_template_named(p, template_name, &t);
         if (r < 0)
                 return r;
@@ -401,9 +425,8 @@ PW_PUBLIC int pw_pool_set_function(pw_pool *p, const char *key, const pw_pool_fu
         if (!p || !caller_f || SIZED_IN(given, caller_f) < 0 || SIZED_IN(given_fn, &given.fn) < 0)
                 return -EINVAL;
         given.fn = given_fn;
-        pw_err err = {""};
         if (!key_is_valid(key) || !name_is_valid(f->template_name) || !f->fn.code_uri)
-                return pool_fail(p, -EINVAL, (err_set(&err, -EINVAL, "pool: function %s: invalid key, template name or code URI", key ? key : "(null)"), &err), true);
+                return pool_failf(p, -EINVAL, true, "pool: function %s: invalid key, template name or code URI", key ? key : "(null)");
         pool_fn *nf = calloc(1, sizeof(*nf));
         if (!nf)
                 return -ENOMEM;
@@ -435,8 +458,7 @@ PW_PUBLIC int pw_pool_remove_function(pw_pool *p, const char *key)
                 fn_retire(p, f, &g);
         pthread_mutex_unlock(&p->lock);
         if (!f) {
-                pw_err err = {""};
-                return pool_fail(p, -ENOENT, (err_set(&err, -ENOENT, "pool: no function %s", key), &err), true);
+                return pool_failf(p, -ENOENT, true, "pool: no function %s", key);
         }
         return 0;
 }
@@ -501,7 +523,6 @@ PW_PUBLIC int pw_pool_destroy_instance(pw_pool *p, const char *id)
 {
         if (!p || !id)
                 return -EINVAL;
-        pw_err err = {""};
         _cleanup_grave_ grave g = {0};
         int r = -ENOENT;
         pthread_mutex_lock(&p->lock);
@@ -514,9 +535,9 @@ PW_PUBLIC int pw_pool_destroy_instance(pw_pool *p, const char *id)
                 }
         pthread_mutex_unlock(&p->lock);
         if (r == -ENOENT)
-                return pool_fail(p, r, (err_set(&err, r, "pool: no instance %s", id), &err), true);
+                return pool_failf(p, r, true, "pool: no instance %s", id);
         if (r == -EBUSY)
-                return pool_fail(p, r, (err_set(&err, r, "pool: instance %s is busy in an invocation", id), &err), true);
+                return pool_failf(p, r, true, "pool: instance %s is busy in an invocation", id);
         return 0;
 }
 

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The pool's state as its files see it: pool.c (lifecycle, members, registrations, listing),
- * pool_lease.c (invocations lease instances), pool_threads.c (the refilling and the reaping
- * threads) and pool_level2.c (second-level templates of functions). One mutex guards all of it;
+ * The pool's state as its files see it, in layers, each calling only those below it: pool.c (the
+ * state: members, templates, registrations, listing, what restores teach), pool_level2.c
+ * (second-level templates of functions), pool_lease.c (invocations lease instances),
+ * pool_threads.c (the refilling and the reaping threads) and pool_lifecycle.c (made with its
+ * threads, freed after them). One mutex guards all of it;
  * nothing slow (restore, specialize, invoke, checkpoint, destroy) runs while it is held.
  */
 #pragma once
@@ -90,6 +92,7 @@ static inline void grave_emptyp(grave *g) { grave_empty(g); }
 
 /* Records the reason for this thread (pw_pool_last_error); logs it when nobody logged it yet. */
 int pool_fail(pw_pool *p, int r, const pw_err *err, bool log);
+int pool_failf(pw_pool *p, int r, bool log, const char *fmt, ...) _printf_(4, 5);
 
 /* --- with the lock held --- */
 
@@ -152,6 +155,9 @@ bool level2_preferred(const pw_pool *p, const pool_fn *f);
 void level2_reject(pw_pool *p, pool_fn *f, grave *g);
 /* A template's expected restore time: measured, or a guess before the first. */
 uint64_t pool_refill_us(const pool_template *t);
+/* A pool's state without its threads (pw_pool_new/free add and stop those). */
+int pool_alloc(pw_engine *e, const pw_pool_options *opts, pw_pool **ret);
+void pool_release(pw_pool *p);
 
 /* The threads (pool_threads.c). */
 int pool_threads_start(pw_pool *p);

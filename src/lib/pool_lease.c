@@ -131,22 +131,6 @@ static int make_specialized(pw_pool *p, pool_fn *f, making *mk, pw_err *err)
         return r;
 }
 
-void pool_learn_times(pw_pool *p, pool_template *t, pool_fn *f, const pw_instance *i, int source)
-{
-        pw_timings tm;
-        pw_instance_timings(i, &tm);
-        if (source == PW_SOURCE_COLD_START)
-                p->stats.cold_start_fallbacks++;
-        if (source == PW_SOURCE_RESTORE || source == PW_SOURCE_CLONE)
-                t->refill_us = policy_refill_estimate(t->refill_us, tm.restore_us);
-        if (source == PW_SOURCE_SECOND_LEVEL) {
-                p->stats.second_level_restores++;
-                f->l2_restore_us = policy_refill_estimate(f->l2_restore_us, tm.restore_us);
-        } else if (f && tm.specialize_us) {
-                f->specialize_us = policy_refill_estimate(f->specialize_us, tm.specialize_us);
-        }
-}
-
 /* With the lock again: what making the instance taught. */
 static void learn(pw_pool *p, pool_fn *f, const making *mk, grave *g)
 {
@@ -267,7 +251,7 @@ PW_PUBLIC int pw_pool_invoke(pw_pool *p, const char *key, const char *args_json,
         pool_fn *f = pool_fn_find(p, key);
         if (!f) {
                 pthread_mutex_unlock(&p->lock);
-                return pool_fail(p, -ENOENT, (err_set(&err, -ENOENT, "pool: no function %s", key), &err), true);
+                return pool_failf(p, -ENOENT, true, "pool: no function %s", key);
         }
         f->refs++;
         idle_histogram_arrival(&f->idle, t0);

@@ -12,7 +12,6 @@
 #include "pool.h"
 
 #define TICK_US 1000000ull               /* the threads look at least this often */
-#define REFILL_GUESS_US 100000ull        /* a restore, before one was measured */
 #define DEMAND_HORIZON_US 600000000ull   /* zygote demand is judged over the last 10 minutes (pool-sim) */
 #define RETRY_MIN_US 100000ull
 #define RETRY_MAX_US 30000000ull
@@ -33,11 +32,6 @@ static uint64_t warm_mb(const pw_pool *p)
                 if (m->state != MEMBER_ZYGOTE)
                         mb += m->memory_mb;
         return mb;
-}
-
-uint64_t pool_refill_us(const pool_template *t)
-{
-        return t->refill_us ? t->refill_us : REFILL_GUESS_US;
 }
 
 void pool_refresh_targets(pw_pool *p, uint64_t now)

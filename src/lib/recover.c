@@ -308,8 +308,7 @@ PW_PUBLIC int pw_engine_reap_stale(pw_engine *e)
         /* Mounts first: a restore directory can only go once nothing is mounted in it. */
         int r = reap_run_dirs(e);
         if (r < 0) {
-                pw_err err;
-                return engine_fail(e, r, (err_set(&err, r, "reaping stale restore directories: %s", strerror(-r)), &err));
+                return engine_failf(e, r, "reaping stale restore directories: %s", strerror(-r));
         }
         return r + reap_cgroups(e) + reap_unheld(e, ".build-", build_unheld, "build") +
                reap_unheld(e, ".pull-", transfer_unheld, "pull") + reap_unheld(e, ".push-", transfer_unheld, "push");

@@ -285,10 +285,6 @@ bool restore_job_current(const restore_job *job)
         return manifest_verify(job->i->engine, job->src.images, job->src.m, &err) >= 0;
 }
 
-const char *restore_job_template(const restore_job *job)
-{
-        return job->i->template_name;
-}
 
 /* Sends CRIU the restore; on success the instance owns the agent's ends of the pipes. */
 static int job_restore(restore_job *job, pw_err *err)

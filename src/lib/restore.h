@@ -25,7 +25,6 @@ int restore_job_run(restore_job *job, pw_instance **ret, pw_err *err);
 /* Whether the template is still the one the job was prepared from: not rebuilt or removed, and its
  * images still those verified. */
 bool restore_job_current(const restore_job *job);
-const char *restore_job_template(const restore_job *job);
 
 /* Discards a job that will not run. Accepts NULL; returns NULL. */
 restore_job *restore_job_free(restore_job *job);

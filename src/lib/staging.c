@@ -430,7 +430,7 @@ PW_PUBLIC int pw_template_evict(pw_engine *e, const char *name)
                 return -EINVAL;
         pw_err err = {""};
         if (!name_is_valid(name))
-                return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "invalid template name"), &err));
+                return template_name_refused(e, name);
         _cleanup_free_ char *template_dir = engine_template_dir(e, name);
         _cleanup_free_ char *images = strdup_printf("%s/images", template_dir ? template_dir : "");
         if (!template_dir || !images)

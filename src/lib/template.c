@@ -307,7 +307,7 @@ PW_PUBLIC int pw_template_build(pw_engine *e, const char *name)
                 return -EINVAL;
         pw_err err = {""};
         if (!name_is_valid(name))
-                return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "invalid template name '%s'", name ? name : ""), &err));
+                return template_name_refused(e, name);
         /* One build of a name at a time, across threads and processes: they share .build-NAME. */
         _cleanup_close_ int lock_fd = store_lock_name(e, name, &err);
         if (lock_fd < 0)
@@ -328,11 +328,11 @@ PW_PUBLIC int pw_template_remove(pw_engine *e, const char *name)
                 return -EINVAL;
         pw_err err = {""};
         if (!name_is_valid(name))
-                return engine_fail(e, -EINVAL, (err_set(&err, -EINVAL, "invalid template name"), &err));
+                return template_name_refused(e, name);
         ahead_drop(e->ahead, name); /* a prepared restore holds the template */
         int r = store_retire(e, name, &err);
         if (r == -ENOENT)
-                return engine_fail(e, r, (err_set(&err, r, "template %s is not built", name), &err));
+                return engine_failf(e, r, "template %s is not built", name);
         if (r < 0)
                 return engine_fail(e, r, (err_prefix(&err, r, "removing template %s", name), &err));
         store_collect(e, name);

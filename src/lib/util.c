@@ -458,3 +458,23 @@ void str_escape(char *out, size_t size, const char *s)
         }
         out[o] = '\0';
 }
+
+int sized_in(void *dst, size_t dst_size, const void *src, size_t min)
+{
+        size_t n = *(const size_t *)src;
+        if (n == 0)
+                n = dst_size;
+        if (n < min)
+                return -EINVAL;
+        memset(dst, 0, dst_size);
+        memcpy(dst, src, n < dst_size ? n : dst_size);
+        return 0;
+}
+
+void sized_out(void *dst, const void *src, size_t src_size)
+{
+        size_t n = *(const size_t *)dst;
+        if (n == 0 || n > src_size)
+                n = src_size;
+        memcpy((char *)dst + sizeof(size_t), (const char *)src + sizeof(size_t), n - sizeof(size_t));
+}

@@ -126,3 +126,12 @@ void str_copy(char *dst, size_t size, const char *src);
 
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void hex_encode(const uint8_t *in, size_t n, char *out);
+
+/* The public API's sized structures (their first member is `size_t size`, the caller's sizeof or
+ * 0 for this header's). In: *dst becomes a copy of what the caller's size covers, the rest zero;
+ * -EINVAL for a size below min (what the oldest layout still taken had). Out: copies what the
+ * caller's structure has room for, and leaves its size as the caller set it. */
+int sized_in(void *dst, size_t dst_size, const void *src, size_t min);
+void sized_out(void *dst, const void *src, size_t src_size);
+#define SIZED_IN(dst, src) sized_in(&(dst), sizeof(dst), (src), sizeof(dst))
+#define SIZED_OUT(dst, src) sized_out((dst), &(src), sizeof(src))
