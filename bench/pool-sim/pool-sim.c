@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * pool-sim: replays arrivals through the pool's own sizing policy (src/lib/pool_policy.c) and
+ * pool-sim: replays arrivals through the pool's own sizing policy (src/lib/7-pool/pool_policy.c) and
  * reports what it costs and saves, without a single process: cold starts against memory-time.
  *
  * Part 1, one-to-one (warm instances): per function, one instance at a time as in "Serverless in
@@ -18,7 +18,7 @@
  * Poisson traffic, bursts, rare functions; seeded, reproducible), or replayed from a CSV file of
  * "function,arrival_ms[,duration_ms]" lines (--trace).
  *
- * Build: cc -O2 -Isrc/lib bench/pool-sim/{pool-sim,sim}.c src/lib/pool_policy.c -lm -o pool-sim
+ * Build: cc -O2 -Isrc/lib bench/pool-sim/{pool-sim,sim}.c src/lib/7-pool/pool_policy.c -lm -o pool-sim
  * (or meson: bench/pool-sim/meson.build).
  */
 #include <errno.h>

@@ -2,7 +2,7 @@
 /*
  * What pool-sim and replay share: arrival traces (synthetic, shaped like the Azure Functions
  * trace's classes, or loaded from CSV) and the one-instance-per-function model of keep-alive
- * policies over them, driven by the pool's own policy code (src/lib/pool_policy.c).
+ * policies over them, driven by the pool's own policy code (src/lib/7-pool/pool_policy.c).
  */
 #pragma once
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Instances cloned from their template's parent (src/lib/clone.c): the default path of
+ * Instances cloned from their template's parent (src/lib/5-clone/clone.c): the default path of
  * pw_instance_restore. A clone must be isolated from its parent and from other clones as a
  * restored instance is, draw random values of its own, survive nothing of a parent that dies
  * (the next cold start makes another), hold up under many at once, and never get code when it

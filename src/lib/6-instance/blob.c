@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Code blobs: a function's code URI (file://, a path, http(s)://) read on the host within the code
+ * policy and the size bound, checked against its digest pin, and named for the agent.
+ */
 #include <ctype.h>
 #include <fcntl.h>
 #include <curl/curl.h>

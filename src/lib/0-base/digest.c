@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * SHA-256 with OpenSSL, and the "sha256:HEX" pins users give for code.
+ */
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/evp.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The pool's sizing policy, pure computation on synthetic time: keep-alive windows from idle-time
+ * histograms, zygote targets from demand bursts, and fitting them in a memory budget.
+ */
 #include <string.h>
 
 #include "pool_policy.h"

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The agent protocol's framing: a 4-byte big-endian length and that many bytes, read and written
+ * over non-blocking pipes within a deadline.
+ */
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>

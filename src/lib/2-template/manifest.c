@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A built template's manifest.json: written at build, read at every restore, and the check that the
+ * images are the ones it lists (cached by inode, size, mtime and ctime).
+ */
 #include <dirent.h>
 #include <fcntl.h>
 #include <jansson.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Where code may come from: file roots resolved with openat2 beneath them, and the addresses
+ * http(s) fetches may connect to (public ones, plus the CIDRs allowed).
+ */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/openat2.h>

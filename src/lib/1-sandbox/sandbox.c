@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The sandbox's root: the rootfs a template carries (a few /etc files, /prewarm/ with the agent and
+ * the clone helper), the zygote started in its namespaces, and what CRIU is told is external.
+ */
 #include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * One cgroup per sandbox with its memory and pids limits, on cgroup v2 or v1, and the groups a
+ * template parent starts its clones in.
+ */
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <signal.h>

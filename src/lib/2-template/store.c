@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The template store: templates installed in one rename, retired ones kept until nothing uses them,
+ * and the locks that serialize what replaces a template.
+ */
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>

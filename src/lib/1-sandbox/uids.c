@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The host uids of sandboxes: a range reserved for them, one uid per live instance across every
+ * engine of the machine, claimed with lock files.
+ */
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Small helpers every part uses: processes, time, whole-file I/O, string vectors, paths, names, and
+ * the public API's sized structures.
+ */
 #include "util.h"
 
 #include <dirent.h>

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Template definitions (criu-templates/NAME/template.conf): parsing, checks, the agent found, and
+ * the fingerprint that says when a build is out of date.
+ */
 #include <ctype.h>
 #include <libgen.h>
 #include <limits.h>

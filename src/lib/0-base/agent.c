@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The engine's side of the agent protocol (docs/agent-protocol.md): waiting for ready, specialize,
+ * invoke and the hooks, each a framed JSON request and its reply over the instance's pipes.
+ */
 #include <jansson.h>
 
 #include "agent.h"
