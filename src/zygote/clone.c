@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * libprewarm-zygote: what a template parent (src/lib/clone.c) calls, in its own process, to clone
+ * libprewarm-zygote: what a template parent (src/lib/5-clone/clone.c) calls, in its own process, to clone
  * a child that shares its memory copy-on-write. The agent loads it before the checkpoint and calls
  * prewarm_zygote_clone() with the interpreter's lock held (ctypes.PyDLL), between the runtime's
  * own before-fork and after-fork hooks.
