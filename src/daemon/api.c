@@ -6,7 +6,7 @@
 #include "functions.h"
 #include "metrics.h"
 #include "template_sources.h"
-#include "openwhisk.h"
+#include "slots.h"
 
 /* How long an invocation waits for admission before it is answered 503. */
 #define ADMISSION_WAIT_MS 30000

@@ -10,7 +10,7 @@
 #include "functions.h"
 #include "http.h"
 #include "metrics.h"
-#include "openwhisk.h"
+#include "slots.h"
 
 /* Flask's page for an exception in a view, which Fission's environment sends as it is. */
 #define FLASK_500 "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n" \

@@ -26,7 +26,7 @@
 #include "http.h"
 #include "metrics.h"
 #include "template_sources.h"
-#include "openwhisk.h"
+#include "slots.h"
 
 static void library_log(enum pw_log_level level, const char *message, void *userdata)
 {

@@ -3,7 +3,7 @@
 #include <stdarg.h>
 
 #include "metrics.h"
-#include "openwhisk.h"
+#include "slots.h"
 
 /* Upper bounds in seconds: a restore takes milliseconds, a cold start a few hundred, a handler
  * anything up to its timeout. */

@@ -15,7 +15,7 @@
 #include "http.h"
 #include "instance.h"
 #include "metrics.h"
-#include "openwhisk.h"
+#include "slots.h"
 #include "template_sources.h"
 
 /* ------------------------------------------------------------------ logs */

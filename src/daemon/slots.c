@@ -5,7 +5,7 @@
 #include "api.h"
 #include "function_def.h"
 #include "functions.h"
-#include "openwhisk.h"
+#include "slots.h"
 
 struct slots {
         daemon_ctx *d;
