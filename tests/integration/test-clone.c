@@ -23,17 +23,18 @@
 #include <unistd.h>
 
 #include "../../src/zygote/prewarm-zygote.h"
-#include "cgroup.h"
-#include "clone.h"
+#include "leaks.h"
 #include "common.h"
-#include "config.h"
 #include "util.h"
 
+/* A clone's template parent, as the host's /proc shows it: the parent of the clone's init, whose
+ * child is the agent pw_instance_pid names. */
 static pid_t parent_of(pw_instance *i)
 {
-        pid_t pid = clone_parent_pid(i);
-        ck_assert_int_gt(pid, 0);
-        return pid;
+        pid_t init = 0, parent = 0;
+        ck_assert_msg(proc_stat(pw_instance_pid(i), NULL, &init, NULL, 0) && init > 0, "no init above the agent");
+        ck_assert_msg(proc_stat(init, NULL, &parent, NULL, 0) && parent > 0, "no parent above the init");
+        return parent;
 }
 
 START_TEST(test_default_is_clone)
@@ -257,7 +258,7 @@ START_TEST(test_sandbox_failure_never_runs_code)
         pw_instance *first = NULL;
         ck_assert_int_eq(pw_instance_restore(e, "python3", &first), 0);
         ck_assert_int_eq(pw_instance_source(first), PW_SOURCE_CLONE);
-        remask_parent_proc(clone_parent_pid(first));
+        remask_parent_proc(parent_of(first));
         pw_instance *second = NULL;
         ck_assert_int_eq(pw_instance_restore(e, "python3", &second), 0);
         ck_assert_int_eq(pw_instance_source(second), PW_SOURCE_RESTORE);
@@ -329,6 +330,9 @@ static int exit_status_of(pid_t pid)
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* The leaf a group's leader lives in (cgroup.c's layout, docs/security.md). */
+#define GROUP_LEADER "leader"
+
 /* What cgroup_create_group lays out on v2, tried with the kernel's cgroup v2 on this machine: an
  * unprivileged parent starts a child straight into a leaf of its group (CLONE_INTO_CGROUP), and
  * into nothing outside it. */
@@ -336,13 +340,13 @@ START_TEST(test_clone_into_cgroup_v2)
 {
         const char *root = cgroup2_root();
         ck_assert_msg(root, "no cgroup v2 hierarchy on this machine");
-        void *helper = dlopen(PW_BUILD_ZYGOTE_HELPER, RTLD_NOW | RTLD_LOCAL);
+        void *helper = dlopen(ZYGOTE_HELPER, RTLD_NOW | RTLD_LOCAL);
         ck_assert_msg(helper, "%s", dlerror());
         clone_fn clone_call = (clone_fn)dlsym(helper, "prewarm_zygote_clone");
         ck_assert_ptr_nonnull(clone_call);
         char group[256], leader[300], child[300], outside[256], procs[320];
         snprintf(group, sizeof(group), "%s/prewarm-test-%d", root, (int)getpid());
-        snprintf(leader, sizeof(leader), "%s/" CGROUP_GROUP_LEADER, group);
+        snprintf(leader, sizeof(leader), "%s/" GROUP_LEADER, group);
         snprintf(child, sizeof(child), "%s/child", group);
         snprintf(outside, sizeof(outside), "%s/prewarm-test-%d-outside", root, (int)getpid());
         const uid_t uid = 1879048192u + 65000u;

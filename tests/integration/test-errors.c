@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "config.h"
 #include "util.h"
 
 /* Specializes i with the code at CODE (a fixture's name for specialize_fixture_fails) and the
@@ -592,7 +591,7 @@ START_TEST(test_build_failures)
         char *conf = strdup_printf("runtime = /usr/bin/python3 -B -s\n"
                                    "agent = %s/python3/agent.py\n"
                                    "preload = json %s\n",
-                                   PW_SOURCE_TEMPLATES_DIR, missing_module);
+                                   TEMPLATES_DIR, missing_module);
         write_definition(defs, "badpreload", conf, NULL);
         free(conf);
         write_definition(defs, "sleeper",

@@ -16,11 +16,10 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "config.h"
 #include "frame.h"
 #include "util.h"
 
-#define AGENT PW_BUILD_AGENT_DIR "/prewarm-agent-native"
+#define AGENT AGENT_DIR "/prewarm-agent-native"
 #define ANSWER_MS 10000 /* how long an answer may take before the test gives up on it */
 
 typedef struct agent_proc {

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "config.h"
 #include "util.h"
 
 static pw_pool *pool;
@@ -277,7 +276,7 @@ START_TEST(test_cold_start_fallback)
         char *dir = strdup_printf("%s/pycopy", defs);
         char *conf_path = strdup_printf("%s/template.conf", dir);
         char *conf = strdup_printf("runtime = /usr/bin/python3 -B -s\nagent = %s/python3/agent.py\npreload = json\n",
-                                   PW_SOURCE_TEMPLATES_DIR);
+                                   TEMPLATES_DIR);
         ck_assert_int_eq(mkdir_p(dir, 0755), 0);
         t_write_file(conf_path, conf);
         pool_engine = t_engine_new(defs);
