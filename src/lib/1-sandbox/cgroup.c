@@ -32,6 +32,8 @@ static int knob(const char *dir, const char *name, const char *value, bool optio
 /* Makes ROOT/prewarm/NAME. The parent can vanish under us when another sandbox removes it empty. */
 static int make_dir(const char *controller_root, const char *name, char **ret)
 {
+        if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+                return -EINVAL; /* one directory beneath prewarm/, never elsewhere */
         _cleanup_free_ char *parent = strdup_printf("%s/" CGROUP_PARENT, controller_root);
         _cleanup_free_ char *dir = strdup_printf("%s/" CGROUP_PARENT "/%s", controller_root, name);
         if (!parent || !dir)
