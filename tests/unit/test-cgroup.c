@@ -101,10 +101,36 @@ START_TEST(test_refusals)
 }
 END_TEST
 
+/* Where cgroups go on either version, whichever this machine runs. */
+START_TEST(test_paths_v1_and_v2)
+{
+        char *v2 = cgroup_controller_root(true, "memory"), *v1m = cgroup_controller_root(false, "memory");
+        char *v1p = cgroup_controller_root(false, "pids");
+        ck_assert_str_eq(v2, "/sys/fs/cgroup");
+        ck_assert_str_eq(v1m, "/sys/fs/cgroup/memory");
+        ck_assert_str_eq(v1p, "/sys/fs/cgroup/pids");
+        char *a = cgroup_dir(v2, "python3-12-3"), *b = cgroup_dir(v1m, "python3-12-3"), *c = cgroup_dir(v1p, "build-x-9");
+        ck_assert_str_eq(a, "/sys/fs/cgroup/" CGROUP_PARENT "/python3-12-3");
+        ck_assert_str_eq(b, "/sys/fs/cgroup/memory/" CGROUP_PARENT "/python3-12-3");
+        ck_assert_str_eq(c, "/sys/fs/cgroup/pids/" CGROUP_PARENT "/build-x-9");
+        const char *bad[] = {"", ".", "..", "../x", "a/b", NULL};
+        for (const char **n = bad; *n; n++)
+                ck_assert_msg(!cgroup_dir(v2, *n), "'%s' became a cgroup directory", *n);
+        ck_assert_ptr_null(cgroup_dir(v2, NULL));
+        free(v2);
+        free(v1m);
+        free(v1p);
+        free(a);
+        free(b);
+        free(c);
+}
+END_TEST
+
 static Suite *cgroup_suite(void)
 {
         Suite *s = suite_create("cgroup");
         TCase *tc = tcase_create("cgroup");
+        tcase_add_test(tc, test_paths_v1_and_v2);
         tcase_add_test(tc, test_lifecycle);
         tcase_add_test(tc, test_refusals);
         suite_add_tcase(s, tc);

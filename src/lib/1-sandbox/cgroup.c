@@ -29,13 +29,29 @@ static int knob(const char *dir, const char *name, const char *value, bool optio
         return optional && r == -ENOENT ? 0 : r;
 }
 
+/* One directory beneath prewarm/, never elsewhere. */
+static bool name_ok(const char *name)
+{
+        return name && *name && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..");
+}
+
+char *cgroup_dir(const char *controller_root, const char *name)
+{
+        return name_ok(name) ? strdup_printf("%s/" CGROUP_PARENT "/%s", controller_root, name) : NULL;
+}
+
+char *cgroup_controller_root(bool v2, const char *controller)
+{
+        return v2 ? strdup(CGROUP_ROOT) : strdup_printf(CGROUP_ROOT "/%s", controller);
+}
+
 /* Makes ROOT/prewarm/NAME. The parent can vanish under us when another sandbox removes it empty. */
 static int make_dir(const char *controller_root, const char *name, char **ret)
 {
-        if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
-                return -EINVAL; /* one directory beneath prewarm/, never elsewhere */
+        if (!name_ok(name))
+                return -EINVAL;
         _cleanup_free_ char *parent = strdup_printf("%s/" CGROUP_PARENT, controller_root);
-        _cleanup_free_ char *dir = strdup_printf("%s/" CGROUP_PARENT "/%s", controller_root, name);
+        _cleanup_free_ char *dir = cgroup_dir(controller_root, name);
         if (!parent || !dir)
                 return -ENOMEM;
         for (int attempt = 0; attempt < 5; attempt++) {
@@ -141,9 +157,12 @@ static int setup_v2_group(cgroup *cg, const char *name, const cgroup_limits *l, 
 
 static int setup_v1(cgroup *cg, const char *name, const cgroup_limits *l, pw_err *err)
 {
-        int r = make_dir(CGROUP_ROOT "/memory", name, &cg->dirs[0]);
+        _cleanup_free_ char *memory = cgroup_controller_root(false, "memory"), *pids_root = cgroup_controller_root(false, "pids");
+        if (!memory || !pids_root)
+                return -ENOMEM;
+        int r = make_dir(memory, name, &cg->dirs[0]);
         if (r >= 0)
-                r = make_dir(CGROUP_ROOT "/pids", name, &cg->dirs[1]);
+                r = make_dir(pids_root, name, &cg->dirs[1]);
         if (r < 0)
                 return err_set(err, r, "cgroup %s: %s", name, strerror(-r));
 

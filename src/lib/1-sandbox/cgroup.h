@@ -17,6 +17,12 @@ typedef struct cgroup_limits {
         unsigned pids_max;
 } cgroup_limits;
 
+/* Where a cgroup goes (what cgroup_create makes): the hierarchy's root for a controller (v2: the
+ * one unified root, v1: the controller's own), and NAME's directory beneath it,
+ * ROOT/prewarm/NAME; NULL for a NAME that is not one directory entry (or -ENOMEM). */
+char *cgroup_controller_root(bool v2, const char *controller);
+char *cgroup_dir(const char *controller_root, const char *name);
+
 /* Creates prewarm/NAME with the limits. */
 int cgroup_create(const char *name, const cgroup_limits *limits, cgroup **ret, pw_err *err);
 
