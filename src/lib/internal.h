@@ -8,16 +8,7 @@
 #include "prewarm.h"
 #include "util.h"
 
-/* A reason for a failure, built from the innermost cause outwards:
- * "restore of template python3: criu: Can't mount ...". */
-typedef struct pw_err {
-        char msg[2048];
-} pw_err;
-
-/* Sets the reason and returns r (a negative errno) so that callers can `return err_set(...)`. */
-int err_set(pw_err *err, int r, const char *fmt, ...) _printf_(3, 4);
-/* Puts "PREFIX: " in front of the reason already set; returns r. */
-int err_prefix(pw_err *err, int r, const char *fmt, ...) _printf_(3, 4);
+#include "err.h"
 
 struct pw_engine {
         char *state_dir;
