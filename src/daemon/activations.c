@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Records of asynchronous invocations (activations.h): started, finished, the newest kept.
+ */
 #include <pthread.h>
 #include <sys/random.h>
 

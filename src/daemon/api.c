@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The native API (api.h, docs/api.md): templates, functions, invocations, activations, instances,
+ * health and metrics, each a route handler over the pool and the registry.
+ */
 #include <pthread.h>
 
 #include "activations.h"
@@ -10,36 +14,6 @@
 
 /* How long an invocation waits for admission before it is answered 503. */
 #define ADMISSION_WAIT_MS 30000
-
-const char *source_name(int source)
-{
-        static const char *const names[] = {"warm", "zygote", "restore", "cold-start", "second-level", "clone"};
-        return source >= 0 && (size_t)source < ELEMENTSOF(names) ? names[source] : "none";
-}
-
-void invoke_error_class(int r, unsigned *ret_status, const char **ret_kind)
-{
-        static const struct {
-                int r;
-                unsigned status;
-                const char *kind;
-        } table[] = {
-                {-EINVAL, 400, "bad_request"},  {-ENOENT, 422, "code"},      {-EBADMSG, 422, "code"},
-                {-EFBIG, 413, "code"},          {-EHOSTUNREACH, 424, "fetch"}, {-ENOEXEC, 422, "load"},
-                {-EREMOTEIO, 502, "exception"}, {-EPROTO, 502, "result"},    {-ETIMEDOUT, 504, "timeout"},
-                {-ENOMEM, 502, "memory"},       {-ECHILD, 502, "crash"},     {-ESRCH, 502, "crash"},
-                {-EUCLEAN, 503, "restore"},     {-EIO, 503, "restore"},      {-EBUSY, 503, "busy"},
-                {-EAGAIN, 503, "busy"},
-        };
-        for (size_t i = 0; i < ELEMENTSOF(table); i++)
-                if (table[i].r == r) {
-                        *ret_status = table[i].status;
-                        *ret_kind = table[i].kind;
-                        return;
-                }
-        *ret_status = 500;
-        *ret_kind = "internal";
-}
 
 /* ------------------------------------------------------------------ templates */
 
@@ -68,15 +42,6 @@ static int match_template(const pw_template_info *t, void *userdata)
                 return 0;
         f->found = template_json(t);
         return 1;
-}
-
-bool api_template_built(daemon_ctx *d, const char *name)
-{
-        find_template f = {name, NULL};
-        pw_template_foreach(d->engine, match_template, &f);
-        bool built = f.found != NULL;
-        json_decref(f.found);
-        return built;
 }
 
 static bool template_building(daemon_ctx *d, const char *name, bool set, bool value)
@@ -138,13 +103,13 @@ static void template_put(http_request *req, http_response *res)
         if (!http_body_json(req, res, &body))
                 return;
         const char *ref = json_string_value(json_object_get(body, "from"));
-        char why[512];
-        int r = ref ? template_source_set(req->daemon, req->params[0], ref, why, sizeof(why)) : -EINVAL;
+        pw_err err = {""};
+        int r = ref ? template_source_set(req->daemon, req->params[0], ref, &err) : -EINVAL;
         if (!ref)
-                snprintf(why, sizeof(why), "the body must be {\"from\": \"HOST[:PORT]/REPOSITORY[:TAG]\"}");
+                err_set(&err, 0, "the body must be {\"from\": \"HOST[:PORT]/REPOSITORY[:TAG]\"}");
         json_decref(body);
         if (r < 0) {
-                http_reply_error(res, r == -EINVAL ? 400 : 500, "%s", why);
+                http_reply_error(res, r == -EINVAL ? 400 : 500, "%s", err.msg);
                 return;
         }
         template_get(req, res);
@@ -295,12 +260,12 @@ static void function_put(http_request *req, http_response *res)
                 return;
         json_t *def = NULL;
         unsigned status;
-        char msg[2048] = "";
+        pw_err err = {""};
         inline_blob blob = {0};
-        int r = function_parse(d, req->params[0], body, &def, &blob, &status, msg, sizeof(msg));
+        int r = function_parse(d, req->params[0], body, &def, &blob, &status, &err);
         json_decref(body);
         if (r < 0) {
-                http_reply_error(res, status, "function %s: %s", req->params[0], msg);
+                http_reply_error(res, status, "function %s: %s", req->params[0], err.msg);
                 return;
         }
         /* Accepted: only now does inline code go to the cache (the pool fetches it from there). */
@@ -372,7 +337,7 @@ typedef struct invocation {
         int r;
         char *result, *logs;
         pw_invoke_info info;
-        char error[2048];
+        pw_err error;
         unsigned status;
         const char *kind;
 } invocation;
@@ -395,12 +360,12 @@ static void invocation_run(invocation *inv)
                 inv->r = -EAGAIN;
                 inv->status = 503;
                 inv->kind = "busy";
-                snprintf(inv->error, sizeof(inv->error), "function %s: waited %u s for one of the %u invocation slots; retry later",
+                err_set(&inv->error, 0, "function %s: waited %u s for one of the %u invocation slots; retry later",
                          inv->function, ADMISSION_WAIT_MS / 1000, d->cfg.max_invocations);
                 metrics_error(d->metrics, inv->kind);
                 return;
         }
-        inv->r = template_ensure(d, inv->template_name, inv->error, sizeof(inv->error));
+        inv->r = template_ensure(d, inv->template_name, &inv->error);
         if (inv->r < 0) {
                 admission_leave(d);
                 inv->status = inv->r == -ENOENT ? 409 : 502;
@@ -424,13 +389,13 @@ static void invocation_run(invocation *inv)
                 return;
         invoke_error_class(inv->r, &inv->status, &inv->kind);
         const char *why = pw_pool_last_error(d->pool);
-        str_copy(inv->error, sizeof(inv->error), why && *why ? why : strerror(-inv->r));
-        if (inv->r == -ENOENT && !api_template_built(d, inv->template_name)) {
+        err_set(&inv->error, 0, "%s", why && *why ? why : strerror(-inv->r));
+        if (inv->r == -ENOENT && !template_built(d, inv->template_name)) {
                 /* Not the code's fault: its template went away (removed) since it was needed. */
                 template_forget(d, inv->template_name);
                 inv->status = 409;
                 inv->kind = "template";
-                snprintf(inv->error, sizeof(inv->error), "function %s: template %s is not built (POST /v1/templates/%s/build)",
+                err_set(&inv->error, 0, "function %s: template %s is not built (POST /v1/templates/%s/build)",
                          inv->function, inv->template_name, inv->template_name);
         }
         metrics_error(d->metrics, inv->kind);
@@ -457,7 +422,7 @@ static json_t *invocation_record(const invocation *inv)
         if (!o)
                 return NULL;
         if (inv->r < 0) {
-                json_object_set_new(o, "error", json_string(inv->error));
+                json_object_set_new(o, "error", json_string(inv->error.msg));
                 json_object_set_new(o, "kind", json_string(inv->kind));
         } else
                 json_object_set_new(o, "result", json_loads(inv->result, 0, NULL));
@@ -470,7 +435,7 @@ static void *async_main(void *arg)
         invocation_run(inv);
         dlog(inv->r < 0 ? PW_LOG_WARNING : PW_LOG_INFO, "activation %s of %s: %s from %s in %.2f ms%s%s",
              inv->activation_id, inv->function, inv->r < 0 ? "failed" : "done", source_name(inv->info.source),
-             inv->info.total_us / 1000.0, inv->r < 0 ? ": " : "", inv->r < 0 ? inv->error : "");
+             inv->info.total_us / 1000.0, inv->r < 0 ? ": " : "", inv->r < 0 ? inv->error.msg : "");
         activations_finish(inv->d->activations, inv->activation_id, invocation_record(inv));
         daemon_ctx *d = inv->d;
         invocation_free(inv);
@@ -519,7 +484,7 @@ static void invoke_sync(http_response *res, invocation *inv)
         if (inv->r < 0 && inv->status == 503)
                 http_add_header(res, "Retry-After", "1");
         if (inv->r < 0)
-                http_reply_error(res, inv->status, "%s", inv->error);
+                http_reply_error(res, inv->status, "%s", inv->error.msg);
         else
                 http_reply_text(res, 200, "application/json", inv->result, strlen(inv->result));
         invocation_free(inv);
@@ -632,7 +597,9 @@ static void readyz(http_request *req, http_response *res)
 
 static void metrics_get(http_request *req, http_response *res)
 {
-        _cleanup_free_ char *text = metrics_render(req->daemon->metrics, req->daemon);
+        unsigned used = 0, total = 0;
+        slots_count(req->daemon->slots, &used, &total);
+        _cleanup_free_ char *text = metrics_render(req->daemon->metrics, req->daemon, used, total);
         if (!text)
                 http_reply_error(res, 500, "out of memory");
         else

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What one HTTP server lets its clients hold (conn_guard.h): connection caps overall and per
+ * address, and a deadline for a whole request.
+ */
 #include <netinet/in.h>
 #include <sys/socket.h>
 

@@ -2,8 +2,10 @@
 /*
  * prewarmd's core, what every other file of the daemon uses and which uses none of them: the log
  * (one line per event on stderr), the wall clock, the count of requests in flight that shutdown
- * waits for, and the admission of API invocations.
+ * waits for, the admission of API invocations, and the names the API and the slots give to an
+ * instance's source and to a failure's class.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -104,3 +106,34 @@ void admission_leave(daemon_ctx *d)
         pthread_mutex_unlock(&d->admission_lock);
 }
 
+/* ------------------------------------------------------------------ names */
+
+const char *source_name(int source)
+{
+        static const char *const names[] = {"warm", "zygote", "restore", "cold-start", "second-level", "clone"};
+        return source >= 0 && (size_t)source < ELEMENTSOF(names) ? names[source] : "none";
+}
+
+void invoke_error_class(int r, unsigned *ret_status, const char **ret_kind)
+{
+        static const struct {
+                int r;
+                unsigned status;
+                const char *kind;
+        } table[] = {
+                {-EINVAL, 400, "bad_request"},  {-ENOENT, 422, "code"},      {-EBADMSG, 422, "code"},
+                {-EFBIG, 413, "code"},          {-EHOSTUNREACH, 424, "fetch"}, {-ENOEXEC, 422, "load"},
+                {-EREMOTEIO, 502, "exception"}, {-EPROTO, 502, "result"},    {-ETIMEDOUT, 504, "timeout"},
+                {-ENOMEM, 502, "memory"},       {-ECHILD, 502, "crash"},     {-ESRCH, 502, "crash"},
+                {-EUCLEAN, 503, "restore"},     {-EIO, 503, "restore"},      {-EBUSY, 503, "busy"},
+                {-EAGAIN, 503, "busy"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(table); i++)
+                if (table[i].r == r) {
+                        *ret_status = table[i].status;
+                        *ret_kind = table[i].kind;
+                        return;
+                }
+        *ret_status = 500;
+        *ret_kind = "internal";
+}

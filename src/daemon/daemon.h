@@ -88,6 +88,14 @@ void admission_leave(daemon_ctx *d);
  * at once; used when the shutdown grace period has run out. */
 void daemon_fail_busy(daemon_ctx *d);
 
+/* How a failed invocation (a negative errno of pw_pool_invoke or pw_instance_*) reaches an API
+ * caller: HTTP status and the kind counted in prewarm_errors_total. */
+void invoke_error_class(int r, unsigned *ret_status, const char **ret_kind);
+
+/* The source names used in headers and records: "warm", "zygote", "restore", "cold-start",
+ * "second-level", "clone". */
+const char *source_name(int source);
+
 /* Milliseconds since the epoch (wall clock), for records humans and OpenWhisk deadlines read. */
 int64_t wall_ms(void);
 

@@ -56,21 +56,15 @@ static bool inside_root(const char *path, const char *root)
 
 /* The code URI for the package at filepath, a file or a directory (its modules import each other:
  * it goes to the sandbox whole). The route in "url" is Fission's business, not ours. */
-static int package_uri(const char *root, const char *filepath, char **ret, char *errbuf, size_t errlen)
+static int package_uri(const char *root, const char *filepath, char **ret, pw_err *err)
 {
-        if (!filepath || filepath[0] != '/') {
-                snprintf(errbuf, errlen, "filepath must be an absolute path on this host");
-                return -EINVAL;
-        }
+        if (!filepath || filepath[0] != '/')
+                return err_set(err, -EINVAL, "filepath must be an absolute path on this host");
         struct stat st;
-        if (stat(filepath, &st) < 0) {
-                snprintf(errbuf, errlen, "deployment package %s: %m", filepath);
-                return -ENOENT;
-        }
-        if (!inside_root(filepath, root)) {
-                snprintf(errbuf, errlen, "%s is not under the Fission package root %s (--fission-root)", filepath, root);
-                return -EACCES;
-        }
+        if (stat(filepath, &st) < 0)
+                return err_set(err, -ENOENT, "deployment package %s: %m", filepath);
+        if (!inside_root(filepath, root))
+                return err_set(err, -EACCES, "%s is not under the Fission package root %s (--fission-root)", filepath, root);
         *ret = strdup_printf("file://%s", filepath);
         return *ret ? 0 : -ENOMEM;
 }
@@ -93,7 +87,7 @@ static void specialize_locked(slot *s, json_t *body, http_response *res)
                 http_reply_error(res, 409, "this slot is already specialized (with %s)", s->action_name);
                 return;
         }
-        char msg[2048] = "";
+        pw_err err = {""};
         json_t *meta = json_object_get(body, "FunctionMetadata");
         const char *fname = json_string_value(json_object_get(body, "functionName"));
         if (!function_name_ok(fname)) {
@@ -103,24 +97,23 @@ static void specialize_locked(slot *s, json_t *body, http_response *res)
         }
         _cleanup_free_ char *uri = NULL;
         _cleanup_strv_free_ char **env = NULL;
-        int r = package_uri(s->d->cfg.fission_root, json_string_value(json_object_get(body, "filepath")), &uri, msg,
-                            sizeof(msg));
+        int r = package_uri(s->d->cfg.fission_root, json_string_value(json_object_get(body, "filepath")), &uri, &err);
         if (r < 0) {
                 metrics_error(s->d->metrics, "specialize");
-                http_reply_error(res, r == -ENOMEM ? 500 : r == -EACCES ? 403 : 400, "%s", msg);
+                http_reply_error(res, r == -ENOMEM ? 500 : r == -EACCES ? 403 : 400, "%s", err.msg);
                 return;
         }
-        if ((r = blob_check(s->d, uri, NULL, msg, sizeof(msg))) < 0) {
+        if ((r = blob_check(s->d, uri, NULL, &err)) < 0) {
                 metrics_error(s->d->metrics, "specialize");
-                http_reply_error(res, blob_error_status(r), "%s", msg);
+                http_reply_error(res, blob_error_status(r), "%s", err.msg);
                 return;
         }
         const char *name = json_string_value(json_object_get(meta, "name"));
         if (metadata_env(meta, &env) < 0 ||
             slot_specialize(s, SLOT_FISSION, name ? name : fname, uri, NULL, fname && *fname ? fname : "main.main",
-                            env, msg, sizeof(msg)) < 0) {
+                            env, &err) < 0) {
                 metrics_error(s->d->metrics, "specialize");
-                http_reply_error(res, 500, "specializing %s: %s", uri, msg[0] ? msg : "out of memory");
+                http_reply_error(res, 500, "specializing %s: %s", uri, err.msg[0] ? err.msg : "out of memory");
                 return;
         }
         http_note(res, "fission function %s", s->action_name);
@@ -190,12 +183,12 @@ static void invoke_locked(slot *s, const char *args, http_response *res)
                 return;
         }
         _cleanup_free_ char *result = NULL;
-        char msg[2048] = "";
+        pw_err err = {""};
         uint64_t t0 = now_us();
-        int r = slot_invoke(s, args, SLOT_DEFAULT_TIMEOUT_MS, &result, msg, sizeof(msg));
+        int r = slot_invoke(s, args, SLOT_DEFAULT_TIMEOUT_MS, &result, &err);
         metrics_observe(s->d->metrics, STAGE_TOTAL, now_us() - t0);
         metrics_invocation(s->d->metrics, slot_mode_name(s->mode), r < 0 ? -1 : PW_SOURCE_WARM);
-        slot_end_activation(s, r < 0 ? msg : NULL);
+        slot_end_activation(s, r < 0 ? err.msg : NULL);
         http_note(res, "fission function %s", s->action_name);
         if (r == -EREMOTEIO) { /* what Flask answers for a view that raised */
                 metrics_error(s->d->metrics, "exception");
@@ -204,7 +197,7 @@ static void invoke_locked(slot *s, const char *args, http_response *res)
         }
         if (r < 0) {
                 metrics_error(s->d->metrics, r == -ETIMEDOUT ? "timeout" : "crash");
-                http_reply_error(res, r == -ETIMEDOUT ? 504 : 502, "%s", msg);
+                http_reply_error(res, r == -ETIMEDOUT ? 504 : 502, "%s", err.msg);
                 return;
         }
         reply_web(res, result);

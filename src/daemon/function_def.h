@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "err.h"
 #include "util.h"
 
 #define FUNCTION_DEFAULT_TEMPLATE "python3"
@@ -24,14 +25,12 @@ typedef struct fn_fields {
 
 /* Unpacks body into *ret with the defaults, and checks that it is an object with no unknown key,
  * names and URIs without control characters, numbers in range, env well formed and the code
- * given exactly once. -EINVAL with a message in errbuf otherwise. */
-int function_fields_parse(json_t *body, fn_fields *ret, char *errbuf, size_t errlen);
+ * given exactly once. -EINVAL with the reason in err otherwise. */
+int function_fields_parse(json_t *body, fn_fields *ret, pw_err *err);
 
 /* JSON object -> NULL-terminated "K=V" vector (empty for NULL). String values are taken as they
  * are, others as their JSON text (OpenWhisk's init env). -EINVAL for an empty key or one with '='. */
 int env_to_strv(json_t *env, char ***ret);
 /* Whether every key is a valid environment name and every value a string. */
-bool env_is_valid(json_t *env, char *errbuf, size_t errlen);
+bool env_is_valid(json_t *env, pw_err *err);
 
-/* Formats a message into errbuf and returns r: the daemon's files report failures this way. */
-int errbuf_fail(char *errbuf, size_t errlen, int r, const char *fmt, ...) _printf_(4, 5);

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The function registry kept in STATE/functions.json, the blob cache of inline code, and the
+ * checks of a definition's code before it is stored (functions.h).
+ */
 #include <dirent.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -22,7 +26,7 @@ struct registry {
 
 /* ------------------------------------------------------------------ registry */
 
-int registry_open(const char *state_dir, registry **ret, char *errbuf, size_t errlen)
+int registry_open(const char *state_dir, registry **ret, pw_err *err)
 {
         registry *r = calloc(1, sizeof(*r));
         if (!r)
@@ -36,7 +40,7 @@ int registry_open(const char *state_dir, registry **ret, char *errbuf, size_t er
         json_error_t jerr;
         r->defs = json_load_file(r->path, 0, &jerr);
         if (!r->defs && access(r->path, F_OK) == 0) {
-                errbuf_fail(errbuf, errlen, -EBADMSG, "%s is not valid JSON: %s (line %d); move it away or fix it",
+                err_set(err, -EBADMSG, "%s is not valid JSON: %s (line %d); move it away or fix it",
                      r->path, jerr.text, jerr.line);
                 registry_free(r);
                 return -EBADMSG;
@@ -44,7 +48,7 @@ int registry_open(const char *state_dir, registry **ret, char *errbuf, size_t er
         if (!r->defs)
                 r->defs = json_object();
         if (!json_is_object(r->defs)) {
-                errbuf_fail(errbuf, errlen, -EBADMSG, "%s is not a JSON object of functions", r->path);
+                err_set(err, -EBADMSG, "%s is not a JSON object of functions", r->path);
                 registry_free(r);
                 return -EBADMSG;
         }
@@ -310,14 +314,14 @@ int blob_cache_gc(daemon_ctx *d)
         return n;
 }
 
-int blob_check(daemon_ctx *d, const char *uri, const char *digest, char *errbuf, size_t errlen)
+int blob_check(daemon_ctx *d, const char *uri, const char *digest, pw_err *err)
 {
-        pw_err err = {""};
         blob b = {0};
-        int r = blob_fetch(uri, digest, code_policy_max_bytes(d->code_policy), d->code_policy, &b, &err);
+        err->msg[0] = '\0';
+        int r = blob_fetch(uri, digest, code_policy_max_bytes(d->code_policy), d->code_policy, &b, err);
         blob_done(&b);
-        if (r < 0)
-                errbuf_fail(errbuf, errlen, r, "%s", err.msg[0] ? err.msg : strerror(-r));
+        if (r < 0 && !err->msg[0])
+                err_set(err, r, "%s", strerror(-r));
         return r;
 }
 
@@ -363,23 +367,23 @@ static const char *binary_suffix(const unsigned char *data, size_t n)
 }
 
 int inline_blob_prepare(daemon_ctx *d, const char *template_name, const char *source, const char *zip_b64,
-                        inline_blob *ret, char *errbuf, size_t errlen)
+                        inline_blob *ret, pw_err *err)
 {
         unsigned char *data = NULL;
         size_t n = 0;
         if (source) {
                 n = strlen(source);
                 if (n > code_policy_max_bytes(d->code_policy))
-                        return errbuf_fail(errbuf, errlen, -EFBIG, "the source is larger than the limit of %u MiB",
+                        return err_set(err, -EFBIG, "the source is larger than the limit of %u MiB",
                                            d->cfg.max_code_mb);
                 if (!(data = (unsigned char *)strdup(source)))
                         return -ENOMEM;
         } else {
                 if (http_base64_decode(zip_b64, &data, &n) < 0)
-                        return errbuf_fail(errbuf, errlen, -EINVAL, "the zip archive is not valid base64");
+                        return err_set(err, -EINVAL, "the zip archive is not valid base64");
                 if (n > code_policy_max_bytes(d->code_policy)) {
                         free(data);
-                        return errbuf_fail(errbuf, errlen, -EFBIG,
+                        return err_set(err, -EFBIG,
                                            "the zip archive is larger than the limit of %u MiB", d->cfg.max_code_mb);
                 }
         }
@@ -410,7 +414,7 @@ static int size_of(const pw_template_info *info, void *userdata)
 
 /* A memory limit an instance of its template cannot even be restored in makes every invocation
  * fail: its checkpointed memory and 16 MiB for the function are the least it needs. */
-static int check_memory(daemon_ctx *d, const fn_fields *f, unsigned *ret_status, char *errbuf, size_t errlen)
+static int check_memory(daemon_ctx *d, const fn_fields *f, unsigned *ret_status, pw_err *err)
 {
         template_size t = {f->template_name, 0};
         if (!f->memory_mb || pw_template_foreach(d->engine, size_of, &t) <= 0)
@@ -419,7 +423,7 @@ static int check_memory(daemon_ctx *d, const fn_fields *f, unsigned *ret_status,
         if ((uint64_t)f->memory_mb >= need)
                 return 0;
         *ret_status = 400;
-        return errbuf_fail(errbuf, errlen, -EINVAL,
+        return err_set(err, -EINVAL,
                     "memory_mb %lld is below the %llu MiB an instance of template %s needs (its %llu MiB "
                     "checkpoint and 16 MiB for the function)", (long long)f->memory_mb, (unsigned long long)need,
                     f->template_name, (unsigned long long)(need - 16));
@@ -428,10 +432,10 @@ static int check_memory(daemon_ctx *d, const fn_fields *f, unsigned *ret_status,
 /* Code by URI is fetched once, as specialize will; inline code is pinned by its digest (a digest
  * the caller gave must be that one) and waits in *blob to be committed. */
 static int resolve_code(daemon_ctx *d, const fn_fields *f, inline_blob *pending, char **ret_uri, char **ret_digest,
-                        unsigned *ret_status, char *errbuf, size_t errlen)
+                        unsigned *ret_status, pw_err *err)
 {
         if (f->code) {
-                int r = blob_check(d, f->code, f->digest, errbuf, errlen);
+                int r = blob_check(d, f->code, f->digest, err);
                 if (r < 0) {
                         *ret_status = blob_error_status(r);
                         return r;
@@ -440,8 +444,8 @@ static int resolve_code(daemon_ctx *d, const fn_fields *f, inline_blob *pending,
                 *ret_digest = f->digest ? strdup(f->digest) : NULL;
                 return *ret_uri && (!f->digest || *ret_digest) ? 0 : -ENOMEM;
         }
-        int r = inline_blob_prepare(d, f->template_name, f->source, f->zip, pending, errbuf, errlen);
-        if (r == -EINVAL || r == -EFBIG) { /* the caller's code: errbuf says what is wrong with it */
+        int r = inline_blob_prepare(d, f->template_name, f->source, f->zip, pending, err);
+        if (r == -EINVAL || r == -EFBIG) { /* the caller's code: err says what is wrong with it */
                 *ret_status = r == -EFBIG ? 413 : 400;
                 return r;
         }
@@ -450,7 +454,7 @@ static int resolve_code(daemon_ctx *d, const fn_fields *f, inline_blob *pending,
         char want[65];
         if (f->digest && (digest_parse(f->digest, want) < 0 || strcmp(want, pending->digest + 7))) {
                 *ret_status = 422;
-                return errbuf_fail(errbuf, errlen, -EBADMSG, "the inline code has digest %s, not the pinned %s",
+                return err_set(err, -EBADMSG, "the inline code has digest %s, not the pinned %s",
                             pending->digest, f->digest);
         }
         *ret_uri = strdup(pending->uri);
@@ -459,20 +463,20 @@ static int resolve_code(daemon_ctx *d, const fn_fields *f, inline_blob *pending,
 }
 
 int function_parse(daemon_ctx *d, const char *name, json_t *body, json_t **ret_def, inline_blob *ret_blob,
-                   unsigned *ret_status, char *errbuf, size_t errlen)
+                   unsigned *ret_status, pw_err *err)
 {
         *ret_status = 400;
         if (!name_is_valid(name))
-                return errbuf_fail(errbuf, errlen, -EINVAL,
+                return err_set(err, -EINVAL,
                             "invalid function name '%s': 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'", name);
         fn_fields f;
-        int r = function_fields_parse(body, &f, errbuf, errlen);
+        int r = function_fields_parse(body, &f, err);
         if (r < 0)
                 return r;
         _cleanup_free_ char *uri = NULL, *digest = NULL;
         inline_blob code = {0};
-        if ((r = resolve_code(d, &f, &code, &uri, &digest, ret_status, errbuf, errlen)) < 0 ||
-            (r = check_memory(d, &f, ret_status, errbuf, errlen)) < 0) {
+        if ((r = resolve_code(d, &f, &code, &uri, &digest, ret_status, err)) < 0 ||
+            (r = check_memory(d, &f, ret_status, err)) < 0) {
                 inline_blob_done(&code);
                 return r;
         }
@@ -484,7 +488,7 @@ int function_parse(daemon_ctx *d, const char *name, json_t *body, json_t **ret_d
         if (!def) {
                 inline_blob_done(&code);
                 *ret_status = 500;
-                return errbuf_fail(errbuf, errlen, -ENOMEM, "out of memory");
+                return err_set(err, -ENOMEM, "out of memory");
         }
         *ret_def = def;
         *ret_blob = code;

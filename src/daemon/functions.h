@@ -15,7 +15,7 @@
 
 
 /* Loads STATE/functions.json (missing: empty). */
-int registry_open(const char *state_dir, registry **ret, char *errbuf, size_t errlen);
+int registry_open(const char *state_dir, registry **ret, pw_err *err);
 registry *registry_free(registry *r);
 
 /* Stores def (a validated definition, see function_parse) under its name and persists the registry;
@@ -41,9 +41,9 @@ void inline_blob_done(inline_blob *b);
  * given by URI fetched once to check that it exists, fits and matches its pin, inline code
  * checked against its pin in memory and left in *ret_blob (data NULL when there is none) for the
  * caller to commit once the registration is accepted. On failure returns a negative errno with
- * *ret_status (an HTTP status) and errbuf set; nothing is stored. */
+ * *ret_status (an HTTP status) and err set; nothing is stored. */
 int function_parse(daemon_ctx *d, const char *name, json_t *body, json_t **ret_def, inline_blob *ret_blob,
-                   unsigned *ret_status, char *errbuf, size_t errlen);
+                   unsigned *ret_status, pw_err *err);
 
 /* The pool's view of a definition; strings point into def, env is a new NULL-terminated vector of
  * "K=V" to free with strv_free. */
@@ -53,9 +53,9 @@ int function_to_pool(json_t *def, pw_pool_function *ret, char ***ret_env);
 /* Inline code for template: source (the text of a file in the template's language: .js for a
  * Node.js template, .py otherwise) or zip_b64 (base64 of a .zip, a .tar.gz or, for the native
  * template, a .so; line breaks allowed), decoded and hashed, not stored yet. -EINVAL or -EFBIG
- * with errbuf for the caller's mistakes. */
+ * with err for the caller's mistakes. */
 int inline_blob_prepare(daemon_ctx *d, const char *template_name, const char *source, const char *zip_b64,
-                        inline_blob *ret, char *errbuf, size_t errlen);
+                        inline_blob *ret, pw_err *err);
 /* Stores b in the blob cache STATE/blobs/sha256-HEX.EXT (content-addressed: a blob there already is
  * refreshed), then keeps the cache within --blob-cache-mb by removing the blobs no registered
  * function uses, least recently stored first. */
@@ -68,7 +68,7 @@ void blob_cache_forget(daemon_ctx *d, const inline_blob *b);
  * Returns how many it removed. */
 int blob_cache_gc(daemon_ctx *d);
 /* Fetches uri once and checks it against digest (may be NULL), the way specialize will. On failure
- * a negative errno and errbuf. */
-int blob_check(daemon_ctx *d, const char *uri, const char *digest, char *errbuf, size_t errlen);
+ * a negative errno and err. */
+int blob_check(daemon_ctx *d, const char *uri, const char *digest, pw_err *err);
 /* HTTP status for a blob_check failure. */
 unsigned blob_error_status(int r);

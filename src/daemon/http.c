@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * prewarmd's HTTP servers on libmicrohttpd (http.h): request bodies up to a cap, routing,
+ * replies, one log line per request.
+ */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <microhttpd.h>

@@ -449,10 +449,10 @@ static int restrict_code(daemon_ctx *d)
 
 static int open_state(daemon_ctx *d)
 {
-        char msg[1024] = "";
-        int r = registry_open(d->cfg.state_dir, &d->functions, msg, sizeof(msg));
+        pw_err err = {""};
+        int r = registry_open(d->cfg.state_dir, &d->functions, &err);
         if (r < 0)
-                return dlog(PW_LOG_ERROR, "function registry: %s", msg[0] ? msg : strerror(-r)), r;
+                return dlog(PW_LOG_ERROR, "function registry: %s", err.msg[0] ? err.msg : strerror(-r)), r;
         d->blob_dir = strdup_printf("%s/blobs", d->cfg.state_dir);
         if (!d->blob_dir || (r = mkdir_private(d->blob_dir)) < 0)
                 return dlog(PW_LOG_ERROR, "cannot create the blob cache %s", d->blob_dir), -ENOMEM;
@@ -467,8 +467,8 @@ static int open_state(daemon_ctx *d)
                 return -ENOMEM;
         d->cfg.registry.size = sizeof(d->cfg.registry);
         d->cfg.registry.password = getenv("PREWARM_REGISTRY_PASSWORD");
-        if ((r = template_sources_open(d, d->cfg.template_from, &d->cfg.registry, &d->sources, msg, sizeof(msg))) < 0)
-                return dlog(PW_LOG_ERROR, "template sources: %s", msg[0] ? msg : strerror(-r)), r;
+        if ((r = template_sources_open(d, d->cfg.template_from, &d->cfg.registry, &d->sources, &err)) < 0)
+                return dlog(PW_LOG_ERROR, "template sources: %s", err.msg[0] ? err.msg : strerror(-r)), r;
         return api_register_all(d);
 }
 
@@ -555,7 +555,7 @@ static int serve(daemon_ctx *d, servers *s, const sigset_t *set)
         /* A slot template that comes from a registry is pulled, and its zygotes made, by the prefetch. */
         templates_prefetch(d);
         _cleanup_free_ char *slot_source = d->cfg.ow_port_first ? template_source_get(d, d->cfg.slot_template) : NULL;
-        if (d->cfg.ow_port_first && !slot_source && !api_template_built(d, d->cfg.slot_template))
+        if (d->cfg.ow_port_first && !slot_source && !template_built(d, d->cfg.slot_template))
                 dlog(PW_LOG_WARNING, "slots: template %s is not built yet (POST /v1/templates/%s/build)",
                      d->cfg.slot_template, d->cfg.slot_template);
         else if (d->cfg.ow_port_first && !slot_source && pw_pool_prewarm(d->pool, d->cfg.slot_template) < 0)

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * prewarmd's counters, histograms and gauges, rendered in Prometheus' text format (metrics.h).
+ * It calls no other file of the daemon: what it shows of the others is handed to it.
+ */
 #include <pthread.h>
 #include <stdarg.h>
 
 #include "metrics.h"
-#include "slots.h"
 
 /* Upper bounds in seconds: a restore takes milliseconds, a cold start a few hundred, a handler
  * anything up to its timeout. */
@@ -240,7 +243,7 @@ static void emit_pool(text *t, pw_pool *pool)
              (unsigned long long)st.memory_mb << 20);
 }
 
-char *metrics_render(metrics *m, daemon_ctx *d)
+char *metrics_render(metrics *m, daemon_ctx *d, unsigned slots_used, unsigned slots_total)
 {
         /* Copied under the lock, formatted outside it. */
         histogram h[_STAGE_MAX];
@@ -262,13 +265,11 @@ char *metrics_render(metrics *m, daemon_ctx *d)
         emit_counters(&t, invocations, errors);
         emit_pool(&t, d->pool);
         emit_templates(&t, templates, atomic_load(&m->template_cache_bytes));
-        unsigned used = 0, total = 0;
-        slots_count(d->slots, &used, &total);
         emit(&t, "# HELP prewarm_openwhisk_slots OpenWhisk/Fission slots, by whether they hold an action.\n"
                  "# TYPE prewarm_openwhisk_slots gauge\n"
                  "prewarm_openwhisk_slots{state=\"initialized\"} %u\n"
                  "prewarm_openwhisk_slots{state=\"free\"} %u\n",
-             used, total - used);
+             slots_used, slots_total - slots_used);
         pthread_mutex_lock(&d->admission_lock);
         unsigned running = d->running, waiting = d->waiting;
         pthread_mutex_unlock(&d->admission_lock);

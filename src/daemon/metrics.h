@@ -41,5 +41,7 @@ void metrics_connection(metrics *m, int delta);
 void metrics_connection_refused(metrics *m, bool per_address);
 void metrics_request_deadline(metrics *m);
 
-/* The whole exposition: the daemon's own metrics and the pool's and slots' gauges. Caller frees. */
-char *metrics_render(metrics *m, daemon_ctx *d);
+/* The whole exposition: the daemon's own metrics, the pool's gauges and the slots' (how many of
+ * slots_total hold an action, counted by the caller: the slots report into the metrics, never the
+ * other way round). Caller frees. */
+char *metrics_render(metrics *m, daemon_ctx *d, unsigned slots_used, unsigned slots_total);

@@ -10,191 +10,11 @@
 #include <signal.h>
 #include <sys/stat.h>
 
-#include "api.h"
 #include "functions.h"
 #include "http.h"
-#include "instance.h"
 #include "metrics.h"
 #include "slots.h"
 #include "template_sources.h"
-
-/* ------------------------------------------------------------------ logs */
-
-static void write_line(int fd, const char *text)
-{
-        if (fd < 0 || !text || !*text)
-                return;
-        size_t n = strlen(text);
-        if (write_full(fd, text, n) == 0 && text[n - 1] != '\n')
-                write_full(fd, "\n", 1);
-}
-
-/* What the instance's code printed in its last specialize or invoke, each stream to its log. */
-static void slot_write_streams(slot *s, const pw_instance *i)
-{
-        const agent_streams *out = i ? instance_streams(i) : NULL;
-        if (!out)
-                return;
-        write_line(s->out_fd, out->out);
-        write_line(s->err_fd, out->err);
-}
-
-void slot_log_error(slot *s, const char *error)
-{
-        write_line(s->err_fd, error);
-}
-
-void slot_end_activation(slot *s, const char *error)
-{
-        write_line(s->err_fd, error);
-        if (slot_mode_web(s->mode)) /* Fission and OpenFaaS read the streams as they are: no framing */
-                return;
-        write_line(s->out_fd, OW_LOG_MARKER "\n");
-        write_line(s->err_fd, OW_LOG_MARKER "\n");
-}
-
-int slot_open_logs(slot *s)
-{
-        _cleanup_free_ char *dir = strdup_printf("%s/slots/%u", s->d->cfg.state_dir, s->port);
-        _cleanup_free_ char *out = strdup_printf("%s/stdout", dir ? dir : "");
-        _cleanup_free_ char *err = strdup_printf("%s/stderr", dir ? dir : "");
-        if (!dir || !out || !err)
-                return -ENOMEM;
-        int r = mkdir_private(dir);
-        if (r < 0)
-                return r;
-        s->out_fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        s->err_fd = open(err, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        return s->out_fd < 0 || s->err_fd < 0 ? negative_errno() : 0;
-}
-
-/* ------------------------------------------------------------------ instance of a slot */
-
-/* What a platform's caller is told of an instance's failure: the reason without the library's
- * "WHAT of instance ID: " context, which names the daemon's internals (the log keeps it whole). */
-static void public_reason(char *errbuf, size_t errlen, const char *msg, const char *id)
-{
-        char context[160];
-        snprintf(context, sizeof(context), " of instance %s: ", id ? id : "");
-        const char *at = id ? strstr(msg, context) : NULL;
-        snprintf(errbuf, errlen, "%s", at ? at + strlen(context) : msg);
-}
-
-static void slot_drop_instance(slot *s)
-{
-        atomic_store(&s->pid, 0);
-        s->instance = pw_instance_destroy(s->instance);
-        free(s->instance_id);
-        s->instance_id = NULL;
-}
-
-void slot_clear(slot *s)
-{
-        slot_drop_instance(s);
-        free(s->action_name);
-        free(s->code_uri);
-        free(s->digest);
-        free(s->main);
-        strv_free(s->env);
-        s->action_name = s->code_uri = s->digest = s->main = NULL;
-        s->env = NULL; /* claim_env stays: it is the slot's until it is reset */
-        s->mode = SLOT_FREE;
-}
-
-/* A zygote from the pool, specialized with what the slot holds. */
-static int slot_load(slot *s, char *errbuf, size_t errlen)
-{
-        daemon_ctx *d = s->d;
-        pw_instance *i = NULL;
-        enum pw_instance_source source = PW_SOURCE_ZYGOTE;
-        uint64_t t0 = now_us();
-        int r = template_ensure(d, d->cfg.slot_template, errbuf, errlen); /* pulled the first time if it comes from a registry */
-        if (r < 0)
-                return r;
-        r = pw_pool_take_zygote(d->pool, d->cfg.slot_template, &i, &source);
-        if (r < 0) {
-                snprintf(errbuf, errlen, "no instance of template %s: %s", d->cfg.slot_template,
-                         pw_pool_last_error(d->pool));
-                return r;
-        }
-        const pw_function fn = {.code_uri = s->code_uri, .main = s->main, .digest = s->digest,
-                                .env = (const char *const *)s->env,
-                                .convention = slot_mode_name(s->mode)};
-        r = pw_instance_specialize(i, &fn);
-        slot_write_streams(s, i); /* what the module printed as it loaded, its traceback */
-        if (r < 0) {
-                dlog(PW_LOG_INFO, "slot %u: %s", s->port, pw_instance_last_error(i));
-                public_reason(errbuf, errlen, pw_instance_last_error(i), pw_instance_id(i));
-                pw_instance_destroy(i);
-                return r;
-        }
-        pw_timings t = {.size = sizeof(t)};
-        pw_instance_timings(i, &t);
-        metrics_observe(d->metrics, STAGE_RESTORE, t.restore_us);
-        metrics_observe(d->metrics, STAGE_SPECIALIZE, t.specialize_us);
-        if (source == PW_SOURCE_COLD_START)
-                dlog(PW_LOG_WARNING, "slot %u: restore failed, instance %s is a cold start", s->port, pw_instance_id(i));
-        dlog(PW_LOG_INFO, "slot %u: instance %s (%s) specialized with %s in %.2f ms", s->port, pw_instance_id(i),
-             source_name(source), s->action_name, (now_us() - t0) / 1000.0);
-        s->instance = i;
-        s->instance_id = strdup(pw_instance_id(i));
-        atomic_store(&s->pid, pw_instance_pid(i));
-        return 0;
-}
-
-int slot_specialize(slot *s, slot_mode mode, const char *action_name, const char *code_uri,
-                    const char *digest, const char *main_name, char *const *env, char *errbuf,
-                    size_t errlen)
-{
-        s->action_name = strdup(action_name ? action_name : "action");
-        s->code_uri = strdup(code_uri);
-        s->digest = digest ? strdup(digest) : NULL;
-        s->main = strdup(main_name && *main_name ? main_name : "main");
-        s->env = calloc(1, sizeof(char *));
-        int r = s->action_name && s->code_uri && (!digest || s->digest) && s->main && s->env ? 0 : -ENOMEM;
-        for (size_t i = 0; r == 0 && env && env[i]; i++)
-                r = strv_push(&s->env, env[i]);
-        s->mode = mode; /* slot_load calls the function as the mode's platform does */
-        if (r == 0)
-                r = slot_load(s, errbuf, errlen);
-        else
-                snprintf(errbuf, errlen, "out of memory");
-        if (r < 0) {
-                slot_clear(s); /* free again */
-                return r;
-        }
-        s->initialized_ms = wall_ms();
-        return 0;
-}
-
-static bool instance_dead(int r)
-{
-        return r == -ECHILD || r == -ESRCH || r == -ETIMEDOUT || r == -ENOMEM;
-}
-
-int slot_invoke(slot *s, const char *args, int timeout_ms, char **ret_result, char *errbuf, size_t errlen)
-{
-        int r = 0;
-        if (!s->instance && (r = slot_load(s, errbuf, errlen)) < 0) /* replacement failed before */
-                return r;
-        uint64_t t0 = now_us();
-        r = pw_instance_invoke(s->instance, args, timeout_ms, ret_result);
-        metrics_observe(s->d->metrics, STAGE_INVOKE, now_us() - t0);
-        slot_write_streams(s, s->instance);
-        if (r >= 0)
-                return r;
-        public_reason(errbuf, errlen, pw_instance_last_error(s->instance), s->instance_id);
-        if (instance_dead(r)) {
-                char why[1024];
-                dlog(PW_LOG_WARNING, "slot %u: instance %s lost (%s); replacing it", s->port, s->instance_id,
-                     pw_instance_last_error(s->instance));
-                slot_drop_instance(s);
-                if (slot_load(s, why, sizeof(why)) < 0)
-                        dlog(PW_LOG_WARNING, "slot %u: replacement failed, retried at the next activation: %s",
-                             s->port, why);
-        }
-        return r;
-}
 
 /* ------------------------------------------------------------------ /init */
 
@@ -222,19 +42,19 @@ static int init_env(const slot *s, json_t *init, char ***ret)
         return 0;
 }
 
-static int init_code(slot *s, json_t *value, inline_blob *ret, char *errbuf, size_t errlen)
+static int init_code(slot *s, json_t *value, inline_blob *ret, pw_err *err)
 {
         const char *code = json_string_value(json_object_get(value, "code"));
         bool binary = json_is_true(json_object_get(value, "binary"));
-        int r = inline_blob_prepare(s->d, s->d->cfg.slot_template, binary ? NULL : code, binary ? code : NULL, ret, errbuf, errlen);
+        int r = inline_blob_prepare(s->d, s->d->cfg.slot_template, binary ? NULL : code, binary ? code : NULL, ret, err);
         if (r >= 0 && (r = blob_cache_commit(s->d, ret)) < 0)
-                snprintf(errbuf, errlen, "writing to the blob cache: %s", strerror(-r));
+                err_set(err, 0, "writing to the blob cache: %s", strerror(-r));
         return r;
 }
 
 static void do_init(slot *s, json_t *value, http_response *res)
 {
-        char msg[2048] = "";
+        pw_err err = {""};
         if (s->mode != SLOT_FREE) { /* OpenWhisk's proxies log it, with no end marker */
                 metrics_error(s->d->metrics, "init");
                 slot_log_error(s, "Cannot initialize the action more than once.");
@@ -247,18 +67,18 @@ static void do_init(slot *s, json_t *value, http_response *res)
         if (init_env(s, json_object_get(value, "env"), &env) < 0)
                 return ow_fail(s, res, 502, "init", "env must be an object whose keys are environment names");
         inline_blob blob = {0};
-        int r = init_code(s, value, &blob, msg, sizeof(msg));
+        int r = init_code(s, value, &blob, &err);
         if (r < 0) {
                 inline_blob_done(&blob);
-                return ow_fail(s, res, 502, "init", msg[0] ? msg : strerror(-r));
+                return ow_fail(s, res, 502, "init", err.msg[0] ? err.msg : strerror(-r));
         }
         const char *name = json_string_value(json_object_get(value, "name"));
         const char *entry = json_string_value(json_object_get(value, "main"));
-        r = slot_specialize(s, SLOT_OPENWHISK, name, blob.uri, blob.digest, entry, env, msg, sizeof(msg));
+        r = slot_specialize(s, SLOT_OPENWHISK, name, blob.uri, blob.digest, entry, env, &err);
         if (r < 0)
                 blob_cache_forget(s->d, &blob); /* a failed init leaves nothing in the cache */
         inline_blob_done(&blob);
-        if (r < 0 && !strncmp(msg, "SystemExit", strlen("SystemExit"))) {
+        if (r < 0 && !strncmp(err.msg, "SystemExit", strlen("SystemExit"))) {
                 /* The module exited: what the runtimes' proxies say of an action that stopped. */
                 metrics_error(s->d->metrics, "init");
                 slot_end_activation(s, "Command exited abruptly during initialization.");
@@ -266,7 +86,7 @@ static void do_init(slot *s, json_t *value, http_response *res)
         }
         if (r < 0) {
                 char text[2300];
-                snprintf(text, sizeof(text), "Initialization has failed due to: %s", msg);
+                snprintf(text, sizeof(text), "Initialization has failed due to: %s", err.msg);
                 return ow_fail(s, res, 502, "init", text);
         }
         http_note(res, "action %s", s->action_name);
@@ -346,7 +166,7 @@ static void run_error(slot *s, http_response *res, int r, const char *msg)
                 snprintf(text, sizeof(text), "command exited (%s)", msg), code = 400;
         else if (r == -EREMOTEIO)
                 snprintf(text, sizeof(text), "An error has occurred: %s", msg);
-        else if (instance_dead(r))
+        else if (slot_instance_lost(r))
                 snprintf(text, sizeof(text), "The action did not produce a valid response and exited unexpectedly: %s", msg);
         else
                 snprintf(text, sizeof(text), "%s", msg);
@@ -445,16 +265,15 @@ static void do_run(slot *s, json_t *message, http_response *res, bool web)
         json_object_set_new(args, "__prewarm_env", activation_env(message));
         _cleanup_free_ char *text = json_dumps(args, JSON_COMPACT);
         _cleanup_free_ char *result = NULL;
-        char msg[2048] = "";
+        pw_err err = {""};
         uint64_t t0 = now_us();
-        int r = text ? slot_invoke(s, text, deadline_timeout(json_object_get(message, "deadline")), &result, msg,
-                                   sizeof(msg))
+        int r = text ? slot_invoke(s, text, deadline_timeout(json_object_get(message, "deadline")), &result, &err)
                      : -ENOMEM;
         metrics_observe(s->d->metrics, STAGE_TOTAL, now_us() - t0);
         metrics_invocation(s->d->metrics, "openwhisk", r < 0 ? -1 : PW_SOURCE_WARM);
         http_note(res, "action %s", s->action_name);
         if (r < 0)
-                return run_error(s, res, r, msg[0] ? msg : strerror(-r));
+                return run_error(s, res, r, err.msg[0] ? err.msg : strerror(-r));
         slot_end_activation(s, NULL);
         if (web)
                 return reply_web_action(res, result);

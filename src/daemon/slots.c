@@ -2,7 +2,6 @@
 /* The slots' lifecycle: one loopback server per port, claim and reset for an invoker's plugin. */
 #include <signal.h>
 
-#include "api.h"
 #include "function_def.h"
 #include "functions.h"
 #include "slots.h"
@@ -216,15 +215,15 @@ static bool claim_openfaas(slot *sl, json_t *faas, http_response *res)
 {
         const char *code = json_string_value(json_object_get(faas, "code"));
         const char *entry = json_string_value(json_object_get(faas, "main"));
-        char msg[2048] = "";
-        int r = blob_check(sl->d, code, NULL, msg, sizeof(msg));
+        pw_err err = {""};
+        int r = blob_check(sl->d, code, NULL, &err);
         if (r < 0) {
-                http_reply_error(res, blob_error_status(r), "%s", msg);
+                http_reply_error(res, blob_error_status(r), "%s", err.msg);
                 return false;
         }
         if (slot_specialize(sl, SLOT_OPENFAAS, "openfaas-function", code, NULL, entry ? entry : "handler.handle",
-                            sl->claim_env, msg, sizeof(msg)) < 0) {
-                http_reply_error(res, 422, "the OpenFaaS function does not load: %s", msg);
+                            sl->claim_env, &err) < 0) {
+                http_reply_error(res, 422, "the OpenFaaS function does not load: %s", err.msg);
                 return false;
         }
         return true;

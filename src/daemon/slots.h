@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <sys/types.h>
 
+#include "err.h"
 #include "http.h"
 
 #define OW_LOG_MARKER "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
@@ -68,31 +69,34 @@ void slots_get(http_request *req, http_response *res);
 void slots_claim(http_request *req, http_response *res);
 void slots_reset(http_request *req, http_response *res);
 
-/* For slots.c, openwhisk.c and fission.c; called with the slot's lock held (or before the slot
- * serves). */
-
+/* The routes of a slot's server: OpenWhisk's, Knative's and Fission's (openwhisk.c). */
 extern const http_route slot_routes[];
 extern const size_t slot_n_routes;
+
+/* A slot's instance (slot.c), for slots.c, openwhisk.c and fission.c; called with the slot's lock
+ * held (or before the slot serves). */
 /* Opens (creates) STATE/slots/PORT/{stdout,stderr} for appending. */
 int slot_open_logs(slot *s);
 /* Destroys the instance and forgets the action: the slot is free again. */
 void slot_clear(slot *s);
 
 /* Takes a zygote and specializes it with code_uri (+ digest pin), main and env ("K=V" vector,
- * copied); the slot keeps all of it for replacements. On failure errbuf has the reason and the
+ * copied); the slot keeps all of it for replacements. On failure err has the reason and the
  * slot stays free. */
 int slot_specialize(slot *s, slot_mode mode, const char *action_name, const char *code_uri,
-                    const char *digest, const char *main_name, char *const *env, char *errbuf,
-                    size_t errlen);
+                    const char *digest, const char *main_name, char *const *env, pw_err *err);
 /* Invokes the slot's instance, its output written to the slot's logs; an instance that died is
  * replaced by a new one (same code) before returning the failure. */
-int slot_invoke(slot *s, const char *args, int timeout_ms, char **ret_result, char *errbuf, size_t errlen);
+int slot_invoke(slot *s, const char *args, int timeout_ms, char **ret_result, pw_err *err);
 /* Ends an activation in the slot's logs: error (may be NULL) on its stderr log, then (but on a
  * Fission slot) the end-of-activation marker on both. What the code printed is already there:
  * slot_specialize and slot_invoke write each stream to its log as it comes. */
 void slot_end_activation(slot *s, const char *error);
 /* One line on the slot's stderr log, no marker. */
 void slot_log_error(slot *s, const char *error);
+/* Whether an invocation's failure r means the instance is gone (crashed, killed at its timeout,
+ * out of memory): slot_invoke then replaces it. */
+bool slot_instance_lost(int r);
 
 /* Fission's environment contract on a slot (fission.c). */
 void fission_specialize(http_request *req, http_response *res);

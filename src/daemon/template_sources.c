@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Where templates come from (template_sources.h, docs/fleet.md): registry references, pulls
+ * on first need, the cache of pulled templates and its bound.
+ */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "api.h"
 #include "functions.h"
 #include "metrics.h"
 #include "oci_registry.h"
@@ -33,12 +36,12 @@ static int persist(template_sources *s)
         return r;
 }
 
-static bool reference_ok(const char *ref, char *errbuf, size_t errlen)
+static bool reference_ok(const char *ref, pw_err *err)
 {
         oci_ref parsed;
-        pw_err err = {""};
-        if (oci_ref_parse(ref, &parsed, &err) < 0) {
-                snprintf(errbuf, errlen, "%s", err.msg);
+        pw_err why = {""};
+        if (oci_ref_parse(ref, &parsed, &why) < 0) {
+                *err = why;
                 return false;
         }
         oci_ref_done(&parsed);
@@ -46,14 +49,14 @@ static bool reference_ok(const char *ref, char *errbuf, size_t errlen)
 }
 
 /* --template-from NAME=REF into refs. */
-static int add_specs(template_sources *s, char **specs, char *errbuf, size_t errlen)
+static int add_specs(template_sources *s, char **specs, pw_err *err)
 {
         for (char **p = specs; p && *p; p++) {
                 const char *eq = strchr(*p, '=');
                 _cleanup_free_ char *name = eq ? strndup(*p, (size_t)(eq - *p)) : NULL;
                 if (!eq || !name || !name_is_valid(name))
-                        return snprintf(errbuf, errlen, "--template-from wants NAME=REF, got '%s'", *p), -EINVAL;
-                if (!reference_ok(eq + 1, errbuf, errlen))
+                        return err_set(err, -EINVAL, "--template-from wants NAME=REF, got '%s'", *p);
+                if (!reference_ok(eq + 1, err))
                         return -EINVAL;
                 json_object_set_new(s->refs, name, json_string(eq + 1));
                 json_object_set_new(s->required, name, json_true());
@@ -74,7 +77,7 @@ static int copy_opts(template_sources *s, const pw_registry_options *opts)
 }
 
 int template_sources_open(daemon_ctx *d, char **specs, const pw_registry_options *opts, template_sources **ret,
-                          char *errbuf, size_t errlen)
+                          pw_err *err)
 {
         template_sources *s = calloc(1, sizeof(*s));
         if (!s)
@@ -90,7 +93,7 @@ int template_sources_open(daemon_ctx *d, char **specs, const pw_registry_options
                 json_error_t je;
                 s->kept = json_load_file(s->path, 0, &je);
                 if (!json_is_object(s->kept)) {
-                        snprintf(errbuf, errlen, "%s: %s", s->path, je.text);
+                        err_set(err, 0, "%s: %s", s->path, je.text);
                         r = -EINVAL;
                 }
         }
@@ -99,7 +102,7 @@ int template_sources_open(daemon_ctx *d, char **specs, const pw_registry_options
         if (r >= 0 && !(s->refs = json_deep_copy(s->kept)))
                 r = -ENOMEM;
         if (r >= 0)
-                r = add_specs(s, specs, errbuf, errlen);
+                r = add_specs(s, specs, err);
         if (r < 0) {
                 template_sources_free(s);
                 return r;
@@ -129,12 +132,12 @@ template_sources *template_sources_free(template_sources *s)
         return NULL;
 }
 
-int template_source_set(daemon_ctx *d, const char *name, const char *ref, char *errbuf, size_t errlen)
+int template_source_set(daemon_ctx *d, const char *name, const char *ref, pw_err *err)
 {
         template_sources *s = d->sources;
         if (!name_is_valid(name))
-                return snprintf(errbuf, errlen, "invalid template name '%s'", name), -EINVAL;
-        if (!reference_ok(ref, errbuf, errlen))
+                return err_set(err, -EINVAL, "invalid template name '%s'", name);
+        if (!reference_ok(ref, err))
                 return -EINVAL;
         pthread_mutex_lock(&s->lock);
         json_object_set_new(s->refs, name, json_string(ref));
@@ -142,7 +145,7 @@ int template_source_set(daemon_ctx *d, const char *name, const char *ref, char *
         int r = persist(s);
         pthread_mutex_unlock(&s->lock);
         if (r < 0)
-                snprintf(errbuf, errlen, "keeping the source: %s", strerror(-r));
+                err_set(err, 0, "keeping the source: %s", strerror(-r));
         return r;
 }
 
@@ -239,7 +242,7 @@ void templates_trim(daemon_ctx *d)
 /* ------------------------------------------------------------------ pulls */
 
 /* A pull, or a local build when this node cannot restore what the registry has. */
-static int fetch(daemon_ctx *d, const char *name, const char *ref, char *errbuf, size_t errlen)
+static int fetch(daemon_ctx *d, const char *name, const char *ref, pw_err *err)
 {
         template_sources *s = d->sources;
         uint64_t t0 = now_us();
@@ -250,17 +253,18 @@ static int fetch(daemon_ctx *d, const char *name, const char *ref, char *errbuf,
                 dlog(PW_LOG_INFO, "template %s: pulled from %s in %.1f ms", name, ref, (now_us() - t0) / 1000.0);
                 return 0;
         }
-        snprintf(errbuf, errlen, "template %s: %s", name, pw_engine_last_error(d->engine));
+        err_set(err, 0, "template %s: %s", name, pw_engine_last_error(d->engine));
         if (r != -EXDEV) {
                 metrics_template(d->metrics, "pull_failed");
                 return r;
         }
         metrics_template(d->metrics, "incompatible");
-        dlog(PW_LOG_WARNING, "%s; building it here instead", errbuf);
+        dlog(PW_LOG_WARNING, "%s; building it here instead", err->msg);
         int b = pw_template_build(d->engine, name);
         if (b < 0) {
-                size_t used = strlen(errbuf);
-                snprintf(errbuf + used, errlen - used, "; and building it here: %s", pw_engine_last_error(d->engine));
+                size_t used = strlen(err->msg);
+                snprintf(err->msg + used, sizeof(err->msg) - used, "; and building it here: %s",
+                         pw_engine_last_error(d->engine));
                 return r;
         }
         metrics_template(d->metrics, "built_locally");
@@ -272,7 +276,7 @@ static void mark_built(template_sources *s, const char *name)
         json_object_set_new(s->built, name, json_real((double)now_us() / 1e6));
 }
 
-int template_ensure(daemon_ctx *d, const char *name, char *errbuf, size_t errlen)
+int template_ensure(daemon_ctx *d, const char *name, pw_err *err)
 {
         template_sources *s = d->sources;
         pthread_mutex_lock(&s->lock);
@@ -282,7 +286,7 @@ int template_ensure(daemon_ctx *d, const char *name, char *errbuf, size_t errlen
         if (known)
                 mark_built(s, name);
         pthread_mutex_unlock(&s->lock);
-        if (known || api_template_built(d, name)) {
+        if (known || template_built(d, name)) {
                 pthread_mutex_lock(&s->lock);
                 mark_built(s, name);
                 pthread_mutex_unlock(&s->lock);
@@ -297,13 +301,11 @@ int template_ensure(daemon_ctx *d, const char *name, char *errbuf, size_t errlen
                 json_object_set_new(s->pulling, name, json_true());
         pthread_mutex_unlock(&s->lock);
         if (racing) /* another request started the pull meanwhile: wait for it */
-                return template_ensure(d, name, errbuf, errlen);
-        if (!copy) {
-                snprintf(errbuf, errlen, "template %s is not built and names no source (POST /v1/templates/%s/build, "
-                         "or PUT /v1/templates/%s {\"from\": REF})", name, name, name);
-                return -ENOENT;
-        }
-        int r = fetch(d, name, copy, errbuf, errlen);
+                return template_ensure(d, name, err);
+        if (!copy)
+                return err_set(err, -ENOENT, "template %s is not built and names no source (POST /v1/templates/%s/build, "
+                                        "or PUT /v1/templates/%s {\"from\": REF})", name, name, name);
+        int r = fetch(d, name, copy, err);
         pthread_mutex_lock(&s->lock);
         json_object_del(s->pulling, name);
         if (r >= 0)
@@ -313,6 +315,16 @@ int template_ensure(daemon_ctx *d, const char *name, char *errbuf, size_t errlen
         if (r >= 0)
                 templates_trim(d);
         return r;
+}
+
+static int is_named(const pw_template_info *t, void *name)
+{
+        return strcmp(t->name, name) == 0; /* 1 stops the walk */
+}
+
+bool template_built(daemon_ctx *d, const char *name)
+{
+        return pw_template_foreach(d->engine, is_named, (void *)name) > 0;
 }
 
 void template_forget(daemon_ctx *d, const char *name)
@@ -327,11 +339,11 @@ bool templates_ready(daemon_ctx *d)
         pthread_mutex_lock(&d->sources->lock);
         json_t *refs = json_deep_copy(d->sources->required);
         pthread_mutex_unlock(&d->sources->lock);
-        bool ready = !d->cfg.ow_port_first || api_template_built(d, d->cfg.slot_template);
+        bool ready = !d->cfg.ow_port_first || template_built(d, d->cfg.slot_template);
         const char *name;
         json_t *v;
         json_object_foreach(refs, name, v)
-                ready = ready && api_template_built(d, name);
+                ready = ready && template_built(d, name);
         json_decref(refs);
         return ready;
 }
@@ -345,11 +357,11 @@ static void *prefetch_thread(void *arg)
         const char *name;
         json_t *v;
         json_object_foreach(refs, name, v) {
-                char why[1024];
+                pw_err err = {""};
                 if (atomic_load(&d->stopping))
                         break;
-                if (template_ensure(d, name, why, sizeof(why)) < 0)
-                        dlog(PW_LOG_WARNING, "%s", why);
+                if (template_ensure(d, name, &err) < 0)
+                        dlog(PW_LOG_WARNING, "%s", err.msg);
                 else if (d->cfg.ow_port_first && !strcmp(name, d->cfg.slot_template) && pw_pool_prewarm(d->pool, name) < 0)
                         dlog(PW_LOG_WARNING, "slots: cannot keep zygotes of %s ready: %s", name, pw_pool_last_error(d->pool));
         }

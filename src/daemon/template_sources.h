@@ -18,22 +18,25 @@ typedef struct template_sources template_sources;
 /* specs: the --template-from NAME=REF arguments (NULL-terminated, may be NULL); they override
  * what the state dir keeps. opts: registry access for every pull (copied). */
 int template_sources_open(daemon_ctx *d, char **specs, const pw_registry_options *opts, template_sources **ret,
-                          char *errbuf, size_t errlen);
+                          pw_err *err);
 template_sources *template_sources_free(template_sources *s);
 
 /* Sets (and keeps) NAME's source. -EINVAL for a bad name or reference. */
-int template_source_set(daemon_ctx *d, const char *name, const char *ref, char *errbuf, size_t errlen);
+int template_source_set(daemon_ctx *d, const char *name, const char *ref, pw_err *err);
 /* NAME's source reference (caller frees), or NULL. */
 char *template_source_get(daemon_ctx *d, const char *name);
 
 /* Makes sure template NAME is built here: at once if it is (a cache hit, which counts as a use),
  * else by pulling it from its source (one pull per name at a time; others wait for it), else
- * -ENOENT. Errors of the pull or of the local build, with the reason in errbuf. */
-int template_ensure(daemon_ctx *d, const char *name, char *errbuf, size_t errlen);
+ * -ENOENT. Errors of the pull or of the local build, with the reason in err. */
+int template_ensure(daemon_ctx *d, const char *name, pw_err *err);
 
 /* Removes the least recently used pulled templates that nothing needs until the pulled ones fit
  * in --template-cache-mb (after every pull; also for pulls through the API). */
 void templates_trim(daemon_ctx *d);
+
+/* Whether template NAME is built here (in the engine's store). */
+bool template_built(daemon_ctx *d, const char *name);
 
 /* Forgets that NAME is built (it was removed, or a restore found it gone). */
 void template_forget(daemon_ctx *d, const char *name);

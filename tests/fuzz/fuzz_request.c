@@ -31,16 +31,16 @@ static void check_definition(const char *body, size_t n)
         json_t *j = json_loadb(body, n, JSON_DECODE_ANY, NULL);
         if (!j)
                 return;
-        char err[512];
+        pw_err err = {""};
         fn_fields f;
-        if (function_fields_parse(j, &f, err, sizeof(err)) == 0) {
+        if (function_fields_parse(j, &f, &err) == 0) {
                 /* An accepted definition's names carry no control character into logs or env. */
                 if (has_control(f.template_name) || has_control(f.main) || (f.code && has_control(f.code)))
                         abort();
                 char **env = NULL;
                 if (f.env && env_to_strv(f.env, &env) == 0)
                         strv_free(env);
-        } else if (!err[0])
+        } else if (!err.msg[0])
                 abort(); /* a refusal always says why */
         json_decref(j);
 }

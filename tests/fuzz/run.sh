@@ -12,7 +12,7 @@ trap 'rm -rf "$work"' EXIT
 command -v clang >/dev/null || { echo "fuzz: clang is not installed (scripts/setup installs it)"; echo "0 passed, 1 failed"; exit 1; }
 if ! clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE \
         -I"$source/include" -I"$source/src/lib" -I"$source/src/lib/0-base" -I"$source/src/daemon" \
-        "$source/tests/fuzz/fuzz_request.c" "$source/src/daemon/function_def.c" "$source/src/lib/0-base/util.c" \
+        "$source/tests/fuzz/fuzz_request.c" "$source/src/daemon/function_def.c" "$source/src/lib/0-base/util.c" "$source/src/lib/0-base/error.c" \
         -ljansson -o "$out/fuzz_request" 2>"$work/build.log"; then
         cat "$work/build.log"
         echo "0 passed, 1 failed"

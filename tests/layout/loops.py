@@ -1,4 +1,4 @@
-"""Which of the library's files call each other in loops (issue 14's layout rule).
+"""Which files of the library, or of prewarmd, call each other in loops (issue 14's layout rule).
 
 Usage: loops.py OBJECT_DIR
 
@@ -53,7 +53,7 @@ def components(graph):
 
 def name_of(obj):
     base = os.path.basename(obj)
-    return base.split(".c.o")[0].replace("src_lib_", "").replace("..", "")
+    return base.split(".c.o")[0].replace("src_lib_", "").replace("src_daemon_", "").replace("..", "")
 
 
 def main():

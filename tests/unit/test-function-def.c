@@ -5,13 +5,13 @@
 #include "unit.h"
 
 /* Parses text; returns the result and leaves the reason in why. */
-static int parse(const char *text, fn_fields *f, char *why, size_t size)
+static int parse(const char *text, fn_fields *f, pw_err *why)
 {
         json_error_t je;
         json_t *body = json_loads(text, JSON_DECODE_ANY, &je);
         ck_assert_msg(body, "test JSON %s: %s", text, je.text);
-        why[0] = '\0';
-        int r = function_fields_parse(body, f, why, size);
+        why->msg[0] = '\0';
+        int r = function_fields_parse(body, f, why);
         json_decref(body);
         return r;
 }
@@ -19,18 +19,18 @@ static int parse(const char *text, fn_fields *f, char *why, size_t size)
 static void refused(const char *text, const char *reason)
 {
         fn_fields f;
-        char why[512];
-        int r = parse(text, &f, why, sizeof(why));
+        pw_err why;
+        int r = parse(text, &f, &why);
         ck_assert_msg(r == -EINVAL, "%s was taken", text);
-        ck_assert_msg(strstr(why, reason), "%s: '%s' lacks '%s'", text, why, reason);
+        ck_assert_msg(strstr(why.msg, reason), "%s: '%s' lacks '%s'", text, why.msg, reason);
 }
 
 START_TEST(test_defaults)
 {
         fn_fields f;
-        char why[512];
+        pw_err why;
         json_t *body = json_loads("{\"code\": \"file:///srv/f.py\"}", 0, NULL);
-        ck_assert_int_eq(function_fields_parse(body, &f, why, sizeof(why)), 0);
+        ck_assert_int_eq(function_fields_parse(body, &f, &why), 0);
         ck_assert_str_eq(f.template_name, FUNCTION_DEFAULT_TEMPLATE);
         ck_assert_str_eq(f.main, "main");
         ck_assert_str_eq(f.code, "file:///srv/f.py");
@@ -43,11 +43,11 @@ END_TEST
 START_TEST(test_every_field)
 {
         fn_fields f;
-        char why[512];
+        pw_err why;
         json_t *body = json_loads("{\"template\": \"node\", \"source\": \"function main() {}\", \"main\": \"handler\","
                                   " \"env\": {\"A\": \"1\"}, \"memory_mb\": 128, \"timeout_ms\": 0, \"keepalive_s\": 30}",
                                   0, NULL);
-        ck_assert_msg(function_fields_parse(body, &f, why, sizeof(why)) == 0, "%s", why);
+        ck_assert_msg(function_fields_parse(body, &f, &why) == 0, "%s", why.msg);
         ck_assert_str_eq(f.template_name, "node");
         ck_assert_str_eq(f.source, "function main() {}");
         ck_assert_str_eq(f.main, "handler");
@@ -110,15 +110,15 @@ END_TEST
 
 START_TEST(test_env_is_valid)
 {
-        char why[256];
+        pw_err why;
         json_t *good = json_loads("{\"PATH\": \"/usr/bin\", \"_X1\": \"\"}", 0, NULL);
-        ck_assert(env_is_valid(good, why, sizeof(why)));
-        ck_assert(!env_is_valid(NULL, why, sizeof(why))); /* an environment is an object */
+        ck_assert(env_is_valid(good, &why));
+        ck_assert(!env_is_valid(NULL, &why)); /* an environment is an object */
         const char *bad[] = {"{\"A=B\": \"v\"}", "{\"\": \"v\"}", "{\"A\": 1}", "{\"A\": null}"};
         for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
                 json_t *env = json_loads(bad[k], 0, NULL);
-                ck_assert_msg(!env_is_valid(env, why, sizeof(why)), "%s taken", bad[k]);
-                ck_assert_msg(strstr(why, "env"), "%s: %s", bad[k], why);
+                ck_assert_msg(!env_is_valid(env, &why), "%s taken", bad[k]);
+                ck_assert_msg(strstr(why.msg, "env"), "%s: %s", bad[k], why.msg);
                 json_decref(env);
         }
         json_decref(good);
