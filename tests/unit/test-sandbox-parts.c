@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The sandbox's parts that need no CRIU: the credentials rewrite of core images (creds_image.h),
- * the uid pool shared by engines (uids.h), and the seccomp filter (seccomp.h), installed for real
- * in a forked child and tried with the system calls it must refuse and the ones it must allow.
+ * the uid pool shared by engines (uids.h), the seccomp filter (seccomp.h), installed for real
+ * in a forked child and tried with the system calls it must refuse and the ones it must allow, and
+ * the host's check of a restored instance's sandbox (sandbox_check.h) on processes sandboxed here
+ * by hand, whole and with one part missing.
  */
 #include <errno.h>
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
@@ -14,6 +17,8 @@
 #include <sys/wait.h>
 
 #include "creds_image.h"
+#include "sandbox_check.h"
+#include "sandbox_inside.h"
 #include "seccomp.h"
 #include "uids.h"
 #include "unit.h"
@@ -247,6 +252,98 @@ START_TEST(test_seccomp_filter)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- the host's check */
+
+#define SANDBOX_UID 61234 /* no account's: a uid only these processes use */
+
+/* The grandchild: pid 1 of its namespace (if it has one), with a /tmp and a /proc of its own, as
+ * SANDBOX_UID with no privilege; says so on ready and waits for its SIGKILL. */
+_Noreturn static void sandboxed_init(int ready)
+{
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        mount_or_die(ready, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+        mount_or_die(ready, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m");
+        mount_or_die(ready, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+        drop_privileges(ready, SANDBOX_UID, SANDBOX_UID, sandbox_seccomp_filter());
+        if (write(ready, "r", 1) != 1)
+                _exit(1);
+        for (;;)
+                pause();
+}
+
+/* A process sandboxed in every namespace of flags, as the host sees it (its pid here); killed by
+ * the caller, and with this test's process if the test fails first. */
+static pid_t sandboxed(int flags)
+{
+        int ready[2], pid_pipe[2];
+        ck_assert_int_eq(pipe2(ready, O_CLOEXEC), 0);
+        ck_assert_int_eq(pipe2(pid_pipe, O_CLOEXEC), 0);
+        pid_t child = fork();
+        ck_assert_int_ge(child, 0);
+        if (child == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (unshare(flags) < 0)
+                        _exit(1);
+                pid_t init = fork(); /* the first child after CLONE_NEWPID is pid 1 there */
+                if (init == 0)
+                        sandboxed_init(ready[1]);
+                if (write(pid_pipe[1], &init, sizeof(init)) != sizeof(init))
+                        _exit(1);
+                waitpid(init, NULL, 0);
+                _exit(0);
+        }
+        close(ready[1]);
+        close(pid_pipe[1]);
+        pid_t init = -1;
+        char c[256] = "";
+        ck_assert_int_eq(read(pid_pipe[0], &init, sizeof(init)), sizeof(init));
+        ssize_t n = read(ready[0], c, sizeof(c) - 1);
+        ck_assert_msg(n == 1 && c[0] == 'r', "sandboxing the test process failed: %s", n > 0 ? c : "no answer");
+        close(ready[0]);
+        close(pid_pipe[0]);
+        return init;
+}
+
+static void unsandbox(pid_t init)
+{
+        kill(init, SIGKILL);
+        while (waitpid(-1, NULL, 0) > 0) /* the intermediate child, once its init is gone */
+                ;
+}
+
+/* Restored instances: every namespace but the user one is their own, /tmp and /proc too, and
+ * they run as their own uid without privilege; each missing part is named. */
+START_TEST(test_restored_check)
+{
+        const int all = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC;
+        pid_t p = sandboxed(all);
+        const char *wrong = restored_sandbox_wrong(p, SANDBOX_UID);
+        ck_assert_msg(!wrong, "a whole sandbox failed: %s", wrong ? wrong : "");
+        ck_assert_str_eq(restored_sandbox_wrong(p, SANDBOX_UID + 1), "it does not run as its own uid and gid");
+        unsandbox(p);
+
+        static const struct {
+                int without;
+                const char *reason;
+        } missing[] = {
+                {CLONE_NEWPID, "it is not in a pid namespace of its own"},
+                {CLONE_NEWNET, "it shares its net namespace"},
+                {CLONE_NEWUTS, "it shares its uts namespace"},
+                {CLONE_NEWIPC, "it shares its ipc namespace"},
+        };
+        for (size_t k = 0; k < ELEMENTSOF(missing); k++) {
+                p = sandboxed(all & ~missing[k].without);
+                wrong = restored_sandbox_wrong(p, SANDBOX_UID);
+                ck_assert_msg(wrong && !strcmp(wrong, missing[k].reason), "case %zu: '%s', not '%s'", k,
+                              wrong ? wrong : "(passed)", missing[k].reason);
+                unsandbox(p);
+        }
+        /* The engine itself is root with every capability; a process gone cannot be checked. */
+        ck_assert_str_eq(restored_sandbox_wrong(getpid(), 0), "it kept capabilities");
+        ck_assert_str_eq(restored_sandbox_wrong(999999999, SANDBOX_UID), "its /proc entries cannot be read");
+}
+END_TEST
+
 static Suite *parts_suite(void)
 {
         Suite *s = suite_create("sandbox-parts");
@@ -260,6 +357,9 @@ static Suite *parts_suite(void)
         suite_add_tcase(s, tc);
         tc = tcase_create("seccomp");
         tcase_add_test(tc, test_seccomp_filter);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("check");
+        tcase_add_test(tc, test_restored_check);
         suite_add_tcase(s, tc);
         return s;
 }

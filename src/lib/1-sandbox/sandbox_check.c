@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * What the host sees of a sandbox, from /proc/PID/status and /proc/PID/ns, and the check a clone
- * passes before it may get code (clone.c): the same posture as a restored instance's, and nothing
- * shared with its parent.
+ * What the host sees of a sandbox, from /proc/PID/status and /proc/PID/ns, and the checks an
+ * instance passes before it may get code: a restored one (restore.c) shares nothing but the user
+ * namespace with the engine, a clone (clone.c) has the same posture and nothing shared with its
+ * parent.
  */
 #include <sys/stat.h>
 
@@ -90,12 +91,10 @@ int sandbox_facts_read(pid_t pid, sandbox_facts *f)
         return r < 0 ? r : facts_of(pid, status, f);
 }
 
-const char *clone_sandbox_wrong(const sandbox_facts *parent, pid_t pid, uid_t uid)
+/* What every sandboxed process has, restored or cloned: uid and gid uid, no group, no capability,
+ * no_new_privs and a seccomp filter. */
+static const char *credentials_wrong(const char *status, uid_t uid)
 {
-        _cleanup_free_ char *status = NULL;
-        sandbox_facts f;
-        if (read_status(pid, &status) < 0 || facts_of(pid, status, &f) < 0)
-                return "its /proc entries cannot be read";
         char ids[64];
         snprintf(ids, sizeof(ids), "%u\t%u\t%u\t%u", (unsigned)uid, (unsigned)uid, (unsigned)uid, (unsigned)uid);
         if (!status_is(status, "Uid", ids) || !status_is(status, "Gid", ids))
@@ -108,15 +107,56 @@ const char *clone_sandbox_wrong(const sandbox_facts *parent, pid_t pid, uid_t ui
                         return "it kept capabilities";
         if (!status_is(status, "NoNewPrivs", "1") || !status_is(status, "Seccomp", "2"))
                 return "it has no seccomp filter or no no_new_privs";
-        if (f.seccomp_filters != parent->seccomp_filters + 1)
-                return "it lacks the sandbox's seccomp filter";
-        if (f.pid_depth != parent->pid_depth + 1)
-                return "it is not in a pid namespace of its own";
-        for (size_t k = 0; k < SANDBOX_NAMESPACES; k++)
-                if (f.ns[k] == parent->ns[k])
-                        return "it shares a namespace with its parent";
-        if (f.tmp_dev == parent->tmp_dev || f.proc_dev == parent->proc_dev)
-                return "it shares /tmp or /proc with its parent";
         return NULL;
 }
 
+/* Whether f shares its pid namespace, the namespaces from first on, /tmp or /proc with outer's:
+ * the process it came from (a clone's parent) or the engine (a restored instance). */
+static const char *shared_with(const sandbox_facts *outer, const sandbox_facts *f, size_t first)
+{
+        static const char *const shares[] = {"it shares its user namespace", "it shares its pid namespace",
+                                             "it shares its mount namespace", "it shares its net namespace",
+                                             "it shares its uts namespace", "it shares its ipc namespace"};
+        _Static_assert(ELEMENTSOF(shares) == SANDBOX_NAMESPACES, "one message per namespace");
+        if (f->pid_depth != outer->pid_depth + 1)
+                return "it is not in a pid namespace of its own";
+        for (size_t k = first; k < SANDBOX_NAMESPACES; k++)
+                if (f->ns[k] == outer->ns[k])
+                        return shares[k];
+        if (f->tmp_dev == outer->tmp_dev || f->proc_dev == outer->proc_dev)
+                return "it shares /tmp or /proc";
+        return NULL;
+}
+
+/* The status text and facts of pid; false if they cannot be read. */
+static bool read_facts(pid_t pid, char **ret_status, sandbox_facts *f)
+{
+        return read_status(pid, ret_status) >= 0 && facts_of(pid, *ret_status, f) >= 0;
+}
+
+const char *clone_sandbox_wrong(const sandbox_facts *parent, pid_t pid, uid_t uid)
+{
+        _cleanup_free_ char *status = NULL;
+        sandbox_facts f;
+        if (!read_facts(pid, &status, &f))
+                return "its /proc entries cannot be read";
+        const char *wrong = credentials_wrong(status, uid);
+        if (wrong)
+                return wrong;
+        if (f.seccomp_filters != parent->seccomp_filters + 1)
+                return "it lacks the sandbox's seccomp filter";
+        return shared_with(parent, &f, 0);
+}
+
+const char *restored_sandbox_wrong(pid_t pid, uid_t uid)
+{
+        _cleanup_free_ char *status = NULL, *own_status = NULL;
+        sandbox_facts f, engine;
+        if (!read_facts(pid, &status, &f))
+                return "its /proc entries cannot be read";
+        if (!read_facts(getpid(), &own_status, &engine))
+                return "the engine's own /proc entries cannot be read";
+        const char *wrong = credentials_wrong(status, uid);
+        /* A restored sandbox keeps the engine's user namespace (it runs as a host uid): index 0. */
+        return wrong ? wrong : shared_with(&engine, &f, 1);
+}

@@ -25,6 +25,7 @@
 #include "netns.h"
 #include "restore.h"
 #include "sandbox.h"
+#include "sandbox_check.h"
 #include "seccomp.h"
 #include "staging.h"
 #include "store.h"
@@ -295,6 +296,10 @@ static int job_restore(restore_job *job, pw_err *err)
         if (r >= 0 && ((r = fd_set_nonblocking(job->to_agent[1])) < 0 ||
                        (r = fd_set_nonblocking(job->from_agent[0])) < 0))
                 err_set(err, r, "fcntl: %s", strerror(-r));
+        /* What CRIU restored is checked from the host, as a clone is, before any code reaches it. */
+        const char *wrong = r >= 0 ? restored_sandbox_wrong(i->pid, i->uid) : NULL;
+        if (wrong)
+                r = err_set(err, -EPERM, "the restored instance failed its sandbox check: %s; killed", wrong);
         /* A copy of a function that was checkpointed after it loaded: the files of its /tmp,
          * then its after-restore hooks (after the agent's own reseeding) before anything else. */
         if (r >= 0 && job->src.m->specialized) {
