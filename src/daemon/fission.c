@@ -43,7 +43,7 @@ static bool function_name_ok(const char *name)
         if (!name || !*name)
                 return true;
         return strlen(name) < 256 && name[0] != '.' && !strstr(name, "..") && name[strlen(name) - 1] != '.' &&
-               strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") == strlen(name);
+               strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == strlen(name);
 }
 
 /* Whether path, symlinks resolved, lies inside root: the slot's API has no authentication, so it
@@ -110,7 +110,7 @@ static void specialize_locked(slot *s, json_t *body, http_response *res)
         }
         const char *name = json_string_value(json_object_get(meta, "name"));
         if (metadata_env(meta, &env) < 0 ||
-            slot_specialize(s, SLOT_FISSION, name ? name : fname, uri, NULL, fname && *fname ? fname : "main.main",
+            slot_specialize(s, SLOT_FISSION, name ? name : fname, uri, NULL, fname && *fname ? fname : "main",
                             env, &err) < 0) {
                 metrics_error(s->d->metrics, "specialize");
                 http_reply_error(res, 500, "specializing %s: %s", uri, err.msg[0] ? err.msg : "out of memory");

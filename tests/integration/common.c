@@ -254,13 +254,7 @@ json_t *t_invoke_hello(pw_instance *i, const char *name)
 
 bool t_pid_alive(pid_t pid)
 {
-        if (pid <= 0)
-                return false;
-        if (kill(pid, 0) < 0)
-                return errno != ESRCH;
-        /* A zombie still answers kill(); it is not running any more. */
-        char state;
-        return proc_stat(pid, &state, NULL, NULL, 0) && state != 'Z';
+        return pid > 0 && process_running(pid); /* a zombie is not running any more */
 }
 
 void t_write_file(const char *path, const char *text)

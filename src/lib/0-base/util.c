@@ -482,3 +482,14 @@ void sized_out(void *dst, const void *src, size_t src_size)
                 n = src_size;
         memcpy((char *)dst + sizeof(size_t), (const char *)src + sizeof(size_t), n - sizeof(size_t));
 }
+
+bool process_running(pid_t pid)
+{
+        char path[64], text[512];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        if (!f || !fgets(text, sizeof(text), f))
+                return false;
+        const char *p = strrchr(text, ')'); /* comm may hold spaces and parentheses */
+        return p && p[1] == ' ' && p[2] && p[2] != 'Z' && p[2] != 'X';
+}

@@ -108,6 +108,10 @@ size_t strv_length(char *const *v);
 int strv_push(char ***v, const char *s);
 
 bool str_has_suffix(const char *s, const char *suffix);
+
+/* Whether process pid exists and has not exited: a zombie, which kill(pid, 0) still finds,
+ * has (its parent has just not reaped it yet). */
+bool process_running(pid_t pid);
 /* Whether path is root or lies below it; both absolute, compared as written (resolve them first
  * where symlinks matter), root without a trailing slash unless it is "/". */
 bool path_within(const char *path, const char *root);

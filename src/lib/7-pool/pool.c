@@ -122,8 +122,8 @@ bool member_alive(const member *m)
         siginfo_t si = {0};
         if (waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0)
                 return si.si_pid != pid;
-        /* Not our child (a restore path that reparents it): whether it exists is all we can tell. */
-        return errno == ECHILD ? kill(pid, 0) == 0 || errno != ESRCH : true;
+        /* Not our child (a clone's agent, its init's): whether it still runs. */
+        return errno == ECHILD ? process_running(pid) : true;
 }
 
 uint64_t pool_held_mb(const pw_pool *p, bool pending)
