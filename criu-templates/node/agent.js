@@ -23,6 +23,7 @@ const vm = require('vm');
 const zlib = require('zlib');
 const crypto = require('crypto');
 const Module = require('module');
+const {Readable} = require('stream');
 
 const REQ_FD = 3;
 const REP_FD = 4;
@@ -634,6 +635,284 @@ function packageMain(root) {
   return typeof pkg.main === 'string' ? pkg.main : 'index.js';
 }
 
+// ---------------------------------------------------------------- web conventions
+
+/* Fission's and OpenFaaS's Node environments are express servers that call the function. So is
+ * the agent for those conventions: the function's app listens on an abstract socket of the
+ * sandbox's own network namespace, made at the first request (a checkpoint before it sees no
+ * socket), and each invoke is one real HTTP request to it. The function thus meets express's own
+ * request and response, body parsers included, as on the platform. */
+const WEB_SOCKET = '\0prewarm-web';
+// What of-watchdog answers when the function's process ended under a request.
+const WATCHDOG_UPSTREAM_ERROR = {status: 500, headers: [['X-OpenFaaS-Internal', 'of-watchdog']], body_b64: ''};
+// Framing the agent sets itself from the body it forwards.
+const HOP_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive']);
+
+/* A package's module as the platforms' servers name it: "file.func" is file's export func,
+ * "file" the file's exports, "" the package's own main; a single file is the module itself.
+ * CommonJS or ESM (by package.json's type or by its syntax), as Node's require() takes both. */
+function webModule(blob, filename, entry) {
+  const [file, func = ''] = entry.split('.', 2);
+  if (!ARCHIVES.some((x) => filename.endsWith(x))) {
+    const target = path.join('/tmp', path.basename(filename).replace(/(\.js)?$/, '.js'));
+    fs.writeFileSync(target, blob);
+    return {exports: requireFrom('/tmp', target), func: entry.includes('.') ? func : ''};
+  }
+  const root = unpackArchive(blob);
+  process.chdir(root);
+  shareTemplatePackages(root);
+  const target = file ? inside(root, file, 'the module of the entry point') : root;
+  // "main" is also what the engine says for "no entry point": the package's own main then.
+  const named = file !== 'main' || resolvable(root, target);
+  return {exports: requireFrom(root, named ? target : root), func};
+}
+
+/* ESM resolves packages only from node_modules up the file's path, never NODE_PATH: a package
+ * without its own sees the template's, as Fission's server links its own beside the function. */
+function shareTemplatePackages(root) {
+  const own = path.join(root, 'node_modules');
+  const shared = (process.env.NODE_PATH || '').split(':').find((dir) => dir && fs.existsSync(dir));
+  if (shared && !fs.existsSync(own))
+    fs.symlinkSync(shared, own);
+}
+
+/* The function of a web convention: Fission's named export, or the module itself (an ESM
+ * module's default export); OpenFaaS's handler module's export, the module itself in its
+ * templates. */
+function webEntry(blob, filename, entry, convention) {
+  const {exports, func} = webModule(blob, filename, entry);
+  const esm = Object.prototype.toString.call(exports) === '[object Module]';
+  const whole = esm ? exports.default : exports;
+  if (typeof whole === 'function' && (convention === 'openfaas' || !func))
+    return whole;
+  return exports === null || exports === undefined ? undefined : exports[func || 'default'];
+}
+
+function requireFrom(root, target) {
+  try {
+    return Module.createRequire(root + '/')(target);
+  } catch (e) {
+    if (e instanceof SyntaxError)
+      throw Object.assign(syntaxRefusal(e, path.relative(root, target) || '.'), {cause: e});
+    throw e;
+  }
+}
+
+function resolvable(root, target) {
+  try {
+    Module.createRequire(root + '/').resolve(target);
+    return true;
+  } catch (_) {
+    return false;
+  }
+}
+
+/* An express app as the platform's image runs it: NODE_ENV unset there, so express's development
+ * error pages, unless the function's own environment says otherwise (the template's
+ * NODE_ENV=production is the template's, not the function's). */
+function platformApp(env) {
+  const app = require('express')();
+  app.set('env', env.NODE_ENV || 'development');
+  return app;
+}
+
+function bodyLimit(name, otherwise) {
+  return process.env[name] || otherwise;
+}
+
+/* Fission's environment (fission/environments nodejs/server.js): every method on "/", the
+ * function called with {request, response}, or with a callback too; what it resolves to,
+ * {status, body, headers}, is the answer, and a failure is 500 "Internal server error". */
+function fissionApp(fn, env) {
+  const app = platformApp(env);
+  const express = require('express');
+  const limit = bodyLimit('BODY_PARSER_LIMIT', '1mb');
+  app.use(express.urlencoded({extended: false, limit}));
+  app.use(express.json({limit}));
+  app.use(express.raw({limit}));
+  app.use(express.text({type: 'text/*', limit}));
+  app.all('*', (req, res) => {
+    const answer = (status, body, headers) => {
+      if (!status)
+        return;                   // no answer at all: the request waits, as on Fission
+      for (const name of Object.keys(headers || {}))
+        res.set(name, headers[name]);
+      if (body instanceof Readable)  // streamed, as Fission's server does since it took streams
+        body.pipe(res.status(status));
+      else
+        res.status(status).send(body);
+    };
+    const failed = (err) => {
+      console.log(`Function error: ${err}`);
+      answer(500, 'Internal server error');
+    };
+    const context = {request: req, response: res};
+    if (fn.length >= 2) {
+      try {
+        fn(context, answer);
+      } catch (err) {
+        failed(err);
+      }
+      return;
+    }
+    // A synchronous throw goes to express's error handler, as it does there.
+    Promise.resolve(fn.length === 0 ? fn() : fn(context))
+      .then(({status, body, headers}) => answer(status, body, headers))
+      .catch(failed);
+  });
+  return app;
+}
+
+/* OpenFaaS's node templates (openfaas/templates node20 index.js): the handler gets an event
+ * {body, headers, method, query, path} and a context with status(), headers(), succeed() and
+ * fail(); what it returns is the answer unless it called one of those. */
+function openfaasApp(handler, env) {
+  const app = platformApp(env);
+  const express = require('express');
+  app.disable('x-powered-by');
+  app.use((req, res, next) => {
+    if (!req.headers['content-type'])
+      req.headers['content-type'] = 'text/plain';   // the template's default: a body, not nothing
+    next();
+  });
+  if (process.env.RAW_BODY === 'true') {
+    app.use(express.raw({type: '*/*', limit: bodyLimit('MAX_RAW_SIZE', '100kb')}));
+  } else {
+    app.use(express.text({type: 'text/*'}));
+    app.use(express.json({limit: bodyLimit('MAX_JSON_SIZE', '100kb')}));
+    app.use(express.urlencoded({extended: true}));
+  }
+  const plain = (v) => !!v && (v.constructor === Array || v.constructor === Object);
+  // async, as the template's: a handler's synchronous throw is a rejection nobody handles
+  const serve = async (req, res) => {
+    const context = new OpenfaasContext((err, value) => {
+      if (err) {
+        console.error(err);
+        return res.status(context.status()).send(err.toString ? err.toString() : err);
+      }
+      res.set(context.headers()).status(context.status()).send(plain(value) ? JSON.stringify(value) : value);
+    });
+    const event = {body: req.body, headers: req.headers, method: req.method, query: req.query, path: req.path};
+    Promise.resolve(handler(event, context, context.done))
+      .then((value) => {
+        if (!context.answered)
+          context.succeed(value);
+      })
+      .catch((err) => context.done(err));
+  };
+  for (const method of ['post', 'get', 'patch', 'put', 'delete', 'options'])
+    app[method]('/*', serve);
+  return app;
+}
+
+class OpenfaasContext {
+  constructor(done) {
+    this.statusCode = 200;
+    this.headerValues = {};
+    this.answered = 0;
+    this.done = done;
+  }
+
+  status(code) {
+    if (!code)
+      return this.statusCode;
+    this.statusCode = code;
+    return this;
+  }
+
+  headers(values) {
+    if (!values)
+      return this.headerValues;
+    this.headerValues = values;
+    return this;
+  }
+
+  succeed(value) {
+    this.answered++;
+    this.done(undefined, value);
+  }
+
+  fail(err) {
+    if (this.statusCode === 200)  // a failure is not an OK
+      this.statusCode = 500;
+    this.answered++;
+    this.done(err, undefined);
+  }
+}
+
+/* The function's app behind a socket, and one HTTP request to it per invoke. */
+class WebFunction {
+  constructor(app) {
+    this.app = app;
+    this.server = null;
+    this.client = null;
+  }
+
+  async listen() {
+    const http = require('http');
+    const server = http.createServer(this.app);
+    await new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(WEB_SOCKET, resolve);
+    });
+    this.server = server;
+  }
+
+  /* Drops the client's connection, which may carry a request the app never answers. */
+  abandon() {
+    if (this.client)
+      this.client.destroy();
+    this.client = null;
+  }
+
+  /* {method, path, query, headers: [[name, value]], body_b64} -> {status, headers, body_b64} */
+  async request(req) {
+    if (!this.server)
+      await this.listen();
+    if (!this.client)
+      this.client = new (require('http').Agent)({keepAlive: true, maxSockets: 1});
+    const body = Buffer.from(req.body_b64 || '', 'base64');
+    const headers = [];
+    for (const [name, value] of req.headers || [])
+      if (!HOP_HEADERS.has(String(name).toLowerCase()))
+        headers.push(String(name), String(value));
+    // As the platforms' Go proxies forward it: a bodiless GET or HEAD without a length.
+    const method = req.method || 'GET';
+    if (body.length > 0 || !['GET', 'HEAD'].includes(method))
+      headers.push('Content-Length', String(body.length));
+    const target = (req.path || '/') + (req.query ? `?${req.query}` : '');
+    return new Promise((resolve, reject) => {
+      const http = require('http');
+      const out = http.request({socketPath: WEB_SOCKET, agent: this.client, method, path: target, headers},
+                               (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const pairs = [];
+          for (let k = 0; k + 1 < res.rawHeaders.length; k += 2)
+            pairs.push([res.rawHeaders[k], res.rawHeaders[k + 1]]);
+          resolve({status: res.statusCode, headers: pairs, body_b64: Buffer.concat(chunks).toString('base64')});
+        });
+        res.on('error', reject);
+      });
+      out.on('error', reject);
+      out.end(body);
+    });
+  }
+}
+
+/* An exception that escapes the function's callbacks while it serves a request: Fission's server
+ * logs it and goes on; under OpenFaaS's, Node would end, so here the request fails. */
+function escapesDuring(convention, promise) {
+  let fail;
+  const failed = new Promise((_, reject) => {
+    fail = reject;
+  });
+  const escaped = (err) => (convention === 'fission' ? console.error(`Caught exception: ${err}`) : fail(err));
+  process.on('uncaughtException', escaped);
+  return Promise.race([promise, failed]).finally(() => process.removeListener('uncaughtException', escaped));
+}
+
 // ---------------------------------------------------------------- requests
 
 /* A rejection's reason as a result can carry it: an Error as {name, message, stack} and its own
@@ -659,23 +938,29 @@ class Agent {
     this.handler = null;
     this.specialized = false;
     this.activationEnv = [];
+    this.web = null;              // the Fission or OpenFaaS convention's app (WebFunction)
+    this.convention = 'openwhisk';
   }
 
   async specialize(req, blob) {
     if (this.specialized)
       throw new Refused('state', 'already specialized; an instance loads code only once');
     const {filename, main: entry = 'main', env = {}, convention = 'openwhisk'} = req;
-    if (typeof filename !== 'string' || !(filename.endsWith('.js') || ARCHIVES.some((x) => filename.endsWith(x))))
+    const web = convention === 'fission' || convention === 'openfaas';
+    if (!web && convention !== 'openwhisk')
+      throw new ProtocolError('convention must be openwhisk, fission or openfaas');
+    // A web platform's file is JavaScript whatever its name (Fission's v1 file is "user").
+    if (typeof filename !== 'string' ||
+        !(web || filename.endsWith('.js') || ARCHIVES.some((x) => filename.endsWith(x))))
       throw new ProtocolError('filename must be a string ending in .js, .zip, .tar, .tar.gz or .tgz');
-    if (convention !== 'openwhisk')
-      throw new ProtocolError('the node agent speaks the openwhisk convention only');
     if (typeof entry !== 'string' || !entry)
       throw new ProtocolError('main must be a non-empty string');
     checkEnv(env, 'env');
     this.specialized = true;      // from here on user code may run, even if loading fails
     Object.assign(process.env, env);
     const {value: handler, failed, error, output} = await captured(() =>
-      filename.endsWith('.js') ? loadFile(blob.toString('utf8'), filename, entry) : loadArchive(blob, filename, entry));
+      web ? webEntry(blob, filename, entry, convention)
+        : filename.endsWith('.js') ? loadFile(blob.toString('utf8'), filename, entry) : loadArchive(blob, filename, entry));
     if (error instanceof Refused || error instanceof ProtocolError) {
       if (error.output)
         error.output = output.fields();
@@ -684,9 +969,31 @@ class Agent {
     if (failed)
       throw new Refused('load', describe(error), output.fields());
     if (typeof handler !== 'function')
-      throw new Refused('entry', `Action entrypoint '${entry}' is not a function.`, output.fields());
+      throw new Refused('entry', web ? `${entry} is not a function in the package` :
+        `Action entrypoint '${entry}' is not a function.`, output.fields());
     this.handler = handler;
+    if (web) {
+      this.web = new WebFunction(convention === 'fission' ? fissionApp(handler, env) : openfaasApp(handler, env));
+      this.convention = convention;
+    }
     return {ok: true, ...output.fields()};
+  }
+
+  /* One HTTP request of a web platform, answered with what the function's app made of it. */
+  async invokeWeb(req) {
+    const http = req.args;
+    if (http === null || typeof http !== 'object' || Array.isArray(http) ||
+        !Array.isArray(http.headers === undefined ? [] : http.headers))
+      throw new ProtocolError("a web invoke's args are {method, path, query, headers, body_b64}");
+    const {value, failed, error, output} = await captured(() => escapesDuring(this.convention, this.web.request(http)));
+    const streams = output.fields(['logs']);
+    if (failed) {
+      this.web.abandon();         // its request may never be answered: the next one goes apart
+      if (this.convention === 'openfaas') // the process would be gone: of-watchdog's answer
+        return encode({ok: true, result: WATCHDOG_UPSTREAM_ERROR, ...streams});
+      return {ok: false, kind: 'exception', error: describe(error), ...streams};
+    }
+    return encode({ok: true, result: value, ...streams});
   }
 
   /* The per-activation environment (OpenWhisk's __OW_*), as the Python agent applies it. */
@@ -702,6 +1009,8 @@ class Agent {
   async invoke(req) {
     if (!this.handler)
       throw new Refused('state', 'invoke before a successful specialize');
+    if (this.web)
+      return this.invokeWeb(req);
     let args = req.args === undefined ? {} : req.args;
     if (args === null || typeof args !== 'object')
       throw new ProtocolError('args must be an object or an array');

@@ -30,14 +30,18 @@ void openfaas_health(http_request *req, http_response *res)
         pthread_mutex_lock(&s->lock);
         bool ready = s->mode == SLOT_OPENFAAS;
         pthread_mutex_unlock(&s->lock);
-        if (ready)
-                http_reply_text(res, 200, "text/plain", "OK", 2);
-        else
+        bool get = !strcmp(req->method, "GET");
+        if (ready)  /* of-watchdog's own route: GET only */
+                http_reply_text(res, get ? 200 : 405, "text/plain", get ? "OK" : "", get ? 2 : 0);
+        else if (get)
                 http_reply_text(res, 503, "text/plain", "", 0);
+        else        /* not an OpenFaaS function: a request like any other */
+                fission_invoke(req, res);
 }
 
-/* Whether name is a functionName Fission's Python environment takes: "module.func", "pkg.mod.func",
- * "func" or "" (main.main), made of Python identifiers (which also keeps "../" out). */
+/* Whether name is a functionName Fission's environments take: "module.func", "pkg.mod.func",
+ * "func" or "" (the default), of letters, digits, '_' and '-' (a Node module's file name may
+ * have one), which also keeps "../" out. */
 static bool function_name_ok(const char *name)
 {
         if (!name || !*name)
@@ -174,12 +178,18 @@ static void reply_web(http_response *res, const char *result)
         }
 }
 
+void fission_unspecialized(http_response *res)
+{
+        static const char text[] = "Generic container: no requests supported";
+        http_reply_text(res, 500, "text/html; charset=utf-8", text, strlen(text));
+}
+
 static void invoke_locked(slot *s, const char *args, http_response *res)
 {
+        if (s->mode == SLOT_FREE)
+                return fission_unspecialized(res);
         if (!slot_mode_web(s->mode)) {
-                /* What Fission's own environments answer before specialization. */
-                http_reply_error(res, s->mode == SLOT_FREE ? 500 : 404, "%s", s->mode == SLOT_FREE ?
-                                 "Generic container: no requests supported" : "no such endpoint");
+                http_reply_error(res, 404, "no such endpoint");
                 return;
         }
         _cleanup_free_ char *result = NULL;

@@ -25,6 +25,8 @@ struct http_server {
 
 /* What one request accumulates between MHD's calls of the access handler. */
 typedef struct conn_state {
+        bool started;      /* on_request has seen the request */
+        char *raw_query;   /* what followed '?' in the request line, as the client sent it */
         uint64_t start_us;
         bool entered; /* counted in flight until its answer is sent */
         char *body;
@@ -203,7 +205,7 @@ json_t *http_request_headers(const http_request *req)
 json_t *http_request_json(const http_request *req)
 {
         json_t *headers = http_request_headers(req);
-        _cleanup_free_ char *query = query_string(req);
+        _cleanup_free_ char *query = req->raw_query ? strdup(req->raw_query) : query_string(req);
         _cleanup_free_ char *body = http_base64_encode(req->body, req->body_size);
         if (!headers || !query || !body) {
                 json_decref(headers);
@@ -433,10 +435,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
         http_server *s = cls;
         conn_state *st = *con_cls;
-        if (!st) {
-                st = calloc(1, sizeof(*st));
-                if (!st)
+        if (!st || !st->started) {
+                if (!st && !(st = calloc(1, sizeof(*st)))) /* on_uri could not allocate it */
                         return MHD_NO;
+                st->started = true;
                 st->start_us = now_us();
                 st->too_big = declared_too_big(s, c);
                 *con_cls = st;
@@ -454,7 +456,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         conn_guard_request_read(c);
 
-        http_request req = {.method = method, .path = url, .conn = c, .body = st->body ? st->body : "",
+        http_request req = {.method = method, .path = url, .raw_query = st->raw_query, .conn = c,
+                            .body = st->body ? st->body : "",
                             .body_size = st->size, .data = s->cfg.data, .daemon = s->daemon};
         http_response res = {0};
         if (st->too_big)
@@ -480,8 +483,23 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         if (st->entered)
                 daemon_leave(((http_server *)cls)->daemon);
         free(st->body);
+        free(st->raw_query);
         free(st);
         *con_cls = NULL;
+}
+
+/* Before MHD parses the request line: the query as the client wrote it, which the web
+ * conventions pass on unchanged (MHD's decoded arguments lose "?q" against "?q=", and the
+ * brackets of "a[b]=1"). The state it starts is the request's, finished by on_request. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+        conn_state *st = calloc(1, sizeof(*st));
+        const char *q = uri ? strchr(uri, '?') : NULL;
+        if (st && !(st->raw_query = strdup(q ? q + 1 : ""))) {
+                free(st);
+                return NULL;
+        }
+        return st;
 }
 
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
@@ -515,6 +533,7 @@ int http_server_start(daemon_ctx *d, const http_server_config *cfg, http_server 
                                   MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
                                   MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                  MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
                                   MHD_OPTION_NOTIFY_CONNECTION, conn_guard_notify, s->guard,
                                   /* The caps are the guard's; MHD's own only past them. */
                                   MHD_OPTION_CONNECTION_LIMIT, d->cfg.max_connections + 64,

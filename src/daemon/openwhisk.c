@@ -314,7 +314,7 @@ static void slot_root(http_request *req, http_response *res)
                 /* initialized (or not) and nothing to run */
         } else if (!init && s->mode == SLOT_FREE) {
                 /* Neither form: a Fission router's request to a slot not specialized yet. */
-                http_reply_error(res, 500, "Generic container: no requests supported");
+                fission_unspecialized(res);
         } else if (!init || res->status == 200) {
                 /* The activation's fields are the context; the value, with the request's fields a
                  * web action reads (__ow_method, __ow_headers, ...), sits beside it. */
@@ -334,7 +334,7 @@ const http_route slot_routes[] = {
         {"POST", "/v2/specialize", fission_specialize},
         {"POST", "/specialize", fission_specialize_v1},
         {"GET", "/healthz", fission_healthz},
-        {"GET", "/_/health", openfaas_health},
+        {NULL, "/_/health", openfaas_health},
         {"POST", "/", slot_root},
         {"GET", "/", slot_root},
         {NULL, "*", fission_invoke},

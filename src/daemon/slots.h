@@ -103,5 +103,8 @@ void fission_specialize(http_request *req, http_response *res);
 void fission_specialize_v1(http_request *req, http_response *res);
 void fission_healthz(http_request *req, http_response *res);
 void fission_invoke(http_request *req, http_response *res);
-/* OpenFaaS's python3-http template on a slot: of-watchdog's /_/health. */
+/* What Fission's environments answer a request before specialization: 500, as text (its Node
+ * server's words; its Python one sends Flask's 500 page). */
+void fission_unspecialized(http_response *res);
+/* OpenFaaS's templates on a slot: of-watchdog's /_/health (GET only). */
 void openfaas_health(http_request *req, http_response *res);
