@@ -10,6 +10,14 @@
 #define FILES 3
 #define FILE_BYTES (1u << 20)
 
+/* ASan's interceptor makes mlock() a no-op: under it the stager's work shows in the page cache
+ * only, not in VmLck. */
+#ifdef __SANITIZE_ADDRESS__
+#define MLOCK_WORKS 0
+#else
+#define MLOCK_WORKS 1
+#endif
+
 /* The process's locked memory, in kB (VmLck of /proc/self/status). */
 static unsigned long locked_kb(void)
 {
@@ -77,17 +85,19 @@ START_TEST(test_stage_and_unstage)
         ck_assert_msg(stage_template(e, images, fd, &err) == 0, "%s", err.msg);
         close(fd);
         /* The stager works in the background, at the lowest CPU priority after a pause: its pins
-         * show in VmLck once it is done, which on a loaded machine (a sanitizer build beside
-         * other work) takes seconds. Up to 45 s, inside the case's 60. */
+         * show in VmLck once it is done, which on a loaded machine takes seconds. Up to 45 s,
+         * inside the case's 60. */
         unsigned long want = before + FILES * (FILE_BYTES >> 10);
-        for (int k = 0; k < 4500 && locked_kb() < want; k++)
+        size_t all = FILE_BYTES / (size_t)sysconf(_SC_PAGESIZE);
+        for (int k = 0; k < 4500 && !(MLOCK_WORKS ? locked_kb() >= want : resident_pages(first) == all); k++)
                 usleep(10 * 1000);
-        ck_assert_msg(locked_kb() >= want, "VmLck %lu kB, wanted %lu", locked_kb(), want);
-        ck_assert_uint_eq(resident_pages(first), FILE_BYTES / (size_t)sysconf(_SC_PAGESIZE));
+        if (MLOCK_WORKS)
+                ck_assert_msg(locked_kb() >= want, "VmLck %lu kB, wanted %lu", locked_kb(), want);
+        ck_assert_uint_eq(resident_pages(first), all);
 
         ck_assert_msg(unstage_template(e, images, &err) == 0, "%s", err.msg);
         ck_assert_uint_le(locked_kb(), before);
-        ck_assert_uint_lt(resident_pages(first), FILE_BYTES / (size_t)sysconf(_SC_PAGESIZE));
+        ck_assert_uint_lt(resident_pages(first), all);
         pw_engine_free(e);
         free(first);
         free(images);
