@@ -851,6 +851,12 @@ class WebFunction {
   async listen() {
     const http = require('http');
     const server = http.createServer(this.app);
+    // The agent's loop stands still between invokes (it blocks reading the next frame), so any
+    // idle timer of the server would fire, overdue, just as the next request comes in on the
+    // kept connection, and reset it: the server times nothing out.
+    server.keepAliveTimeout = 0;
+    server.headersTimeout = 0;
+    server.requestTimeout = 0;
     await new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(WEB_SOCKET, resolve);
@@ -865,7 +871,9 @@ class WebFunction {
     this.client = null;
   }
 
-  /* {method, path, query, headers: [[name, value]], body_b64} -> {status, headers, body_b64} */
+  /* {method, path, raw_path, query, headers: [[name, value]], body_b64} -> {status, headers,
+   * body_b64}: the request line as the client sent it (raw_path; the decoded path, encoded again,
+   * if the engine's caller gave none). */
   async request(req) {
     if (!this.server)
       await this.listen();
@@ -873,14 +881,33 @@ class WebFunction {
       this.client = new (require('http').Agent)({keepAlive: true, maxSockets: 1});
     const body = Buffer.from(req.body_b64 || '', 'base64');
     const headers = [];
-    for (const [name, value] of req.headers || [])
-      if (!HOP_HEADERS.has(String(name).toLowerCase()))
+    let host = false;
+    for (const [name, value] of req.headers || []) {
+      const lower = String(name).toLowerCase();
+      host = host || lower === 'host';
+      if (!HOP_HEADERS.has(lower))
         headers.push(String(name), String(value));
+    }
+    if (!host)                    // HTTP/1.0 has none; Node's server wants one
+      headers.push('Host', 'localhost');
     // As the platforms' Go proxies forward it: a bodiless GET or HEAD without a length.
     const method = req.method || 'GET';
     if (body.length > 0 || !['GET', 'HEAD'].includes(method))
       headers.push('Content-Length', String(body.length));
-    const target = (req.path || '/') + (req.query ? `?${req.query}` : '');
+    const path = typeof req.raw_path === 'string' && req.raw_path ? req.raw_path : encodeURI(req.path || '/');
+    const target = path + (req.query ? `?${req.query}` : '');
+    return this.send({method, path: target, headers}, body).catch((e) => {
+      // A kept connection that died before any answer (nothing of the request was served).
+      if (!e.reusedSocket || e.code !== 'ECONNRESET')
+        throw e;
+      this.abandon();
+      this.client = new (require('http').Agent)({keepAlive: true, maxSockets: 1});
+      return this.send({method, path: target, headers}, body);
+    });
+  }
+
+  send(options, body) {
+    const {method, path: target, headers} = options;
     return new Promise((resolve, reject) => {
       const http = require('http');
       const out = http.request({socketPath: WEB_SOCKET, agent: this.client, method, path: target, headers},
@@ -895,7 +922,7 @@ class WebFunction {
         });
         res.on('error', reject);
       });
-      out.on('error', reject);
+      out.on('error', (e) => reject(Object.assign(e, {reusedSocket: out.reusedSocket})));
       out.end(body);
     });
   }

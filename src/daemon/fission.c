@@ -172,8 +172,10 @@ static void reply_web(http_response *res, const char *result)
         json_array_foreach(headers, k, h) {
                 const char *name = json_string_value(json_array_get(h, 0));
                 const char *value = json_string_value(json_array_get(h, 1));
-                /* MHD sets these itself from the body it sends. */
-                if (name && value && strcasecmp(name, "Content-Length") && strcasecmp(name, "Transfer-Encoding"))
+                /* MHD sets the framing itself from the body it sends, and the connection's headers
+                 * are its own, not the function's server's (hop-by-hop, RFC 9110 7.6.1). */
+                if (name && value && strcasecmp(name, "Content-Length") && strcasecmp(name, "Transfer-Encoding") &&
+                    strcasecmp(name, "Connection") && strcasecmp(name, "Keep-Alive"))
                         http_add_header(res, name, "%s", value);
         }
 }

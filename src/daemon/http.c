@@ -26,7 +26,8 @@ struct http_server {
 /* What one request accumulates between MHD's calls of the access handler. */
 typedef struct conn_state {
         bool started;      /* on_request has seen the request */
-        char *raw_query;   /* what followed '?' in the request line, as the client sent it */
+        char *raw_path;    /* the request line's target up to '?', and what followed it, as */
+        char *raw_query;   /* the client sent them (percent-encoding and all) */
         uint64_t start_us;
         bool entered; /* counted in flight until its answer is sent */
         char *body;
@@ -211,8 +212,13 @@ json_t *http_request_json(const http_request *req)
                 json_decref(headers);
                 return NULL;
         }
-        return json_pack("{s:s, s:s, s:s, s:o, s:s}", "method", req->method, "path", req->path, "query", query,
-                         "headers", headers, "body_b64", body);
+        json_t *http = json_pack("{s:s, s:s, s:s, s:o, s:s}", "method", req->method, "path", req->path, "query",
+                                 query, "headers", headers, "body_b64", body);
+        /* A raw path that is not text (json_pack refuses invalid UTF-8) is left out: the agents
+         * fall back to the decoded one. */
+        if (http && req->raw_path)
+                json_object_set_new(http, "raw_path", json_string(req->raw_path));
+        return http;
 }
 
 bool http_body_json(http_request *req, http_response *res, json_t **ret)
@@ -456,7 +462,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         conn_guard_request_read(c);
 
-        http_request req = {.method = method, .path = url, .raw_query = st->raw_query, .conn = c,
+        http_request req = {.method = method, .path = url, .raw_path = st->raw_path, .raw_query = st->raw_query, .conn = c,
                             .body = st->body ? st->body : "",
                             .body_size = st->size, .data = s->cfg.data, .daemon = s->daemon};
         http_response res = {0};
@@ -483,19 +489,27 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         if (st->entered)
                 daemon_leave(((http_server *)cls)->daemon);
         free(st->body);
+        free(st->raw_path);
         free(st->raw_query);
         free(st);
         *con_cls = NULL;
 }
 
-/* Before MHD parses the request line: the query as the client wrote it, which the web
- * conventions pass on unchanged (MHD's decoded arguments lose "?q" against "?q=", and the
- * brackets of "a[b]=1"). The state it starts is the request's, finished by on_request. */
+/* Before MHD parses the request line: its path and query as the client wrote them, which the
+ * web conventions pass on unchanged (MHD's decoded path turns "%3F" into a '?' and "%2F" into a
+ * '/', its decoded arguments lose "?q" against "?q=" and the brackets of "a[b]=1"). The state it
+ * starts is the request's, finished by on_request. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
         conn_state *st = calloc(1, sizeof(*st));
-        const char *q = uri ? strchr(uri, '?') : NULL;
-        if (st && !(st->raw_query = strdup(q ? q + 1 : ""))) {
+        if (!st || !uri)
+                return st;
+        const char *q = strchr(uri, '?');
+        st->raw_path = q ? strndup(uri, (size_t)(q - uri)) : strdup(uri);
+        st->raw_query = strdup(q ? q + 1 : "");
+        if (!st->raw_path || !st->raw_query) { /* on_request then starts a state without them */
+                free(st->raw_path);
+                free(st->raw_query);
                 free(st);
                 return NULL;
         }

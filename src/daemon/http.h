@@ -22,6 +22,7 @@ struct MHD_Connection;
 typedef struct http_request {
         const char *method;
         const char *path;
+        const char *raw_path;  /* the target as sent, up to '?'; NULL if unknown */
         const char *raw_query; /* as sent, after '?' ("" for none); NULL if unknown */
         struct MHD_Connection *conn;
         char *body; /* NUL-terminated */

@@ -10,8 +10,8 @@ drives it the platform's way:
   checks every answer and then the slot's logs the way OpenWhisk's checkStreams does: exactly
   `sentinels` end markers on each stream, then each stream with the markers removed and trimmed;
 - fission: writes the suite's package under the daemon's --fission-root, specializes the slot (v1
-  or v2, as the fetcher does), then sends it HTTP requests as the router does and checks status,
-  headers and body.
+  or v2, as the fetcher does), then sends it HTTP requests as the router does (a request's
+  "pause_s" first leaves the slot idle that long) and checks status, headers and body.
 Prints one line per case; exits 1 if any case failed. Everything it started is stopped and
 removed, also on failure.
 """
@@ -263,6 +263,7 @@ def run_fission_case(d, suite, case):
             if status != case["respecialize"]:
                 problems.append("second specialize: status %s, wanted %s" % (status, case["respecialize"]))
     for k, req in enumerate(case.get("requests", [])):
+        time.sleep(req.get("pause_s", 0))  # an idle slot, as between a platform's requests
         status, headers, body = d.slot_raw(req["method"], req["path"], req.get("data", "").encode(),
                                            req.get("headers"))
         problems += check_web_answer("request %d (%s %s)" % (k + 1, req["method"], req["path"]), status, headers,

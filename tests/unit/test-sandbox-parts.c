@@ -304,6 +304,8 @@ static pid_t sandboxed(int flags)
         return init;
 }
 
+/* Kills init and reaps this process's children: its intermediate, and any other whose init is
+ * gone already. */
 static void unsandbox(pid_t init)
 {
         kill(init, SIGKILL);
@@ -344,6 +346,24 @@ START_TEST(test_restored_check)
 }
 END_TEST
 
+/* An engine that runs under a filter of its own (a service manager's): the sandbox's must come
+ * on top of it. Check runs each test in a process of its own, which may take a filter. */
+START_TEST(test_restored_check_counts_filters)
+{
+        const int all = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC;
+        struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+        const struct sock_fprog engine_filter = {1, &allow};
+        pid_t before = sandboxed(all); /* one filter, the sandbox's */
+        ck_assert_int_eq(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &engine_filter), 0);
+        ck_assert_str_eq(restored_sandbox_wrong(before, SANDBOX_UID), "it lacks the sandbox's seccomp filter");
+        pid_t after = sandboxed(all);  /* the engine's, inherited, and the sandbox's */
+        const char *wrong = restored_sandbox_wrong(after, SANDBOX_UID);
+        ck_assert_msg(!wrong, "a sandbox under the engine's filter failed: %s", wrong ? wrong : "");
+        kill(after, SIGKILL); /* unsandbox waits for every child: both inits go first */
+        unsandbox(before);
+}
+END_TEST
+
 static Suite *parts_suite(void)
 {
         Suite *s = suite_create("sandbox-parts");
@@ -360,6 +380,7 @@ static Suite *parts_suite(void)
         suite_add_tcase(s, tc);
         tc = tcase_create("check");
         tcase_add_test(tc, test_restored_check);
+        tcase_add_test(tc, test_restored_check_counts_filters);
         suite_add_tcase(s, tc);
         return s;
 }

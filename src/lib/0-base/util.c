@@ -488,8 +488,10 @@ bool process_running(pid_t pid)
         char path[64], text[512];
         snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
         _cleanup_fclose_ FILE *f = fopen(path, "re");
-        if (!f || !fgets(text, sizeof(text), f))
-                return false;
+        if (!f) /* out of descriptors or memory says nothing of the process */
+                return errno != ENOENT && errno != ESRCH;
+        if (!fgets(text, sizeof(text), f))
+                return false; /* it went between the open and the read */
         const char *p = strrchr(text, ')'); /* comm may hold spaces and parentheses */
         return p && p[1] == ' ' && p[2] && p[2] != 'Z' && p[2] != 'X';
 }

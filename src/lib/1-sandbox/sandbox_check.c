@@ -157,6 +157,12 @@ const char *restored_sandbox_wrong(pid_t pid, uid_t uid)
         if (!read_facts(getpid(), &own_status, &engine))
                 return "the engine's own /proc entries cannot be read";
         const char *wrong = credentials_wrong(status, uid);
+        if (wrong)
+                return wrong;
+        /* Filters the engine itself runs under (a service manager's) pass on to whatever it
+         * starts: the sandbox's own is one more. */
+        if (f.seccomp_filters <= engine.seccomp_filters)
+                return "it lacks the sandbox's seccomp filter";
         /* A restored sandbox keeps the engine's user namespace (it runs as a host uid): index 0. */
-        return wrong ? wrong : shared_with(&engine, &f, 1);
+        return shared_with(&engine, &f, 1);
 }

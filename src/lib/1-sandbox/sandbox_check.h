@@ -22,8 +22,9 @@ int sandbox_facts_read(pid_t pid, sandbox_facts *f);
  * /tmp and /proc of its own; else what is wrong, for a message. */
 const char *clone_sandbox_wrong(const sandbox_facts *parent, pid_t pid, uid_t uid);
 /* NULL when the restored process pid runs as uid and gid uid with no group, no capability,
- * no_new_privs and a seccomp filter, in pid, mount, net, uts and ipc namespaces, a /tmp and a /proc
- * of its own (not the engine's); else what is wrong. The user namespace is the engine's. */
+ * no_new_privs and more seccomp filters than the engine has, in pid, mount, net, uts and ipc
+ * namespaces, with a /tmp and a /proc of its own (not the engine's); else what is wrong. The user
+ * namespace is the engine's. */
 const char *restored_sandbox_wrong(pid_t pid, uid_t uid);
 
 /* The value after "Key:" in /proc/PID/status (or fdinfo) text, up to the end of its line, *len
