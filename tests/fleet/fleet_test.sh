@@ -139,6 +139,22 @@ installed future && fail "the refused template was installed"
 [ "$(altered org.criu.checkpoint.host.kernel 2.6.32-old | put_manifest old-kernel)" = 201 ] || fail "putting the old-kernel manifest"
 run_pw "$node_b" template pull --plain-http --as old "$open/prewarm/python3:old-kernel"
 expect_refused "a template of another kernel is refused" "kernel 2.6.32-old"
+# A node whose /usr differs (here: the template says its libc is one byte longer) is told at pull,
+# naming the file, instead of failing every restore.
+built=$node_a/templates/python3/manifest.json
+cp "$built" "$work/manifest.good"
+grep -q '"host_files"' "$built" && ok "the template records the host files it maps" || fail "no host_files in the manifest"
+python3 -c 'import json, sys
+m = json.load(open(sys.argv[1]))
+libc = next(f for f in m["host_files"] if "/libc.so" in f["path"])
+libc["size"] += 1
+json.dump(m, open(sys.argv[1], "w"), indent=2, sort_keys=True)' "$built"
+run_pw "$node_a" template push --plain-http python3 "$open/prewarm/python3:other-usr"; expect_ok "push of the altered manifest"
+cp "$work/manifest.good" "$built"
+run_pw "$node_b" template pull --plain-http --as otherusr "$open/prewarm/python3:other-usr"
+expect_refused "a template built against another /usr is refused at pull" "the nodes' /usr differ"
+grep -q "libc.so" "$work/out" && ok "the refusal names the file" || fail "the refusal does not name libc"
+installed otherusr && fail "the template of another /usr was installed"
 [ "$(manifest_json v1 | python3 -c 'import json, sys; m = json.load(sys.stdin); m["artifactType"] = "application/vnd.example.other"; print(json.dumps(m))' | put_manifest other)" = 201 ] ||
         fail "putting the other manifest"
 run_pw "$node_b" template pull --plain-http --as other "$open/prewarm/python3:other"

@@ -40,6 +40,8 @@ typedef struct snap {
         char *dir, *images, *rootfs; /* STATE/templates/.build-NAME/... */
         manifest *parent;
         char *parent_dir;
+        host_file *host_files; /* what the instance maps of the host's /usr, for the manifest */
+        size_t n_host_files;
 } snap;
 
 static void snap_cleanup(snap *s)
@@ -50,6 +52,7 @@ static void snap_cleanup(snap *s)
         free(s->images);
         free(s->rootfs);
         free(s->parent_dir);
+        host_files_free(s->host_files, s->n_host_files);
         manifest_free(s->parent);
 }
 
@@ -195,7 +198,7 @@ static int snap_dump(snap *s, pw_err *err)
         if (!argv)
                 return -ENOMEM;
         int r = criu_kdat_ensure(s->i->engine, err);
-        if (r < 0)
+        if (r < 0 || (r = host_files_of(s->i->pid, &s->host_files, &s->n_host_files, err)) < 0)
                 return r;
         pid_t pid = fork();
         if (pid == 0)
@@ -226,7 +229,7 @@ static char *snap_manifest_json(snap *s, pw_err *err)
                 .criu_version = p->criu_version, .kernel = p->kernel, .created = time(NULL),
                 .ctl_in_ino = in_st.st_ino, .ctl_out_ino = out_st.st_ino, .memory_mb = p->memory_mb,
                 .pids_max = p->pids_max, .tmp_mb = p->tmp_mb, .external_netns = p->external_netns,
-                .sandbox = p->sandbox,
+                .sandbox = p->sandbox, .host_files = s->host_files, .n_host_files = s->n_host_files,
         };
         int r = manifest_hash_images(s->images, &m, err);
         _cleanup_free_ char *text = r >= 0 ? manifest_to_json(&m) : NULL;

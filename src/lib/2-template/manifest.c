@@ -29,6 +29,7 @@ manifest *manifest_free(manifest *m)
         for (size_t i = 0; i < m->n_images; i++)
                 free(m->images[i].file);
         free(m->images);
+        host_files_free(m->host_files, m->n_host_files);
         free(m);
         return NULL;
 }
@@ -57,6 +58,16 @@ char *manifest_to_json(const manifest *m)
                 json_object_set_new(root, "sandbox", json_integer(m->sandbox));
         if (root && m->clone)
                 json_object_set_new(root, "clone", json_true());
+        json_t *host = m->n_host_files ? json_array() : NULL;
+        for (size_t i = 0; host && i < m->n_host_files; i++) {
+                const host_file *f = &m->host_files[i];
+                json_array_append_new(host, f->build_id[0] ? json_pack("{s:s, s:I, s:s}", "path", f->path, "size",
+                                                                      (json_int_t)f->size, "build_id", f->build_id)
+                                                           : json_pack("{s:s, s:I}", "path", f->path, "size",
+                                                                      (json_int_t)f->size));
+        }
+        if (root && host)
+                json_object_set_new(root, "host_files", host);
         return root ? json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
 }
 
@@ -90,6 +101,36 @@ static int parse_images(json_t *images, manifest *m, pw_err *err)
                 memcpy(img->sha256, sha, 65);
         }
         qsort(m->images, m->n_images, sizeof(*m->images), compare_names);
+        return 0;
+}
+
+/* "host_files": [{"path", "size", "build_id"?}], optional. */
+static int parse_host_files(json_t *list, manifest *m, pw_err *err)
+{
+        if (!list)
+                return 0;
+        if (!json_is_array(list))
+                return err_set(err, -EUCLEAN, "manifest's host_files is not a list");
+        m->host_files = calloc(json_array_size(list) ? json_array_size(list) : 1, sizeof(*m->host_files));
+        if (!m->host_files)
+                return -ENOMEM;
+        size_t k;
+        json_t *f;
+        json_array_foreach(list, k, f) {
+                const char *path = json_string_value(json_object_get(f, "path"));
+                const char *build_id = json_string_value(json_object_get(f, "build_id"));
+                json_t *size = json_object_get(f, "size");
+                /* Only /usr paths without "..": a manifest must not make a node look at other files. */
+                if (!path || strncmp(path, "/usr/", 5) || strstr(path, "/../") || !json_is_integer(size) ||
+                    json_integer_value(size) < 0 || (build_id && strlen(build_id) >= sizeof(m->host_files[k].build_id)))
+                        return err_set(err, -EUCLEAN, "manifest's host file %zu is malformed", k);
+                host_file *h = &m->host_files[m->n_host_files];
+                if (!(h->path = strdup(path)))
+                        return -ENOMEM;
+                m->n_host_files++;
+                h->size = (uint64_t)json_integer_value(size);
+                str_copy(h->build_id, sizeof(h->build_id), build_id ? build_id : "");
+        }
         return 0;
 }
 
@@ -137,7 +178,7 @@ int manifest_from_json(const char *text, manifest **ret, pw_err *err)
         json_t *sandbox = json_object_get(root, "sandbox");
         m->sandbox = json_is_integer(sandbox) && json_integer_value(sandbox) > 0 ? (unsigned)json_integer_value(sandbox) : 0;
         int r = parse_images(images, m, err);
-        if (r < 0)
+        if (r < 0 || (r = parse_host_files(json_object_get(root, "host_files"), m, err)) < 0)
                 return r;
         *ret = TAKE_PTR(m);
         return 0;

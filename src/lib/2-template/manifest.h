@@ -2,6 +2,8 @@
 /* A built template's manifest (manifest.json beside its images) and the check of its images. */
 #pragma once
 
+#include "host_files.h"
+
 #include "internal.h"
 
 typedef struct manifest_image {
@@ -25,6 +27,8 @@ typedef struct manifest {
         bool clone;          /* its agent loaded the clone helper: it can be a template parent (clone.h) */
         manifest_image *images;
         size_t n_images;
+        host_file *host_files; /* what the images refer to of the host's /usr (host_files.h) */
+        size_t n_host_files;   /* 0 for a template built before they were recorded */
 } manifest;
 
 /* The hardened sandbox (sandbox.h): unprivileged uid, no capabilities, no_new_privs, seccomp,

@@ -38,6 +38,8 @@ typedef struct build {
         pid_t pid;
         zygote_pipes pipes;
         bool clone; /* the agent loaded the clone helper */
+        host_file *host_files; /* what the zygote maps of the host's /usr, for the manifest */
+        size_t n_host_files;
 } build;
 
 /* Kills and reaps the zygote, removes the cgroup and the build directory. */
@@ -46,6 +48,7 @@ static void build_cleanup(build *b)
         kill_and_reap(b->pid);
         b->cg = cgroup_destroy(b->cg);
         zygote_pipes_close(&b->pipes);
+        host_files_free(b->host_files, b->n_host_files);
         if (b->dir)
                 rm_rf(b->dir);
         free(b->dir);
@@ -215,9 +218,13 @@ static int checkpoint(build *b, pw_err *err)
                                                        (unsigned long long)netns_st.st_ino);
         if (!netns_key || strv_push(&external, netns_key) < 0)
                 return -ENOMEM;
+        /* What the images will name of the host, while the zygote still maps it. */
+        int r = host_files_of(b->pid, &b->host_files, &b->n_host_files, err);
+        if (r < 0)
+                return r;
         const criu_dump_params p = {b->pid, uid_builder(b->e->uids), images_fd, work_fd,
                                     (const char *const *)external};
-        int r = criu_dump(b->e, &p, err);
+        r = criu_dump(b->e, &p, err);
         if (r < 0)
                 return r;
         /* CRIU killed the zygote after the dump; reap it. */
@@ -246,6 +253,7 @@ static int write_manifest(build *b, const char *runtime, pw_err *err)
                 .ctl_in_ino = in_st.st_ino, .ctl_out_ino = out_st.st_ino,
                 .memory_mb = b->def->memory_mb, .pids_max = b->def->pids_max, .tmp_mb = b->def->tmp_mb,
                 .external_netns = true, .sandbox = MANIFEST_SANDBOX, .clone = b->clone,
+                .host_files = b->host_files, .n_host_files = b->n_host_files,
         };
         r = manifest_hash_images(b->images, &m, err);
         _cleanup_free_ char *json = r >= 0 ? manifest_to_json(&m) : NULL;

@@ -366,6 +366,9 @@ static int fetch_config(pull *p, const char *as_name, pw_err *err)
                 return err_prefix(err, -EPROTO, "its config is not a template manifest");
         if ((r = manifest_check_sandbox(m, err)) < 0)
                 return r;
+        /* Before its layer comes: a node whose /usr differs could not restore it anyway. */
+        if ((r = host_files_check(m->host_files, m->n_host_files, err)) < 0)
+                return r;
         const char *name = as_name ? as_name : m->name;
         if (!name_is_valid(name))
                 return err_set(err, -EINVAL, "invalid template name '%s'", name);
