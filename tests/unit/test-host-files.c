@@ -117,6 +117,7 @@ START_TEST(test_manifest_round_trip)
         manifest_free(m);
 
         const char *bad[] = {"[{\"path\": \"/etc/shadow\", \"size\": 1}]", "[{\"path\": \"/usr/../etc/shadow\", \"size\": 1}]",
+                             "[{\"path\": \"/usr/lib/..\", \"size\": 1}]",
                              "[{\"path\": \"/usr/lib/a.so\", \"size\": -1}]", "[{\"size\": 1}]", "{}",
                              "[{\"path\": \"/usr/lib/a.so\", \"size\": 1, \"build_id\": \"" /* 41 characters */
                              "00000000000000000000000000000000000000000\"}]"};

@@ -121,7 +121,8 @@ static int parse_host_files(json_t *list, manifest *m, pw_err *err)
                 const char *build_id = json_string_value(json_object_get(f, "build_id"));
                 json_t *size = json_object_get(f, "size");
                 /* Only /usr paths without "..": a manifest must not make a node look at other files. */
-                if (!path || strncmp(path, "/usr/", 5) || strstr(path, "/../") || !json_is_integer(size) ||
+                if (!path || strncmp(path, "/usr/", 5) || strstr(path, "/../") || str_has_suffix(path, "/..") ||
+                    !json_is_integer(size) ||
                     json_integer_value(size) < 0 || (build_id && strlen(build_id) >= sizeof(m->host_files[k].build_id)))
                         return err_set(err, -EUCLEAN, "manifest's host file %zu is malformed", k);
                 host_file *h = &m->host_files[m->n_host_files];
