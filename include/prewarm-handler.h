@@ -71,8 +71,9 @@ PW_HANDLER_EXPORT pw_handler_fn pw_handler;
  * in the instance and first thing in every copy restored from the checkpoint (reconnect, reseed
  * what the function keeps random: every copy starts with the checkpoint's memory). Each returns 0,
  * or non-zero with a message it malloc'd in *message (the agent frees it), which fails that
- * checkpoint, or that copy's restore, with -ECANCELED naming the hook. They have no time limit of
- * their own; the engine waits 30 s for each.
+ * checkpoint, or that copy's restore, with -ECANCELED naming the hook. Each has 10 s: past that
+ * the agent fails the checkpoint or restore the same way and ends the instance (a hook uses
+ * SIGALRM's handler and alarm(2) meanwhile, so it must not use them itself).
  */
 typedef int pw_hook_fn(char **message);
 

@@ -481,6 +481,16 @@ START_TEST(test_hooks)
         t_destroy(i);
         pw_instance *none = NULL;
         ck_assert_int_eq(pw_instance_restore(t_engine, "native-hooks-x-l2", &none), -ENOENT); /* nothing published */
+
+        /* A hook that never returns is stopped at the agent's limit (10 s, before the engine's 30: the
+         * message is the agent's), named, and ends its instance: C code cannot be interrupted and go on. */
+        i = with_fixture(t_restore_full(TEMPLATE));
+        json_decref(t_invoke(i, "{\"mode\": \"hooks\", \"spin\": \"before_checkpoint\"}"));
+        ck_assert_instance_error(i, pw_instance_checkpoint(i, "native-hooks-spin-l2"), -ECANCELED,
+                                 "pw_before_checkpoint: it did not return within 10 s");
+        ck_assert_errno(pw_instance_invoke(i, "{}", 10000, NULL), -ECHILD, pw_instance_last_error(i));
+        t_destroy(i);
+        ck_assert_int_eq(pw_instance_restore(t_engine, "native-hooks-spin-l2", &none), -ENOENT);
         pw_engine_trim(t_engine);
         ck_assert_int_eq(pw_template_remove(t_engine, "native-hooks-l2"), 0);
 }
