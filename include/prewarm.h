@@ -282,6 +282,12 @@ PW_PUBLIC int pw_instance_invoke(pw_instance *i, const char *args_json, int time
 PW_PUBLIC int pw_instance_invoke_logs(pw_instance *i, const char *args_json, int timeout_ms,
                                       char **ret_result, char **ret_logs);
 
+/* What the code printed in the instance's last specialize or invoke, each stream apart (for
+ * platforms that keep them apart; the logs above are both, in order). *ret_stdout and *ret_stderr
+ * point into the instance, valid until its next call; NULL for a stream with nothing. Either
+ * ret_ may be NULL. Errors: -EINVAL (NULL i). */
+PW_PUBLIC int pw_instance_output(const pw_instance *i, const char **ret_stdout, const char **ret_stderr);
+
 /* Starts a new instance of template NAME without CRIU: boots the template's runtime and agent in a
  * fresh sandbox exactly as a template build does, and hands it out unspecialized. The slow path a
  * caller falls back to when a restore fails. Same ownership and errors as pw_instance_restore,

@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 
 #include "functions.h"
-#include "instance.h" /* the streams of an instance, apart */
 #include "metrics.h"
 #include "slots.h"
 #include "template_sources.h"
@@ -27,11 +26,11 @@ static void write_line(int fd, const char *text)
 /* What the instance's code printed in its last specialize or invoke, each stream to its log. */
 static void slot_write_streams(slot *s, const pw_instance *i)
 {
-        const agent_streams *out = i ? instance_streams(i) : NULL;
-        if (!out)
+        const char *out = NULL, *err = NULL;
+        if (pw_instance_output(i, &out, &err) < 0)
                 return;
-        write_line(s->out_fd, out->out);
-        write_line(s->err_fd, out->err);
+        write_line(s->out_fd, out);
+        write_line(s->err_fd, err);
 }
 
 void slot_log_error(slot *s, const char *error)

@@ -124,6 +124,13 @@ START_TEST(test_logs)
                 ck_assert_ptr_nonnull(logs);
                 ck_assert_contains(logs, line);
                 ck_assert_contains(logs, "stderr line from the handler\n");
+                /* Each stream apart, too. */
+                const char *out = NULL, *err = NULL;
+                ck_assert_int_eq(pw_instance_output(i, &out, &err), 0);
+                ck_assert_ptr_nonnull(out);
+                ck_assert_ptr_nonnull(err);
+                ck_assert_str_eq(out, line);
+                ck_assert_str_eq(err, "stderr line from the handler\n");
                 /* Each invoke returns its own output only. */
                 ck_assert_ptr_null(strstr(logs, n == 2 ? "handler 1" : "handler 2"));
                 free(result);
@@ -135,6 +142,11 @@ START_TEST(test_logs)
         char *result = NULL, *logs = (char *)"unset";
         ck_assert_int_eq(pw_instance_invoke_logs(quiet, "{}", 10000, &result, &logs), 0);
         ck_assert_ptr_null(logs);
+        const char *out = "unset", *err = "unset";
+        ck_assert_int_eq(pw_instance_output(quiet, &out, &err), 0);
+        ck_assert_ptr_null(out);
+        ck_assert_ptr_null(err);
+        ck_assert_int_eq(pw_instance_output(NULL, &out, NULL), -EINVAL);
         free(result);
         t_destroy(quiet);
         t_destroy(i);

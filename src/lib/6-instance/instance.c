@@ -193,6 +193,17 @@ PW_PUBLIC pid_t pw_instance_pid(const pw_instance *i)
         return i->agent_pid > 0 ? i->agent_pid : i->pid;
 }
 
+PW_PUBLIC int pw_instance_output(const pw_instance *i, const char **ret_stdout, const char **ret_stderr)
+{
+        if (!i)
+                return -EINVAL;
+        if (ret_stdout)
+                *ret_stdout = i->streams.out && *i->streams.out ? i->streams.out : NULL;
+        if (ret_stderr)
+                *ret_stderr = i->streams.err && *i->streams.err ? i->streams.err : NULL;
+        return 0;
+}
+
 PW_PUBLIC const char *pw_instance_last_error(const pw_instance *i)
 {
         return i ? i->last_error.msg : "";

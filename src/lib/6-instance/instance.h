@@ -29,10 +29,6 @@ struct pw_instance {
         agent_streams streams; /* what the code printed in the last specialize or invoke */
 };
 
-/* Each stream of what the instance's code printed in its last specialize or invoke (the module
- * and its traceback, or the handler); NULLs when nothing. For platforms that keep them apart. */
-static inline const agent_streams *instance_streams(const pw_instance *i) { return &i->streams; }
-
 /* A new, empty instance of template_name with a process-wide unique id; NULL on -ENOMEM. */
 pw_instance *instance_new(pw_engine *e, const char *template_name);
 /* Gives i a host uid of its own (uids.h), released with the instance. */
