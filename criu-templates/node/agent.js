@@ -984,6 +984,9 @@ class Agent {
       throw new ProtocolError('main must be a non-empty string');
     checkEnv(env, 'env');
     this.specialized = true;      // from here on user code may run, even if loading fails
+    // A restored copy's agent is its namespace's pid 1: it goes on under an init (prewarm-zygote.h).
+    if (ZYGOTE && typeof ZYGOTE.goUnderInit === 'function')
+      ZYGOTE.goUnderInit();
     Object.assign(process.env, env);
     const {value: handler, failed, error, output} = await captured(() =>
       web ? webEntry(blob, filename, entry, convention)

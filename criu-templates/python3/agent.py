@@ -27,6 +27,7 @@ import zipfile
 REQ_FD, REP_FD = 3, 4
 ZYGOTE_HELPER = "/prewarm/libprewarm-zygote.so"   # the engine's clone call (src/zygote/clone.c)
 STATUS_FD = 5                 # in a clone: where its init tells the engine how the agent ended
+INIT = "/prewarm/prewarm-init"  # a restored copy's init (src/zygote/init.c)
 MAX_FRAME = 64 << 20          # protocol limit on one frame, in bytes
 MAX_LOGS = 1 << 20            # captured output returned per invoke, in characters
 ACTION_MODULE = "__action__"  # sys.modules name of the user's code (so pickle/dataclasses work)
@@ -281,6 +282,7 @@ class Agent:
                 isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
             raise ProtocolError("env must be an object of strings")
         self.specialized = True       # from here on user code may run, even if loading fails
+        go_under_init()
         os.environ.update(env)        # before any user code runs, module level included
 
         with Capture() as output:
@@ -590,6 +592,24 @@ def parent_request(msg, fds):
         for fd in fds:
             os.close(fd)
     return {"ok": True, "pid": pid}, pidfd
+
+
+def go_under_init():
+    """A restored copy's agent is pid 1 of its namespace: an init, which the kernel hands every
+    orphan of the function's and spares its own abort(). Before any user code runs, it forks and
+    goes on in the child while the parent closes the channel and becomes INIT. A clone's
+    agent is pid 2 already, under the init become_instance made."""
+    if os.getpid() != 1 or not os.access(INIT, os.X_OK):
+        return
+    agent = os.fork()
+    if agent == 0:
+        return
+    os.close(REQ_FD)
+    os.close(REP_FD)
+    try:
+        os.execv(INIT, [INIT, str(agent)])
+    finally:
+        os._exit(127)                 # the namespace ends with its init: the engine sees it
 
 
 def become_instance():

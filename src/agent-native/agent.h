@@ -74,6 +74,9 @@ json_t *agent_run_hook(agent *a, const char *phase);
 int helper_load(void);
 /* Whether helper_load loaded it: the ready message's "clone". */
 bool helper_loaded(void);
+/* prewarm_zygote_go_under_init(), when the helper has it: a restored copy's agent, pid 1 of its
+ * namespace, goes on in a child under an init. 1 if it did, 0 if nothing to do, or fork's -errno. */
+int helper_go_under_init(void);
 
 /* {"op": "parent"}: replies itself and serves the engine's socket. Returns SERVE_HANGUP when the
  * engine hung up, SERVE_CLONED in a new clone, or -EINVAL with why set when it cannot be one. */

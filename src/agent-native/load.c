@@ -183,6 +183,8 @@ static int specialize(agent *a, json_t *req, const void *blob, size_t size, capt
         if (r < 0)
                 return r;
         a->specialized = true; /* from here on the function's code may run, even if loading fails */
+        if ((r = helper_go_under_init()) < 0) /* before any of its code: the init reaps its orphans */
+                return refuse(why, "load", "forking the agent under an init: %s", strerror(-r));
         _cleanup_free_ char *dir = private_dir(); /* the agent's TMPDIR, not one the function sets */
         if (!dir)
                 return refuse(why, "load", "making a directory for the code: %m");

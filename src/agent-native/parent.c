@@ -20,6 +20,7 @@ static struct {
         void *library;
         __typeof__(prewarm_zygote_clone) *clone;
         __typeof__(prewarm_zygote_become_init) *become_init;
+        __typeof__(prewarm_zygote_go_under_init) *go_under_init; /* NULL in an older helper */
 } helper;
 
 int helper_load(void)
@@ -36,7 +37,13 @@ int helper_load(void)
         helper.library = library;
         helper.clone = (__typeof__(helper.clone))clone;
         helper.become_init = (__typeof__(helper.become_init))become_init;
+        helper.go_under_init = (__typeof__(helper.go_under_init))dlsym(library, "prewarm_zygote_go_under_init");
         return 0;
+}
+
+int helper_go_under_init(void)
+{
+        return helper.go_under_init ? helper.go_under_init() : 0;
 }
 
 bool helper_loaded(void)

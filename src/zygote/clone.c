@@ -27,6 +27,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "init_loop.h"
 #include "prewarm-zygote.h"
 #include "sandbox_inside.h"
 #include "seccomp.h"
@@ -110,45 +111,6 @@ int prewarm_zygote_inherit_all(void)
         return n;
 }
 
-static volatile pid_t init_agent;
-
-static void init_forward(int sig)
-{
-        if (init_agent > 0)
-                kill(init_agent, sig);
-}
-
-static const int init_forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
-
-_Noreturn static void init_serve(pid_t agent)
-{
-        const int status_fd = 5;
-        close(3);
-        close(4);
-        init_agent = agent;
-        struct sigaction sa = {.sa_handler = init_forward};
-        sigemptyset(&sa.sa_mask);
-        for (size_t i = 0; i < sizeof(init_forwarded) / sizeof(init_forwarded[0]); i++)
-                sigaction(init_forwarded[i], &sa, NULL);
-        for (;;) { /* reap orphans; end with the agent, the way it ended */
-                int status;
-                pid_t pid = wait(&status);
-                if (pid < 0 && errno == EINTR)
-                        continue;
-                if (pid < 0)
-                        _exit(1);
-                if (pid != agent)
-                        continue;
-                char how[32];
-                int len = WIFEXITED(status) ? snprintf(how, sizeof(how), "exited %d", WEXITSTATUS(status))
-                                            : snprintf(how, sizeof(how), "killed %d", WTERMSIG(status));
-                if (write(status_fd, how, (size_t)len) < 0) {
-                        /* the engine went away: nobody to tell */
-                }
-                _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-        }
-}
-
 int prewarm_zygote_become_init(void)
 {
         /* The parent may have ignored SIGCHLD to have its clones reaped: an init must see its child. */
@@ -160,5 +122,25 @@ int prewarm_zygote_become_init(void)
                 close(5); /* the init's, not the function's to write on */
                 return 0;
         }
-        init_serve(agent);
+        close(3);
+        close(4);
+        init_serve(agent, 5);
+}
+
+int prewarm_zygote_go_under_init(void)
+{
+        if (getpid() != 1 || access(PREWARM_INIT, X_OK) < 0)
+                return 0;
+        prewarm_zygote_inherit_all(); /* V8's heap, marked not to be forked */
+        pid_t agent = fork();
+        if (agent < 0)
+                return -errno;
+        if (agent == 0)
+                return 1;
+        close(3);
+        close(4);
+        char pid[16];
+        snprintf(pid, sizeof(pid), "%d", (int)agent);
+        execl(PREWARM_INIT, PREWARM_INIT, pid, (char *)NULL);
+        _exit(127); /* the namespace ends with its init: the engine sees the agent go */
 }

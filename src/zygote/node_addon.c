@@ -223,6 +223,19 @@ static napi_value js_reap_children(napi_env env, napi_callback_info info)
         return NULL;
 }
 
+/* goUnderInit(): prewarm_zygote_go_under_init() for a restored copy's agent; true in the agent
+ * when it forked (its loop goes on: a plain fork keeps every descriptor, and the parent's
+ * copies close at its exec), false when there was nothing to do. */
+static napi_value js_go_under_init(napi_env env, napi_callback_info info)
+{
+        int r = prewarm_zygote_go_under_init();
+        if (r < 0)
+                return throw_errno(env, "fork", r);
+        napi_value v;
+        napi_get_boolean(env, r > 0, &v);
+        return v;
+}
+
 /* The highest descriptor this process has open, or -1. */
 static int highest_fd(void)
 {
@@ -370,5 +383,6 @@ NAPI_MODULE_INIT()
         export_function(env, exports, "clone", js_clone);
         export_function(env, exports, "reseedOpenSSL", js_reseed_openssl);
         export_function(env, exports, "forkServing", js_fork_serving);
+        export_function(env, exports, "goUnderInit", js_go_under_init);
         return exports;
 }

@@ -33,6 +33,16 @@ PREWARM_ZYGOTE_EXPORT int prewarm_zygote_clone(const struct prewarm_clone_reques
  * Errors (in the init, which then should _exit): fork's. */
 PREWARM_ZYGOTE_EXPORT int prewarm_zygote_become_init(void);
 
+/* In a restored copy, whose agent is pid 1 of its namespace (an init, which the kernel hands every
+ * orphan and spares its own abort()): forks, and returns 1 in the child, which goes on as the
+ * agent, while the parent closes the channel (fds 3 and 4) and executes PREWARM_INIT with the
+ * child's pid, to be the namespace's init. Returns 0, doing nothing, when the caller is not pid 1
+ * (a clone's agent, or one that did it already) or the rootfs has no PREWARM_INIT. Undoes
+ * MADV_DONTFORK first (prewarm_zygote_inherit_all). Runtimes call it with their before-fork and
+ * after-fork hooks around it, before any of the function's code runs. Errors: fork's. */
+#define PREWARM_INIT "/prewarm/prewarm-init"
+PREWARM_ZYGOTE_EXPORT int prewarm_zygote_go_under_init(void);
+
 /* Undoes MADV_DONTFORK on every mapping of the caller, so that a clone inherits all of its memory.
  * V8 marks its heap pages so (a forked Node.js would fault on its own heap); call it right before
  * prewarm_zygote_clone() in runtimes that do. Returns the number of mappings it went through, or

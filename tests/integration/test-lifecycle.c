@@ -5,6 +5,7 @@
  * invoke (results, logs, repeats), the sandbox seen from the inside, per-copy randomness,
  * the data template, and template removal.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "leaks.h"
 #include "util.h"
 
 static const char *json_str(json_t *obj, const char *key)
@@ -459,6 +461,56 @@ START_TEST(test_remove_template)
 }
 END_TEST
 
+/* The zombies in the pid namespace of process pid. */
+static int zombies_beside(pid_t pid)
+{
+        char path[300];
+        struct stat own, st;
+        snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
+        ck_assert_int_eq(stat(path, &own), 0);
+        DIR *proc = opendir("/proc");
+        ck_assert_ptr_nonnull(proc);
+        int n = 0;
+        for (struct dirent *d; (d = readdir(proc));) {
+                char state = 0;
+                snprintf(path, sizeof(path), "/proc/%s/ns/pid", d->d_name);
+                if (atoi(d->d_name) > 0 && stat(path, &st) == 0 && st.st_ino == own.st_ino &&
+                    proc_stat(atoi(d->d_name), &state, NULL, NULL, 0) && state == 'Z')
+                        n++;
+        }
+        closedir(proc);
+        return n;
+}
+
+/* A restored copy (not a clone), whose agent started as pid 1 of its namespace, goes on under an
+ * init from its specialize: the function's orphans are reaped, pw_instance_pid is the agent, and
+ * its abort() is the signal it is, as in a clone. */
+START_TEST(test_restored_copy_has_an_init)
+{
+        pw_instance *i = t_restore_full("python3");
+        t_specialize(i, "orphans.py");
+        for (int k = 0; k < 5; k++) {
+                json_t *r = t_invoke(i, "{}");
+                ck_assert_int_gt(json_integer_value(json_object_get(r, "pid")), 1); /* not its namespace's init */
+                json_decref(r);
+        }
+        int left = zombies_beside(pw_instance_pid(i));
+        for (int k = 0; k < 500 && left; k++) { /* the orphans sleep a moment before they exit */
+                usleep(10 * 1000);
+                left = zombies_beside(pw_instance_pid(i));
+        }
+        ck_assert_msg(left == 0, "%d zombies of the function's orphans are left", left);
+        char state;
+        char comm[32] = "";
+        ck_assert(proc_stat(pw_instance_pid(i), &state, NULL, comm, sizeof(comm)));
+        ck_assert_str_eq(comm, "python3");
+        char *result = NULL;
+        ck_assert_int_eq(pw_instance_invoke(i, "{\"abort\": true}", 10000, &result), -ECHILD);
+        ck_assert_contains(pw_instance_last_error(i), "signal 6");
+        t_destroy(i);
+}
+END_TEST
+
 static Suite *lifecycle_suite(void)
 {
         Suite *s = suite_create("lifecycle");
@@ -467,6 +519,7 @@ static Suite *lifecycle_suite(void)
         tcase_add_test(tc, test_hello_plain_path);
         tcase_add_test(tc, test_destroy_null_and_unspecialized);
         tcase_add_test(tc, test_logs);
+        tcase_add_test(tc, test_restored_copy_has_an_init);
         tcase_add_test(tc, test_env);
         tcase_add_test(tc, test_entry_point);
         tcase_add_test(tc, test_zip_archive);

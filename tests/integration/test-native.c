@@ -313,14 +313,18 @@ START_TEST(test_handler_errors)
 END_TEST
 
 /* A crash ends the instance (-ECHILD with the signal), a clone or a restored copy; the next
- * instance works. (abort() in a restored copy, whose agent is its namespace's init, ends as
- * SIGSEGV: the kernel keeps an init's own SIGABRT from it, and glibc then faults on purpose.) */
+ * instance works. A restored copy's agent goes under an init at its specialize, as a clone's is,
+ * so its abort() is SIGABRT too (were it its namespace's init, the kernel would keep its own
+ * SIGABRT from it and glibc would end it with a SIGSEGV). */
 START_TEST(test_crash)
 {
         pw_instance *clone = with_fixture(t_restore(TEMPLATE)), *copy = with_fixture(t_restore_full(TEMPLATE));
         ck_assert_contains(invoke_fails(clone, "{\"mode\": \"abort\"}", 10000, -ECHILD), "died", "signal 6");
         ck_assert_int_eq(pw_instance_pid(clone), -ESRCH);
         ck_assert_contains(invoke_fails(copy, "{\"mode\": \"crash\"}", 10000, -ECHILD), "died", "signal 11");
+        pw_instance *aborting = with_fixture(t_restore_full(TEMPLATE));
+        ck_assert_contains(invoke_fails(aborting, "{\"mode\": \"abort\"}", 10000, -ECHILD), "died", "signal 6");
+        t_destroy(aborting);
         ck_assert_errno(pw_instance_invoke(clone, "{}", 10000, NULL), -ESRCH, pw_instance_last_error(clone));
         t_destroy(clone);
         t_destroy(copy);

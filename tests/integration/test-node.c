@@ -92,6 +92,19 @@ START_TEST(test_hello_clone_and_restore)
         }
         t_destroy(clone);
         t_destroy(copy);
+
+        /* A restored copy's agent forks under an init at its specialize (a clone's is under one
+         * already): its event loop and libuv's thread pool go on in the child, and its abort() is
+         * the signal it is. */
+        copy = t_restore_full(TEMPLATE);
+        t_specialize(copy, "node/modes.js");
+        const char *modes[] = {"{\"mode\": \"later\"}", "{\"mode\": \"async-fs\"}"};
+        for (size_t k = 0; k < ELEMENTSOF(modes); k++)
+                json_decref(t_invoke(copy, modes[k]));
+        char *result = NULL;
+        ck_assert_int_eq(pw_instance_invoke(copy, "{\"mode\": \"abort\"}", 10000, &result), -ECHILD);
+        ck_assert_contains(pw_instance_last_error(copy), "signal 6");
+        t_destroy(copy);
 }
 END_TEST
 

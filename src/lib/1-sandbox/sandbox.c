@@ -162,6 +162,16 @@ int rootfs_prepare(const char *dir, const char *agent_path, const char *helper_p
                 return -ENOMEM;
         if ((r = copy_file(helper_path, helper, 16 << 20, 0644)) < 0)
                 return err_set(err, r, "installing the clone helper %s: %s", helper_path, strerror(-r));
+        /* Its init, from the same directory: a helper without one (an older build) gives copies
+         * whose agent stays pid 1. */
+        const char *slash = strrchr(helper_path, '/');
+        _cleanup_free_ char *init = slash ? strdup_printf("%.*s/%s", (int)(slash - helper_path), helper_path,
+                                                          strrchr(ROOTFS_INIT, '/') + 1) : NULL;
+        _cleanup_free_ char *init_target = strdup_printf("%s" ROOTFS_INIT, dir);
+        if (!init_target)
+                return -ENOMEM;
+        if (init && access(init, X_OK) == 0 && (r = copy_file(init, init_target, 4 << 20, 0755)) < 0)
+                return err_set(err, r, "installing the init %s: %s", init, strerror(-r));
         return 0;
 }
 

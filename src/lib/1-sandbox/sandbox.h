@@ -18,6 +18,8 @@
 
 /* Where the agents find the clone helper (src/zygote/) in the sandbox. */
 #define ROOTFS_ZYGOTE_HELPER "/prewarm/libprewarm-zygote.so"
+/* The init of restored copies (src/zygote/init.c), beside the helper wherever it comes from. */
+#define ROOTFS_INIT "/prewarm/prewarm-init"
 
 /* Fills dir with the sandbox's root: mount points, symlinks to /usr, device nodes, a minimal /etc,
  * the agent at /prewarm/AGENT_NAME and, unless helper_path is NULL, the clone helper. */

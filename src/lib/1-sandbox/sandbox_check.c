@@ -166,3 +166,17 @@ const char *restored_sandbox_wrong(pid_t pid, uid_t uid)
         /* A restored sandbox keeps the engine's user namespace (it runs as a host uid): index 0. */
         return shared_with(&engine, &f, 1);
 }
+
+pid_t sandbox_agent_under(pid_t init)
+{
+        /* The oldest child, listed first: the agent, forked before any code of the function ran
+         * (orphans come to the init later, and are listed after it). */
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)init, (int)init);
+        _cleanup_free_ char *text = NULL;
+        size_t n;
+        if (read_file(path, 64 << 10, &text, &n) < 0)
+                return 0;
+        long pid = strtol(text, NULL, 10);
+        return pid > 0 ? (pid_t)pid : 0;
+}

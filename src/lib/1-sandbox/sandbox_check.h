@@ -27,6 +27,9 @@ const char *clone_sandbox_wrong(const sandbox_facts *parent, pid_t pid, uid_t ui
  * namespace is the engine's. */
 const char *restored_sandbox_wrong(pid_t pid, uid_t uid);
 
+/* The agent under init, a sandbox's pid 1: its oldest child, or 0 if it has none. */
+pid_t sandbox_agent_under(pid_t init);
+
 /* The value after "Key:" in /proc/PID/status (or fdinfo) text, up to the end of its line, *len
  * long; NULL if there is none. */
 const char *status_field(const char *status, const char *key, size_t *len);

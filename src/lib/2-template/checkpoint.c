@@ -198,7 +198,9 @@ static int snap_dump(snap *s, pw_err *err)
         if (!argv)
                 return -ENOMEM;
         int r = criu_kdat_ensure(s->i->engine, err);
-        if (r < 0 || (r = host_files_of(s->i->pid, &s->host_files, &s->n_host_files, err)) < 0)
+        /* The agent's mappings: under a restored copy's init, the root maps only that small program. */
+        pid_t agent = s->i->agent_pid > 0 ? s->i->agent_pid : s->i->pid;
+        if (r < 0 || (r = host_files_of(agent, &s->host_files, &s->n_host_files, err)) < 0)
                 return r;
         pid_t pid = fork();
         if (pid == 0)
@@ -293,10 +295,12 @@ static bool has_definition(const pw_engine *e, const char *name)
         return conf && access(conf, F_OK) == 0;
 }
 
+/* Its process, and under a restored copy's init its agent too: the init outlives it a moment. */
 static bool still_alive(const pw_instance *i)
 {
         siginfo_t si = {0};
-        return i->pid > 0 && waitid(P_PID, i->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid != i->pid;
+        return i->pid > 0 && waitid(P_PID, i->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid != i->pid &&
+               (i->agent_pid <= 0 || process_running(i->agent_pid));
 }
 
 PW_PUBLIC int pw_instance_checkpoint(pw_instance *i, const char *template_name)

@@ -318,6 +318,8 @@ static int job_restore(restore_job *job, pw_err *err)
         i->ch.to_agent = TAKE_FD(job->to_agent[1]);
         i->ch.from_agent = TAKE_FD(job->from_agent[0]);
         i->state = job->src.m->specialized ? SPECIALIZED : RESTORED;
+        if (job->src.m->specialized) /* checkpointed under the init its agent went under */
+                i->agent_pid = sandbox_agent_under(i->pid);
         return 0;
 }
 

@@ -17,6 +17,7 @@
 #include "agent.h"
 #include "cgroup.h"
 #include "instance.h"
+#include "sandbox_check.h"
 #include "internal.h"
 #include "store.h"
 #include "uids.h"
@@ -136,6 +137,12 @@ int instance_failf(pw_instance *i, int r, const char *what, const char *fmt, ...
         return instance_fail(i, r, &err, what);
 }
 
+void instance_find_agent(pw_instance *i)
+{
+        if (i->pidfd < 0 && i->agent_pid <= 0 && i->pid > 0)
+                i->agent_pid = sandbox_agent_under(i->pid);
+}
+
 int instance_lost(pw_instance *i, int r, unsigned timeout_ms, pw_err *err)
 {
         if (r == -ETIMEDOUT) {
@@ -156,6 +163,10 @@ int instance_lost(pw_instance *i, int r, unsigned timeout_ms, pw_err *err)
                 return err_set(err, -ENOMEM, "memory limit of %u MiB hit; instance killed", i->memory_mb);
         if (clone && !clone_exit_status(i, &status))
                 return err_set(err, -ECHILD, "instance died");
+        /* Under a restored copy's init, which exits with 128 + SIG for an agent a signal ended. */
+        bool under_init = !clone && i->agent_pid > 0;
+        if (under_init && WIFEXITED(status) && WEXITSTATUS(status) > 128 && WEXITSTATUS(status) < 128 + 65)
+                return err_set(err, -ECHILD, "instance died (signal %d)", WEXITSTATUS(status) - 128);
         if (WIFSIGNALED(status))
                 return err_set(err, -ECHILD, "instance died (signal %d)", WTERMSIG(status));
         return err_set(err, -ECHILD, "instance died (exit status %d)", WEXITSTATUS(status));

@@ -29,6 +29,11 @@ struct pw_instance {
         agent_streams streams; /* what the code printed in the last specialize or invoke */
 };
 
+/* A restored copy's agent runs under an init from its first specialize on (src/zygote/init.c),
+ * and so does a copy of a second-level template made after it: finds the agent, the child of the
+ * namespace's init, for pw_instance_pid. Nothing for a clone or an agent still at pid 1. */
+void instance_find_agent(pw_instance *i);
+
 /* A new, empty instance of template_name with a process-wide unique id; NULL on -ENOMEM. */
 pw_instance *instance_new(pw_engine *e, const char *template_name);
 /* Gives i a host uid of its own (uids.h), released with the instance. */

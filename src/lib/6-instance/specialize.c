@@ -30,6 +30,7 @@ PW_PUBLIC int pw_instance_specialize(pw_instance *i, const pw_function *caller_f
                                  (char *const *)fn->env, b.data, b.size, fn->convention};
         r = agent_specialize(&i->ch, &code, deadline_after(SPECIALIZE_TIMEOUT_MS), &i->streams, &err);
         blob_done(&b);
+        instance_find_agent(i); /* it forked before it loaded the code, if it was pid 1 */
         if (channel_lost(r))
                 r = instance_lost(i, r, SPECIALIZE_TIMEOUT_MS, &err);
         if (r < 0)
