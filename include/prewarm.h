@@ -326,8 +326,9 @@ typedef struct pw_timings {
 PW_PUBLIC int pw_instance_timings(const pw_instance *i, pw_timings *ret);
 
 /* The host pid of the instance's agent, the process that runs the function, or -ESRCH once the
- * instance is dead: its pid namespace's init for a restored instance, the only child of that init
- * for a clone. Killing it kills the instance. */
+ * instance is dead: the child of its pid namespace's init for a clone, and for a restored
+ * instance from its first specialize on (before, the agent is that init itself). Killing it
+ * kills the instance. */
 PW_PUBLIC pid_t pw_instance_pid(const pw_instance *i);
 
 enum pw_instance_source {
